@@ -1,0 +1,104 @@
+//! `ReportFraud`: slash an offender proven by evidence, pay the reporter its share, destroy the
+//! rest. Every offence is punished once.
+//!
+//! * A double-signing validator loses `slash_double_sign_bps` of its bonded and unbonding stake
+//!   and is jailed for good (voting power 0, cannot stake again).
+//! * A node that claimed the same batches twice costs its wallet `fraud_penalty`, taken from the
+//!   balance, then stake, then unbonding stake: drivers and workers stake nothing, so their
+//!   balance answers for them.
+//!
+//! What the offender loses equals what the reporter gains plus what is destroyed, so
+//! `minted - burned - slashed` keeps matching what accounts hold.
+
+use crate::amount::Amount;
+use crate::crypto::Address;
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::evidence::{Evidence, Offender};
+use crate::receipt::Event;
+use crate::state::{keys, Account};
+use crate::storage::Storage;
+
+pub(super) fn report<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    reporter: Address,
+    evidence: &Evidence,
+) -> Result<(), TxError> {
+    if evidence.chain_id() != ctx.env.chain_id {
+        return Err(TxError::InvalidEvidence(format!(
+            "evidence is for chain {:?}",
+            evidence.chain_id()
+        )));
+    }
+    let offence = evidence.offence_id();
+    if ctx.ov.get_raw(&keys::evidence(&offence))?.is_some() {
+        return Err(TxError::DuplicateEvidence);
+    }
+    let params = ctx.params().clone();
+    let (offender, taken) = match evidence.offender() {
+        Offender::Validator(validator) => {
+            let mut record = ctx
+                .validator(&validator)?
+                .ok_or(TxError::UnknownValidator(validator))?;
+            let mut account = ctx.account(&validator)?;
+            let bonded = account
+                .stake
+                .checked_add(account.unbonding_total())
+                .ok_or(TxError::Overflow)?;
+            let taken = take(&mut account, bonded.bps(params.slash_double_sign_bps), false);
+            ctx.put_account(&validator, &account);
+            if !record.jailed {
+                record.jailed = true;
+                ctx.ov.put(keys::validator(&validator), &record);
+                ctx.events.push(Event::ValidatorJailed { validator });
+            }
+            ctx.touched.insert(validator);
+            (validator, taken)
+        }
+        Offender::Node(node) => {
+            let wallet = ctx.node(&node)?.ok_or(TxError::UnknownNode(node))?.wallet;
+            let mut account = ctx.account(&wallet)?;
+            let taken = take(&mut account, params.fraud_penalty, true);
+            if taken.is_zero() {
+                return Err(TxError::NothingToSlash);
+            }
+            ctx.put_account(&wallet, &account);
+            ctx.touched.insert(wallet);
+            (wallet, taken)
+        }
+    };
+    let to_reporter = taken.bps(params.reporter_share_bps);
+    let destroyed = taken.checked_sub(to_reporter).ok_or(TxError::Overflow)?;
+    ctx.credit(&reporter, to_reporter)?;
+    ctx.record_slashed(destroyed)?;
+    ctx.ov.put(keys::evidence(&offence), &ctx.env.header.height);
+    ctx.events.push(Event::Slashed {
+        offender,
+        reporter,
+        taken,
+        to_reporter,
+        destroyed,
+        offence,
+    });
+    Ok(())
+}
+
+/// Takes up to `want` from the account (balance first if `balance_first`, then stake, then
+/// unbonding entries, newest first) and returns what was taken.
+fn take(account: &mut Account, want: Amount, balance_first: bool) -> Amount {
+    let mut left = want;
+    let mut grab = |from: &mut Amount| {
+        let part = left.min(*from);
+        *from = from.saturating_sub(part);
+        left = left.saturating_sub(part);
+    };
+    if balance_first {
+        grab(&mut account.balance);
+    }
+    grab(&mut account.stake);
+    for entry in account.unbonding.iter_mut().rev() {
+        grab(&mut entry.amount);
+    }
+    account.unbonding.retain(|u| !u.amount.is_zero());
+    want.saturating_sub(left)
+}

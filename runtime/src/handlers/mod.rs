@@ -1,0 +1,34 @@
+//! One handler per transaction kind. Each runs inside the transaction's fork: returning an error
+//! discards everything it wrote.
+
+mod fraud;
+mod proof;
+mod register;
+mod spend;
+mod staking;
+mod transfer;
+
+pub(crate) use staking::voting_power;
+
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::storage::Storage;
+use crate::tx::{TxBody, VerifiedTx};
+
+pub(crate) fn execute<S: Storage>(ctx: &mut Ctx<'_, '_, S>, tx: &VerifiedTx) -> Result<(), TxError> {
+    let sender = tx.sender();
+    match &tx.tx().body {
+        TxBody::Transfer { to, amount } => transfer::transfer(ctx, sender, *to, *amount),
+        TxBody::Spend {
+            to,
+            amount,
+            purpose,
+        } => spend::spend(ctx, sender, *to, *amount, *purpose),
+        TxBody::RegisterNode { node_key, .. } => register::register_node(ctx, sender, *node_key),
+        TxBody::SubmitProof(p) => proof::submit_proof(ctx, sender, p),
+        TxBody::Stake { amount } => staking::stake(ctx, tx.signed().signer, *amount),
+        TxBody::Unstake { amount } => staking::unstake(ctx, sender, *amount),
+        TxBody::WithdrawUnbonded => staking::withdraw(ctx, sender),
+        TxBody::ReportFraud(evidence) => fraud::report(ctx, sender, evidence),
+    }
+}

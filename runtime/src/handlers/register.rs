@@ -1,0 +1,35 @@
+//! `RegisterNode`: a wallet claims a node key (whose consent was checked statelessly); that
+//! node's accepted proofs pay this wallet.
+
+use crate::crypto::{Address, PublicKey};
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::receipt::Event;
+use crate::state::NodeRecord;
+use crate::storage::Storage;
+
+pub(super) fn register_node<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    wallet: Address,
+    node_key: PublicKey,
+) -> Result<(), TxError> {
+    let node = node_key.address();
+    if ctx.node(&node)?.is_some() {
+        return Err(TxError::NodeAlreadyRegistered(node));
+    }
+    let now = ctx.now_ms();
+    ctx.put_node(
+        &node,
+        &NodeRecord {
+            wallet,
+            public_key: node_key,
+            registered_at_ms: now,
+            last_proof_ms: now,
+            next_batch: 0,
+            proofs: 0,
+            earned: Default::default(),
+        },
+    );
+    ctx.events.push(Event::NodeRegistered { node, wallet });
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! `Stake`, `Unstake`, `WithdrawUnbonded`, and the voting power that stake buys.
+//!
+//! Reaching `min_validator_stake` (100 NEURO) makes an account a validator candidate with one unit
+//! of voting power per whole NEURO staked. Unstaked NEURO waits `unbonding_period_ms` (and can still
+//! be slashed) before it can be withdrawn. Power changes are collected in `end_block`.
+
+use crate::amount::{Amount, BASE_UNITS_PER_NEURO};
+use crate::crypto::{Address, PublicKey};
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::params::Params;
+use crate::receipt::Event;
+use crate::state::{keys, Unbonding, ValidatorIndex, ValidatorRecord};
+use crate::storage::Storage;
+
+/// Voting power for a validator record and its account's bonded stake.
+pub(crate) fn voting_power(params: &Params, record: &ValidatorRecord, stake: Amount) -> u64 {
+    if record.jailed {
+        return 0;
+    }
+    let from_stake = if stake >= params.min_validator_stake {
+        u64::try_from(stake.0 / BASE_UNITS_PER_NEURO).unwrap_or(u64::MAX)
+    } else {
+        0
+    };
+    record.genesis_power.saturating_add(from_stake)
+}
+
+pub(super) fn stake<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    staker: PublicKey,
+    amount: Amount,
+) -> Result<(), TxError> {
+    let who = staker.address();
+    let mut account = ctx.account(&who)?;
+    account.balance = account
+        .balance
+        .checked_sub(amount)
+        .ok_or(TxError::InsufficientFunds {
+            needed: amount,
+            available: account.balance,
+        })?;
+    account.stake = account.stake.checked_add(amount).ok_or(TxError::Overflow)?;
+    let min = ctx.params().min_validator_stake;
+    if account.stake < min {
+        return Err(TxError::StakeBelowMinimum {
+            min,
+            resulting: account.stake,
+        });
+    }
+    match ctx.validator(&who)? {
+        Some(record) if record.jailed => return Err(TxError::ValidatorJailed(who)),
+        Some(_) => {}
+        None => {
+            let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
+            let max = ctx.params().max_validators;
+            if index.0.len() >= max as usize {
+                return Err(TxError::ValidatorSetFull { max });
+            }
+            if let Err(pos) = index.0.binary_search(&who) {
+                index.0.insert(pos, who);
+            }
+            ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+            let record = ValidatorRecord {
+                public_key: staker,
+                power: 0,
+                genesis_power: 0,
+                jailed: false,
+            };
+            ctx.ov.put(keys::validator(&who), &record);
+        }
+    }
+    ctx.put_account(&who, &account);
+    ctx.touched.insert(who);
+    ctx.events.push(Event::Staked {
+        account: who,
+        amount,
+    });
+    Ok(())
+}
+
+pub(super) fn unstake<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    who: Address,
+    amount: Amount,
+) -> Result<(), TxError> {
+    let params = ctx.params().clone();
+    let mut account = ctx.account(&who)?;
+    let remaining = account
+        .stake
+        .checked_sub(amount)
+        .ok_or(TxError::InsufficientStake {
+            staked: account.stake,
+            requested: amount,
+        })?;
+    if !remaining.is_zero() && remaining < params.min_validator_stake {
+        return Err(TxError::StakeBelowMinimum {
+            min: params.min_validator_stake,
+            resulting: remaining,
+        });
+    }
+    if account.unbonding.len() >= params.max_unbonding_entries as usize {
+        return Err(TxError::TooManyUnbondingEntries {
+            max: params.max_unbonding_entries,
+        });
+    }
+    let matures_at_ms = ctx.now_ms().saturating_add(params.unbonding_period_ms);
+    account.stake = remaining;
+    account.unbonding.push(Unbonding {
+        amount,
+        matures_at_ms,
+    });
+    ctx.put_account(&who, &account);
+    ctx.touched.insert(who);
+    ctx.events.push(Event::UnbondingStarted {
+        account: who,
+        amount,
+        matures_at_ms,
+    });
+    Ok(())
+}
+
+pub(super) fn withdraw<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: Address) -> Result<(), TxError> {
+    let now = ctx.now_ms();
+    let mut account = ctx.account(&who)?;
+    let (matured, pending): (Vec<_>, Vec<_>) = account
+        .unbonding
+        .drain(..)
+        .partition(|u| u.matures_at_ms <= now);
+    if matured.is_empty() {
+        return Err(TxError::NothingToWithdraw);
+    }
+    let mut amount = Amount::ZERO;
+    for u in &matured {
+        amount = amount.checked_add(u.amount).ok_or(TxError::Overflow)?;
+    }
+    account.unbonding = pending;
+    account.balance = account.balance.checked_add(amount).ok_or(TxError::Overflow)?;
+    ctx.put_account(&who, &account);
+    ctx.events.push(Event::Withdrawn {
+        account: who,
+        amount,
+    });
+    Ok(())
+}

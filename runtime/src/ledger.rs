@@ -1,0 +1,340 @@
+//! The ledger state machine and its block life cycle.
+//!
+//! `init_chain` (once) → for each decided block: `begin_block` → `deliver_tx`* → `end_block` →
+//! `commit`. Time, proposer and height come in with the block header; nothing here reads a clock,
+//! the network or the disk except through [`Storage`]. A block's writes stay in memory until
+//! `commit` hands them, with the new Merkle nodes, to storage as one atomic batch, so a crash at
+//! any point leaves the last committed block intact.
+
+use std::collections::BTreeSet;
+
+use crate::crypto::{Address, PublicKey};
+use crate::ctx::{BlockHeader, Env};
+use crate::error::{BlockError, StorageError, TxError};
+use crate::execute;
+use crate::genesis::Genesis;
+use crate::handlers::voting_power;
+use crate::merkle::{self, StateRoot};
+use crate::overlay::{Changes, Overlay};
+use crate::params::Params;
+use crate::receipt::Receipt;
+use crate::state::{keys, Account, ChainInfo, NodeRecord, Supply, ValidatorIndex, ValidatorRecord};
+use crate::storage::{Storage, WriteBatch};
+use crate::tx::VerifiedTx;
+
+/// A change of a validator's voting power, to take effect at the next height (0 removes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValidatorUpdate {
+    pub public_key: PublicKey,
+    pub power: u64,
+}
+
+/// A validator as the state records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorInfo {
+    pub address: Address,
+    pub record: ValidatorRecord,
+    pub stake: crate::amount::Amount,
+}
+
+struct BlockInProgress {
+    header: BlockHeader,
+    changes: Changes,
+    touched: BTreeSet<Address>,
+    ended: bool,
+}
+
+/// The ledger over a store `S`.
+pub struct Ledger<S: Storage> {
+    store: S,
+    chain: ChainInfo,
+    params: Params,
+    root: StateRoot,
+    block: Option<BlockInProgress>,
+}
+
+fn corrupt(key: &[u8], reason: &str) -> StorageError {
+    StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn read<T: borsh::BorshDeserialize>(store: &impl Storage, key: &[u8]) -> Result<Option<T>, StorageError> {
+    let mut empty = Changes::new();
+    Overlay::new(store, &mut empty).get(key)
+}
+
+impl<S: Storage> Ledger<S> {
+    /// Writes the genesis state (version 0) into an empty store.
+    pub fn init_chain(mut store: S, genesis: &Genesis) -> Result<Ledger<S>, BlockError> {
+        genesis.validate()?;
+        if let Some(existing) = read::<ChainInfo>(&store, keys::CHAIN)? {
+            return Err(BlockError::AlreadyInitialized(existing.chain_id));
+        }
+        let time_ms = genesis.genesis_time_ms()?;
+        let chain = ChainInfo {
+            chain_id: genesis.chain_id.clone(),
+            genesis_time_ms: time_ms,
+            height: 0,
+            time_ms,
+            proposer: Address::default(),
+        };
+        let mut changes = Changes::new();
+        {
+            let mut ov = Overlay::new(&store, &mut changes);
+            ov.put(keys::CHAIN.to_vec(), &chain);
+            ov.put(keys::PARAMS.to_vec(), &genesis.params);
+            ov.put(keys::SUPPLY.to_vec(), &Supply::default());
+            let mut index = ValidatorIndex::default();
+            for v in &genesis.validators {
+                let address = v.public_key.address();
+                let record = ValidatorRecord {
+                    public_key: v.public_key,
+                    power: v.power,
+                    genesis_power: v.power,
+                    jailed: false,
+                };
+                ov.put(keys::validator(&address), &record);
+                index.0.push(address);
+            }
+            index.0.sort();
+            ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+        }
+        let root = Self::write_version(&mut store, changes, 0)?;
+        Ok(Ledger {
+            store,
+            chain,
+            params: genesis.params.clone(),
+            root,
+            block: None,
+        })
+    }
+
+    /// Opens a store that already holds a chain.
+    pub fn open(store: S) -> Result<Ledger<S>, BlockError> {
+        let chain: ChainInfo = read(&store, keys::CHAIN)?.ok_or(BlockError::NotInitialized)?;
+        let params: Params =
+            read(&store, keys::PARAMS)?.ok_or_else(|| corrupt(keys::PARAMS, "missing"))?;
+        let root = merkle::root_at(&store, chain.height)?
+            .ok_or_else(|| corrupt(b"t/", "no state tree root for the committed height"))?;
+        Ok(Ledger {
+            store,
+            chain,
+            params,
+            root,
+            block: None,
+        })
+    }
+
+    /// Opens the store if it holds a chain, otherwise writes `genesis` into it. A store that holds
+    /// a different chain is refused.
+    pub fn open_or_init(store: S, genesis: &Genesis) -> Result<Ledger<S>, BlockError> {
+        if read::<ChainInfo>(&store, keys::CHAIN)?.is_none() {
+            return Self::init_chain(store, genesis);
+        }
+        let ledger = Self::open(store)?;
+        if ledger.chain.chain_id != genesis.chain_id || ledger.params != genesis.params {
+            return Err(BlockError::AlreadyInitialized(ledger.chain.chain_id));
+        }
+        Ok(ledger)
+    }
+
+    fn write_version(store: &mut S, changes: Changes, version: u64) -> Result<StateRoot, StorageError> {
+        let mut batch = WriteBatch::default();
+        let root = merkle::update(store, &changes, version, &mut batch)?;
+        for (key, value) in changes {
+            match value {
+                Some(v) => batch.put(key, v),
+                None => batch.delete(key),
+            }
+        }
+        store.write(batch)?;
+        Ok(root)
+    }
+
+    /// Starts block `header.height`, which must follow the last committed height, at a block
+    /// time no earlier than the last one.
+    pub fn begin_block(&mut self, header: BlockHeader) -> Result<(), BlockError> {
+        if self.block.is_some() {
+            return Err(BlockError::WrongPhase {
+                call: "begin_block",
+                when: "a block is already in progress",
+            });
+        }
+        if header.height != self.chain.height + 1 {
+            return Err(BlockError::HeightNotNext {
+                last: self.chain.height,
+                got: header.height,
+            });
+        }
+        if header.time_ms < self.chain.time_ms {
+            return Err(BlockError::TimeWentBack {
+                previous: self.chain.time_ms,
+                got: header.time_ms,
+            });
+        }
+        let mut changes = Changes::new();
+        let info = ChainInfo {
+            height: header.height,
+            time_ms: header.time_ms,
+            proposer: header.proposer,
+            ..self.chain.clone()
+        };
+        Overlay::new(&self.store, &mut changes).put(keys::CHAIN.to_vec(), &info);
+        self.block = Some(BlockInProgress {
+            header,
+            changes,
+            touched: BTreeSet::new(),
+            ended: false,
+        });
+        Ok(())
+    }
+
+    /// Applies one transaction to the block in progress (see [`Receipt`] for what `Ok` and `Err`
+    /// mean). Signature checks were done by [`crate::tx::SignedTransaction::verify`].
+    pub fn deliver_tx(&mut self, tx: &VerifiedTx) -> Result<Receipt, TxError> {
+        let Some(block) = self.block.as_mut().filter(|b| !b.ended) else {
+            return Err(TxError::NoBlockInProgress);
+        };
+        let env = Env {
+            chain_id: &self.chain.chain_id,
+            params: &self.params,
+            header: block.header,
+        };
+        let mut ov = Overlay::new(&self.store, &mut block.changes);
+        execute::deliver(&mut ov, &env, &mut block.touched, tx)
+    }
+
+    /// Runs `tx` against the committed state as if it were the first transaction of the next block,
+    /// and forgets the result: the mempool's admission check.
+    pub fn check_tx(&self, tx: &VerifiedTx) -> Result<Receipt, TxError> {
+        let env = Env {
+            chain_id: &self.chain.chain_id,
+            params: &self.params,
+            header: BlockHeader {
+                height: self.chain.height + 1,
+                time_ms: self.chain.time_ms,
+                proposer: self.chain.proposer,
+            },
+        };
+        let mut scratch = Changes::new();
+        let mut ov = Overlay::new(&self.store, &mut scratch);
+        let receipt = execute::deliver(&mut ov, &env, &mut BTreeSet::new(), tx)?;
+        match &receipt.result {
+            Ok(()) => Ok(receipt),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Ends the block: returns the voting-power changes that stake and slashing caused.
+    pub fn end_block(&mut self) -> Result<Vec<ValidatorUpdate>, BlockError> {
+        let Some(block) = self.block.as_mut().filter(|b| !b.ended) else {
+            return Err(BlockError::WrongPhase {
+                call: "end_block",
+                when: "no block is in progress",
+            });
+        };
+        block.ended = true;
+        let mut ov = Overlay::new(&self.store, &mut block.changes);
+        let mut updates = Vec::new();
+        for address in &block.touched {
+            let Some(mut record) = ov.get::<ValidatorRecord>(&keys::validator(address))? else {
+                continue;
+            };
+            let stake = ov
+                .get::<Account>(&keys::account(address))?
+                .unwrap_or_default()
+                .stake;
+            let power = voting_power(&self.params, &record, stake);
+            if power != record.power {
+                record.power = power;
+                ov.put(keys::validator(address), &record);
+                updates.push(ValidatorUpdate {
+                    public_key: record.public_key,
+                    power,
+                });
+            }
+        }
+        Ok(updates)
+    }
+
+    /// Writes the ended block atomically and returns the new state root.
+    pub fn commit(&mut self) -> Result<StateRoot, BlockError> {
+        if !self.block.as_ref().is_some_and(|b| b.ended) {
+            return Err(BlockError::WrongPhase {
+                call: "commit",
+                when: "before end_block",
+            });
+        }
+        let Some(block) = self.block.take() else {
+            return Err(BlockError::WrongPhase {
+                call: "commit",
+                when: "no block is in progress",
+            });
+        };
+        let root = Self::write_version(&mut self.store, block.changes, block.header.height)?;
+        self.chain.height = block.header.height;
+        self.chain.time_ms = block.header.time_ms;
+        self.chain.proposer = block.header.proposer;
+        self.root = root;
+        Ok(root)
+    }
+
+    /// Drops the block in progress (e.g. consensus moved to another proposal).
+    pub fn abort_block(&mut self) {
+        self.block = None;
+    }
+
+    // --- Queries on committed state ---
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain.chain_id
+    }
+    pub fn height(&self) -> u64 {
+        self.chain.height
+    }
+    pub fn last_block_time_ms(&self) -> u64 {
+        self.chain.time_ms
+    }
+    pub fn state_root(&self) -> StateRoot {
+        self.root
+    }
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+    /// Gives the store back (e.g. to reopen it as after a restart).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    pub fn account(&self, address: &Address) -> Result<Account, StorageError> {
+        Ok(read(&self.store, &keys::account(address))?.unwrap_or_default())
+    }
+    pub fn supply(&self) -> Result<Supply, StorageError> {
+        Ok(read(&self.store, keys::SUPPLY)?.unwrap_or_default())
+    }
+    pub fn node(&self, address: &Address) -> Result<Option<NodeRecord>, StorageError> {
+        read(&self.store, &keys::node(address))
+    }
+
+    /// Every validator record, in address order, with its account's bonded stake.
+    pub fn validators(&self) -> Result<Vec<ValidatorInfo>, StorageError> {
+        let index: ValidatorIndex = read(&self.store, keys::VALIDATOR_INDEX)?.unwrap_or_default();
+        let mut out = Vec::with_capacity(index.0.len());
+        for address in index.0 {
+            let record: ValidatorRecord = read(&self.store, &keys::validator(&address))?
+                .ok_or_else(|| corrupt(keys::VALIDATOR_INDEX, "lists a validator with no record"))?;
+            let stake = self.account(&address)?.stake;
+            out.push(ValidatorInfo {
+                address,
+                record,
+                stake,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,47 @@
+//! # neuroshard-runtime
+//!
+//! NeuroShard's deterministic ledger: the state machine that every validator runs on every
+//! decided block. It holds accounts, stakes, registered nodes and supply counters; it accepts
+//! transfers, Proof-of-Neural-Work proofs, stakes, spends and fraud reports as borsh-encoded,
+//! secp256k1-signed transactions; it mints NEURO only for accepted proofs, burns 5% of every spend
+//! and fee, and slashes proven misbehaviour.
+//!
+//! It is pure: no clock, no network, no disk. Block time and proposer come in with
+//! [`BlockHeader`]; state lives behind the small [`Storage`] trait and is committed to by a
+//! Jellyfish-Merkle state root. Every bad input gets a typed error and nothing panics.
+//!
+//! Reading order: [`tx`] (what users send) → [`ledger`] (block life cycle) → `execute` (fee,
+//! nonce, per-transaction fork) → `handlers` (one file per transaction kind) → [`rewards`].
+
+#![forbid(unsafe_code)]
+
+pub mod amount;
+pub mod crypto;
+mod ctx;
+pub mod error;
+pub mod evidence;
+mod execute;
+pub mod genesis;
+mod handlers;
+pub mod ledger;
+mod merkle;
+mod overlay;
+pub mod params;
+pub mod proof;
+pub mod receipt;
+pub mod rewards;
+pub mod state;
+pub mod storage;
+pub mod tx;
+
+pub use amount::Amount;
+pub use crypto::{Address, Hash32, PublicKey, SecretKey, Signature};
+pub use ctx::BlockHeader;
+pub use error::{BlockError, CryptoError, DecodeError, GenesisError, StorageError, TxError};
+pub use genesis::Genesis;
+pub use ledger::{Ledger, ValidatorInfo, ValidatorUpdate};
+pub use merkle::StateRoot;
+pub use params::Params;
+pub use receipt::{Event, Receipt};
+pub use storage::{MemoryStorage, Storage, WriteBatch};
+pub use tx::{SignedTransaction, Transaction, TxBody, VerifiedTx};

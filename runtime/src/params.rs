@@ -1,0 +1,277 @@
+//! Protocol parameters. All of them live in genesis (`params`), are stored in state and so are
+//! covered by the state root. Rates are integers: amounts in base units, shares in basis points,
+//! learning rates in parts per million. See `genesis/README.md` for each one's meaning.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Amount;
+use crate::error::GenesisError;
+
+/// Economic, consensus-facing and training parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    // --- Rewards (FAQ: "How do I earn NEURO?") ---
+    /// Minted per training batch, split across the layers a batch crosses.
+    pub reward_per_batch: Amount,
+    /// Minted per minute of uptime (paid per second, rounded down).
+    pub reward_per_uptime_minute: Amount,
+    /// Minted per data sample served.
+    pub reward_per_sample: Amount,
+    /// Diminishing returns: length of a wallet's reward window.
+    pub diminishing_window_ms: u64,
+    /// Diminishing returns: size of each reward tier within a window (gross reward).
+    pub diminishing_tier: Amount,
+    /// Diminishing returns: each tier pays this share of the one before it.
+    pub diminishing_factor_bps: u16,
+
+    // --- Proof rate limits (measured against block time) ---
+    /// How often a node is expected to prove (the node's cadence).
+    pub proof_interval_ms: u64,
+    /// A node's proofs must be at least this far apart in block time.
+    pub min_proof_interval_ms: u64,
+    /// Claims are measured over at most this much time since the previous proof.
+    pub max_claim_window_ms: u64,
+    /// A proof's own timestamp may differ from block time by at most this much.
+    pub max_proof_clock_drift_ms: u64,
+    pub max_batches_per_sec: u64,
+    pub max_inference_tokens_per_sec: u64,
+    pub max_samples_per_sec: u64,
+
+    // --- Spending and fees ---
+    /// Share of every spend and fee that is burned (FAQ: 5%).
+    pub burn_bps: u16,
+    /// Minimum fee of fee-paying transactions (proof registration and proofs pay none).
+    pub min_fee: Amount,
+
+    // --- Staking and slashing ---
+    pub min_validator_stake: Amount,
+    pub max_validators: u32,
+    pub unbonding_period_ms: u64,
+    pub max_unbonding_entries: u32,
+    /// Share of a validator's stake (bonded and unbonding) slashed for double signing.
+    pub slash_double_sign_bps: u16,
+    /// Share of a validator's stake slashed for proven fraud.
+    pub slash_fraud_bps: u16,
+    /// Flat penalty for proven fraud by a node, taken from its wallet's balance then stake.
+    pub fraud_penalty: Amount,
+    /// Share of any slash paid to whoever reported it; the rest is destroyed.
+    pub reporter_share_bps: u16,
+
+    // --- NeuroLLM and training ---
+    pub model: ModelParams,
+    pub training: TrainingParams,
+}
+
+/// The genesis version of NeuroLLM's shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelParams {
+    pub version: u32,
+    pub hidden: u32,
+    pub layers: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub ffn: u32,
+    pub vocab: u32,
+    pub context: u32,
+    pub rope_theta: u32,
+    pub tied_embeddings: bool,
+}
+
+/// DiLoCo and aggregation settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingParams {
+    pub inner_steps: u32,
+    pub inner_lr_ppm: u32,
+    pub weight_decay_ppm: u32,
+    pub warmup_steps: u32,
+    pub outer_lr_ppm: u32,
+    pub outer_momentum_ppm: u32,
+    pub aggregation: Aggregation,
+    pub trim_bps: u16,
+    /// Share of claimed batches a validator re-executes.
+    pub verify_sample_bps: u16,
+}
+
+/// Byzantine-robust aggregation rule for pseudo-gradients.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[borsh(use_discriminant = false)]
+pub enum Aggregation {
+    Mean,
+    TrimmedMean,
+    Krum,
+    CoordinateMedian,
+}
+
+impl Params {
+    /// The public network's defaults: the FAQ's numbers, and the earlier prototype's where the FAQ
+    /// is silent.
+    pub fn mainnet_defaults() -> Params {
+        Params {
+            reward_per_batch: Amount(500_000_000_000_000),        // 0.0005
+            reward_per_uptime_minute: Amount(100_000_000_000_000), // 0.0001
+            reward_per_sample: Amount(10_000_000_000_000),        // 0.00001
+            diminishing_window_ms: 86_400_000,
+            diminishing_tier: Amount::neuro(250),
+            diminishing_factor_bps: 5_000,
+            proof_interval_ms: 60_000,
+            min_proof_interval_ms: 30_000,
+            max_claim_window_ms: 120_000,
+            max_proof_clock_drift_ms: 60_000,
+            max_batches_per_sec: 100,
+            max_inference_tokens_per_sec: 5_000,
+            max_samples_per_sec: 1_000,
+            burn_bps: 500,
+            min_fee: Amount(100_000_000_000_000), // 0.0001
+            min_validator_stake: Amount::neuro(100),
+            max_validators: 100,
+            unbonding_period_ms: 14 * 86_400_000,
+            max_unbonding_entries: 7,
+            slash_double_sign_bps: 500,
+            slash_fraud_bps: 1_000,
+            fraud_penalty: Amount::neuro(10),
+            reporter_share_bps: 5_000,
+            model: ModelParams {
+                version: 1,
+                hidden: 768,
+                layers: 12,
+                heads: 12,
+                kv_heads: 4,
+                ffn: 2_048,
+                vocab: 32_000,
+                context: 2_048,
+                rope_theta: 10_000,
+                tied_embeddings: true,
+            },
+            training: TrainingParams {
+                inner_steps: 500,
+                inner_lr_ppm: 100,
+                weight_decay_ppm: 100_000,
+                warmup_steps: 1_000,
+                outer_lr_ppm: 700_000,
+                outer_momentum_ppm: 900_000,
+                aggregation: Aggregation::TrimmedMean,
+                trim_bps: 1_000,
+                verify_sample_bps: 500,
+            },
+        }
+    }
+
+    /// Checks every parameter's range; the first bad one is named in the error.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        fn bad(name: &'static str, reason: impl Into<String>) -> GenesisError {
+            GenesisError::InvalidParam {
+                name,
+                reason: reason.into(),
+            }
+        }
+        let bps = [
+            ("diminishing_factor_bps", self.diminishing_factor_bps),
+            ("burn_bps", self.burn_bps),
+            ("slash_double_sign_bps", self.slash_double_sign_bps),
+            ("slash_fraud_bps", self.slash_fraud_bps),
+            ("reporter_share_bps", self.reporter_share_bps),
+            ("training.trim_bps", self.training.trim_bps),
+            ("training.verify_sample_bps", self.training.verify_sample_bps),
+        ];
+        for (name, value) in bps {
+            if value > 10_000 {
+                return Err(bad(name, format!("{value} basis points is more than 100%")));
+            }
+        }
+        if self.diminishing_factor_bps == 10_000 {
+            return Err(bad("diminishing_factor_bps", "must be below 100% for returns to diminish"));
+        }
+        if self.training.trim_bps >= 5_000 {
+            return Err(bad("training.trim_bps", "must trim less than half from each side"));
+        }
+        let nonzero_ms = [
+            ("diminishing_window_ms", self.diminishing_window_ms),
+            ("proof_interval_ms", self.proof_interval_ms),
+            ("min_proof_interval_ms", self.min_proof_interval_ms),
+            ("max_claim_window_ms", self.max_claim_window_ms),
+            ("unbonding_period_ms", self.unbonding_period_ms),
+        ];
+        for (name, value) in nonzero_ms {
+            if value == 0 {
+                return Err(bad(name, "must be greater than zero"));
+            }
+        }
+        if self.min_proof_interval_ms > self.proof_interval_ms {
+            return Err(bad("min_proof_interval_ms", "must not exceed proof_interval_ms"));
+        }
+        if self.max_claim_window_ms < self.proof_interval_ms {
+            return Err(bad("max_claim_window_ms", "must be at least proof_interval_ms"));
+        }
+        if self.diminishing_tier.is_zero() {
+            return Err(bad("diminishing_tier", "must be greater than zero"));
+        }
+        if self.min_validator_stake.is_zero() {
+            return Err(bad("min_validator_stake", "must be greater than zero"));
+        }
+        if self.max_validators == 0 {
+            return Err(bad("max_validators", "must be at least 1"));
+        }
+        if self.max_unbonding_entries == 0 || self.max_unbonding_entries > 64 {
+            return Err(bad("max_unbonding_entries", "must be 1..=64"));
+        }
+        let m = &self.model;
+        if m.layers == 0 || m.hidden == 0 || m.heads == 0 || m.kv_heads == 0 || m.ffn == 0 {
+            return Err(bad("model", "every dimension must be greater than zero"));
+        }
+        if m.kv_heads > m.heads || m.heads % m.kv_heads != 0 {
+            return Err(bad("model.kv_heads", "must divide heads (grouped-query attention)"));
+        }
+        if m.hidden % m.heads != 0 || (m.hidden / m.heads) % 2 != 0 {
+            return Err(bad("model.hidden", "must split into heads of even size (RoPE)"));
+        }
+        if m.vocab < 256 || m.context == 0 {
+            return Err(bad("model.vocab", "byte-level vocab needs at least 256 tokens and a context"));
+        }
+        if self.training.inner_steps == 0 {
+            return Err(bad("training.inner_steps", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faq_numbers_are_the_defaults() {
+        let p = Params::mainnet_defaults();
+        assert_eq!(p.reward_per_batch, "0.0005".parse().unwrap());
+        assert_eq!(p.reward_per_uptime_minute, "0.0001".parse().unwrap());
+        assert_eq!(p.reward_per_sample, "0.00001".parse().unwrap());
+        assert_eq!(p.burn_bps, 500);
+        assert_eq!(p.min_validator_stake, Amount::neuro(100));
+        assert_eq!(p.training.inner_steps, 500);
+        assert_eq!(p.training.outer_lr_ppm, 700_000);
+        assert_eq!(p.training.outer_momentum_ppm, 900_000);
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_parameters_are_named() {
+        let mut p = Params::mainnet_defaults();
+        p.burn_bps = 10_001;
+        assert!(matches!(p.validate(), Err(GenesisError::InvalidParam { name: "burn_bps", .. })));
+        let mut p = Params::mainnet_defaults();
+        p.model.kv_heads = 5;
+        assert!(matches!(
+            p.validate(),
+            Err(GenesisError::InvalidParam { name: "model.kv_heads", .. })
+        ));
+        let mut p = Params::mainnet_defaults();
+        p.min_proof_interval_ms = p.proof_interval_ms + 1;
+        assert!(p.validate().is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Proof of Neural Work: what a node claims in one proof.
+//!
+//! A proof travels as the body of a [`crate::tx::Transaction`] signed by the **node key**, so the
+//! transaction's chain id, nonce and signature are the proof's; every field below is covered by
+//! that signature. The node must first be registered to a wallet (`RegisterNode`); rewards go to
+//! that wallet.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Hash32;
+
+/// The part a node plays for the batches it claims.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
+#[borsh(use_discriminant = false)]
+pub enum Role {
+    /// Holds the embedding and first layers; feeds batches into the pipeline.
+    Driver,
+    /// Holds middle layers.
+    Worker,
+    /// A staked (or genesis) validator; also checks other nodes' proofs.
+    Validator,
+}
+
+/// Work done since the node's previous proof.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
+pub struct WorkMetrics {
+    /// Training batches processed through this node's layers.
+    pub batches: u64,
+    /// Inference tokens generated for paying requests.
+    pub tokens: u64,
+    /// Data samples served to other nodes.
+    pub samples: u64,
+    /// Seconds online.
+    pub uptime_secs: u64,
+}
+
+impl WorkMetrics {
+    pub fn is_empty(&self) -> bool {
+        self.batches == 0 && self.tokens == 0 && self.samples == 0 && self.uptime_secs == 0
+    }
+}
+
+/// One Proof of Neural Work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct Proof {
+    pub role: Role,
+    /// First layer held (inclusive).
+    pub layer_start: u32,
+    /// Last layer held (exclusive).
+    pub layer_end: u32,
+    /// Hash of the weights the work started from.
+    pub model_version: Hash32,
+    /// Content hash of the data shard the batches came from.
+    pub data_shard: Hash32,
+    /// Hash of the pseudo-gradient produced.
+    pub pseudo_gradient: Hash32,
+    /// Batch ids claimed are `first_batch .. first_batch + metrics.batches`, per node; a batch id is
+    /// paid at most once.
+    pub first_batch: u64,
+    pub metrics: WorkMetrics,
+    /// When the node built the proof (Unix ms). Rate limits use block time, never this.
+    pub timestamp_ms: u64,
+}
+
+impl Proof {
+    /// The claimed batch ids as a half-open range, or `None` if no batch is claimed or it overflows.
+    pub fn batch_range(&self) -> Option<std::ops::Range<u64>> {
+        if self.metrics.batches == 0 {
+            return None;
+        }
+        let end = self.first_batch.checked_add(self.metrics.batches)?;
+        Some(self.first_batch..end)
+    }
+
+    /// Number of layers this proof's work covered.
+    pub fn layers_held(&self) -> u32 {
+        self.layer_end.saturating_sub(self.layer_start)
+    }
+}

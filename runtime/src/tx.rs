@@ -1,0 +1,210 @@
+//! Transactions: what they say, how they are encoded (borsh), signed and checked without state.
+//!
+//! Wire form: `borsh(SignedTransaction)`, at most [`MAX_TX_BYTES`]; decoding rejects trailing bytes
+//! and unknown variants. The signer signs `SHA-256("neuroshard-tx-v1" || 0 || borsh(Transaction))`,
+//! which commits to the chain id, nonce, fee and every field of the body. The transaction hash is
+//! `SHA-256("neuroshard-txid-v1" || 0 || wire bytes)`; with low-S signatures it is unique per
+//! transaction.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::amount::Amount;
+use crate::crypto::{domain_hash, Address, Hash32, PublicKey, SecretKey, Signature};
+use crate::error::{DecodeError, TxError};
+use crate::evidence::Evidence;
+use crate::proof::Proof;
+
+/// Largest accepted encoded transaction.
+pub const MAX_TX_BYTES: usize = 64 * 1024;
+const TX_DOMAIN: &[u8] = b"neuroshard-tx-v1";
+const TXID_DOMAIN: &[u8] = b"neuroshard-txid-v1";
+const NODE_REGISTRATION_DOMAIN: &[u8] = b"neuroshard-node-registration-v1";
+
+/// What a spend pays for. Every spend burns `burn_bps` of its amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+pub enum SpendPurpose {
+    Inference,
+    Data,
+}
+
+/// The action a transaction performs.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+pub enum TxBody {
+    /// Move `amount` from the signer to `to`.
+    Transfer { to: Address, amount: Amount },
+    /// Signed by a wallet: pay the rewards of the node holding `node_key` to this wallet.
+    /// `node_signature` is the node key's signature over [`node_registration_digest`], proving the
+    /// node consents (nobody can claim someone else's node).
+    RegisterNode {
+        node_key: PublicKey,
+        node_signature: Signature,
+    },
+    /// Signed by a registered node key: a Proof of Neural Work.
+    SubmitProof(Proof),
+    /// Bond `amount` of the signer's balance; at `min_validator_stake` the signer is a validator.
+    Stake { amount: Amount },
+    /// Start unbonding `amount`; it becomes withdrawable after `unbonding_period_ms`.
+    Unstake { amount: Amount },
+    /// Move every matured unbonding entry back to the balance.
+    WithdrawUnbonded,
+    /// Pay a provider for inference or data; `burn_bps` of `amount` is burned.
+    Spend {
+        to: Address,
+        amount: Amount,
+        purpose: SpendPurpose,
+    },
+    /// Submit evidence of misbehaviour; the offender is slashed and the reporter rewarded.
+    ReportFraud(Evidence),
+}
+
+impl TxBody {
+    /// Transactions that exist before anyone holds NEURO pay no minimum fee: genesis mints
+    /// nothing, so the path to a first reward must be free.
+    pub fn is_fee_exempt(&self) -> bool {
+        matches!(self, TxBody::RegisterNode { .. } | TxBody::SubmitProof(_))
+    }
+}
+
+/// The signed-over part of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Transaction {
+    pub chain_id: String,
+    /// Must equal the signer's account nonce; each accepted or failed transaction bumps it.
+    pub nonce: u64,
+    pub fee: Amount,
+    pub body: TxBody,
+}
+
+impl Transaction {
+    /// The digest that the signer signs.
+    pub fn signing_digest(&self) -> Hash32 {
+        domain_hash(TX_DOMAIN, &borsh::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn sign(self, key: &SecretKey) -> SignedTransaction {
+        let signature = key.sign_digest(&self.signing_digest());
+        SignedTransaction {
+            tx: self,
+            signer: key.public_key(),
+            signature,
+        }
+    }
+}
+
+/// A transaction with its signer's key and signature: the wire form.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    pub signer: PublicKey,
+    pub signature: Signature,
+}
+
+impl SignedTransaction {
+    pub fn encode(&self) -> Vec<u8> {
+        borsh::to_vec(self).unwrap_or_default()
+    }
+
+    /// Strict decoding: size limit, no trailing bytes, no unknown variants.
+    pub fn decode(bytes: &[u8]) -> Result<SignedTransaction, DecodeError> {
+        decode_strict(bytes, MAX_TX_BYTES)
+    }
+
+    pub fn hash(&self) -> Hash32 {
+        domain_hash(TXID_DOMAIN, &self.encode())
+    }
+
+    /// All checks that need no state: the signature, the amounts, and every signature nested in
+    /// the body. Cheap to run in parallel before sequential execution.
+    pub fn verify(self) -> Result<VerifiedTx, TxError> {
+        let wire = self.encode();
+        if wire.len() > MAX_TX_BYTES {
+            return Err(DecodeError::TooLarge {
+                size: wire.len(),
+                max: MAX_TX_BYTES,
+            }
+            .into());
+        }
+        self.signer
+            .verify_digest(&self.tx.signing_digest(), &self.signature)?;
+        let sender = self.signer.address();
+        match &self.tx.body {
+            TxBody::Transfer { amount, .. }
+            | TxBody::Stake { amount }
+            | TxBody::Unstake { amount }
+            | TxBody::Spend { amount, .. } => {
+                if amount.is_zero() {
+                    return Err(TxError::ZeroAmount);
+                }
+            }
+            TxBody::RegisterNode {
+                node_key,
+                node_signature,
+            } => {
+                if node_key.address() == sender {
+                    return Err(TxError::NodeKeyIsWallet);
+                }
+                let digest = node_registration_digest(&self.tx.chain_id, &sender);
+                node_key.verify_digest(&digest, node_signature)?;
+            }
+            TxBody::SubmitProof(proof) => {
+                if proof.metrics.is_empty() {
+                    return Err(TxError::EmptyProof);
+                }
+                if proof.metrics.batches > 0 && proof.batch_range().is_none() {
+                    return Err(TxError::Overflow);
+                }
+            }
+            TxBody::ReportFraud(evidence) => evidence.verify_signatures()?,
+            TxBody::WithdrawUnbonded => {}
+        }
+        let hash = domain_hash(TXID_DOMAIN, &wire);
+        Ok(VerifiedTx {
+            tx: self,
+            hash,
+            sender,
+        })
+    }
+}
+
+/// What a node key signs to consent to paying `wallet` on `chain_id`.
+pub fn node_registration_digest(chain_id: &str, wallet: &Address) -> Hash32 {
+    let payload = borsh::to_vec(&(chain_id, wallet)).unwrap_or_default();
+    domain_hash(NODE_REGISTRATION_DOMAIN, &payload)
+}
+
+/// A transaction whose stateless checks passed. Only [`SignedTransaction::verify`] makes one, so
+/// holding one proves the signature was checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    tx: SignedTransaction,
+    hash: Hash32,
+    sender: Address,
+}
+
+impl VerifiedTx {
+    pub fn signed(&self) -> &SignedTransaction {
+        &self.tx
+    }
+    pub fn tx(&self) -> &Transaction {
+        &self.tx.tx
+    }
+    pub fn hash(&self) -> Hash32 {
+        self.hash
+    }
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+}
+
+/// Borsh decoding with a size cap that refuses trailing bytes.
+pub(crate) fn decode_strict<T: BorshDeserialize>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max,
+        });
+    }
+    borsh::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
+}

@@ -1,0 +1,182 @@
+//! A small chain harness over the in-memory store: deterministic keys, a block clock, and helpers
+//! to earn NEURO the only way there is (proofs).
+#![allow(dead_code)]
+
+use neuroshard_runtime::evidence::SignedProof;
+use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
+use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::*;
+
+pub const CHAIN: &str = "neuroshard-dev-1";
+
+pub fn key(n: u8) -> SecretKey {
+    let mut bytes = [0u8; 32];
+    bytes[31] = n;
+    bytes[0] = 0x42;
+    SecretKey::from_bytes(&bytes).unwrap()
+}
+
+pub fn neuro(s: &str) -> Amount {
+    s.parse().unwrap()
+}
+
+/// The dev genesis with 1 NEURO per batch, so that tests earn quickly.
+pub fn test_genesis() -> Genesis {
+    let mut g = Genesis::dev();
+    g.params.reward_per_batch = Amount::neuro(1);
+    g.params.diminishing_tier = Amount::neuro(1_000_000);
+    g
+}
+
+pub struct Chain {
+    pub ledger: Ledger<MemoryStorage>,
+    pub time_ms: u64,
+    pub proposer: Address,
+    pub next_batch: std::collections::HashMap<Address, u64>,
+}
+
+impl Chain {
+    pub fn new() -> Chain {
+        Self::with_genesis(test_genesis())
+    }
+
+    pub fn with_genesis(genesis: Genesis) -> Chain {
+        let time_ms = genesis.genesis_time_ms().unwrap();
+        Chain {
+            ledger: Ledger::init_chain(MemoryStorage::new(), &genesis).unwrap(),
+            time_ms,
+            proposer: key(250).address(),
+            next_batch: Default::default(),
+        }
+    }
+
+    pub fn params(&self) -> Params {
+        self.ledger.params().clone()
+    }
+
+    pub fn nonce(&self, who: &SecretKey) -> u64 {
+        self.ledger.account(&who.address()).unwrap().nonce
+    }
+
+    pub fn balance(&self, who: &Address) -> Amount {
+        self.ledger.account(who).unwrap().balance
+    }
+
+    /// Signs `body` from `who` with the next nonce and the minimum fee (none if exempt).
+    pub fn sign(&self, who: &SecretKey, body: TxBody) -> SignedTransaction {
+        let fee = if body.is_fee_exempt() { Amount::ZERO } else { self.params().min_fee };
+        Transaction { chain_id: CHAIN.into(), nonce: self.nonce(who), fee, body }.sign(who)
+    }
+
+    /// Applies one block `advance_ms` after the previous one.
+    pub fn block(
+        &mut self,
+        advance_ms: u64,
+        txs: &[SignedTransaction],
+    ) -> (Vec<Result<Receipt, TxError>>, Vec<ValidatorUpdate>) {
+        self.time_ms += advance_ms;
+        let header = BlockHeader {
+            height: self.ledger.height() + 1,
+            time_ms: self.time_ms,
+            proposer: self.proposer,
+        };
+        self.ledger.begin_block(header).unwrap();
+        let receipts = txs
+            .iter()
+            .map(|tx| {
+                let verified = tx.clone().verify()?;
+                self.ledger.deliver_tx(&verified)
+            })
+            .collect();
+        let updates = self.ledger.end_block().unwrap();
+        self.ledger.commit().unwrap();
+        (receipts, updates)
+    }
+
+    /// Applies one transaction in its own block (1 s later) and returns its receipt.
+    pub fn apply(&mut self, tx: SignedTransaction) -> Result<Receipt, TxError> {
+        self.block(1_000, &[tx]).0.remove(0)
+    }
+
+    /// Applies one transaction that must succeed.
+    pub fn ok(&mut self, tx: SignedTransaction) -> Receipt {
+        let receipt = self.apply(tx).expect("transaction is valid");
+        assert_eq!(receipt.result, Ok(()), "transaction failed");
+        receipt
+    }
+
+    /// Registers `node` to `wallet`.
+    pub fn register(&mut self, wallet: &SecretKey, node: &SecretKey) {
+        let sig = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
+        let tx = self.sign(
+            wallet,
+            TxBody::RegisterNode { node_key: node.public_key(), node_signature: sig },
+        );
+        self.ok(tx);
+    }
+
+    pub fn proof(&self, node: &SecretKey, metrics: WorkMetrics) -> Proof {
+        Proof {
+            role: Role::Driver,
+            layer_start: 0,
+            layer_end: self.params().model.layers,
+            model_version: [1; 32],
+            data_shard: [2; 32],
+            pseudo_gradient: [3; 32],
+            first_batch: *self.next_batch.get(&node.address()).unwrap_or(&0),
+            metrics,
+            timestamp_ms: self.time_ms,
+        }
+    }
+
+    /// Submits a proof of `batches` batches, `wait_ms` of block time after the previous block.
+    pub fn prove(&mut self, node: &SecretKey, batches: u64, wait_ms: u64) -> Result<Receipt, TxError> {
+        self.time_ms += wait_ms - 1_000;
+        let proof = self.proof(node, WorkMetrics { batches, ..Default::default() });
+        let tx = self.sign(node, TxBody::SubmitProof(proof));
+        let receipt = self.apply(tx);
+        if matches!(&receipt, Ok(r) if r.result.is_ok()) {
+            *self.next_batch.entry(node.address()).or_default() += batches;
+        }
+        receipt
+    }
+
+    /// Gives `wallet` at least `amount` by registering a fresh node and proving work.
+    pub fn earn(&mut self, wallet: &SecretKey, amount: Amount) {
+        let node = SecretKey::from_entropy(neuroshard_runtime::crypto::domain_hash(
+            b"test-node",
+            &[wallet.address().0.as_slice(), &self.ledger.height().to_le_bytes()].concat(),
+        ));
+        self.register(wallet, &node);
+        let per_proof = 1_000u64; // batches; 10 s of block time allows 100/s
+        while self.balance(&wallet.address()) < amount {
+            let r = self.prove(&node, per_proof, 10_000).unwrap();
+            assert_eq!(r.result, Ok(()));
+        }
+    }
+
+    /// Sum of everything every account holds, read straight from the store.
+    pub fn total_holdings(&self) -> u128 {
+        self.ledger
+            .store()
+            .scan_prefix(neuroshard_runtime::state::keys::ACCOUNT_PREFIX)
+            .map(|(_, v)| {
+                let acct: neuroshard_runtime::state::Account = borsh::from_slice(v).unwrap();
+                acct.holdings().0
+            })
+            .sum()
+    }
+
+    pub fn assert_supply_invariant(&self) {
+        let s = self.ledger.supply().unwrap();
+        assert_eq!(
+            self.total_holdings(),
+            s.minted.0 - s.burned.0 - s.slashed.0,
+            "holdings != minted - burned - slashed ({s:?})"
+        );
+    }
+}
+
+pub fn signed_proof(tx: &SignedTransaction) -> SignedProof {
+    SignedProof::from_signed(tx).unwrap()
+}

@@ -1,0 +1,62 @@
+//! `neuroshard genesis …`: validate a genesis file, print the embedded dev genesis, and compute a
+//! genesis state root (so that validators can compare before launch).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use neuroshard_runtime::genesis::DEV_GENESIS_JSON;
+use neuroshard_runtime::{Genesis, Ledger, MemoryStorage};
+
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Check a genesis file: schema, no pre-mine, parameter ranges. Exits non-zero if invalid.
+    Validate { file: PathBuf },
+    /// Print the embedded single-validator development genesis.
+    Dev,
+    /// Print the state root that a genesis file produces.
+    Root { file: PathBuf },
+}
+
+fn load(file: &PathBuf) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read genesis file {}", file.display()))?;
+    Genesis::from_json(&text).with_context(|| format!("{} is not a valid genesis", file.display()))
+}
+
+fn root_of(genesis: &Genesis) -> anyhow::Result<String> {
+    let ledger = Ledger::init_chain(MemoryStorage::new(), genesis)?;
+    Ok(hex::encode(ledger.state_root()))
+}
+
+pub fn run(cmd: GenesisCommand) -> anyhow::Result<()> {
+    match cmd {
+        GenesisCommand::Validate { file } => {
+            let g = load(&file)?;
+            println!(
+                "{}: valid genesis for chain {} ({} validator(s), total minted 0)",
+                file.display(),
+                g.chain_id,
+                g.validators.len()
+            );
+        }
+        GenesisCommand::Dev => print!("{DEV_GENESIS_JSON}"),
+        GenesisCommand::Root { file } => println!("{}", root_of(&load(&file)?)?),
+    }
+    Ok(())
+}
+
+/// What a bare `neuroshard` prints until the node lands: the dev chain it will start.
+pub fn summary_of_dev() -> anyhow::Result<()> {
+    let g = Genesis::dev();
+    println!("NeuroShard {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "dev chain {}: {} validator(s), genesis state root {}",
+        g.chain_id,
+        g.validators.len(),
+        root_of(&g)?
+    );
+    println!("The ledger runtime is ready; the node (consensus, RPC, training) is not built yet.");
+    println!("Try: neuroshard genesis validate genesis/dev.json");
+    Ok(())
+}

@@ -13,7 +13,11 @@ fn neuroshard(args: &[&str]) -> std::process::Output {
 #[test]
 fn dev_genesis_validates() {
     let out = neuroshard(&["genesis", "validate", "genesis/dev.json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("neuroshard-dev-1"));
 }
 
@@ -30,9 +34,16 @@ fn a_premine_is_rejected_with_a_clear_message() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pre-mine rejected"), "{stderr}");
-    assert!(stderr.contains("0x00000000000000000000000000000000000000aa"), "{stderr}");
+    assert!(
+        stderr.contains("0x00000000000000000000000000000000000000aa"),
+        "{stderr}"
+    );
 
-    let out = neuroshard(&["genesis", "validate", dir.join("missing.json").to_str().unwrap()]);
+    let out = neuroshard(&[
+        "genesis",
+        "validate",
+        dir.join("missing.json").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read genesis file"));
     std::fs::remove_dir_all(dir).ok();

@@ -30,17 +30,31 @@ impl Setup {
         apply_block(&mut self.ledger, self.time_ms, txs);
     }
     fn tx(&self, key: &SecretKey, nonce: u64, fee: Amount, body: TxBody) -> SignedTransaction {
-        Transaction { chain_id: self.chain_id.clone(), nonce, fee, body }.sign(key)
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            nonce,
+            fee,
+            body,
+        }
+        .sign(key)
     }
 }
 
 /// Verify in parallel, apply in order, commit. Panics if any transaction fails: a benchmark of
 /// refused transactions would measure nothing.
-fn apply_block(ledger: &mut Ledger<MemoryStorage>, time_ms: u64, txs: Vec<SignedTransaction>) -> StateRoot {
+fn apply_block(
+    ledger: &mut Ledger<MemoryStorage>,
+    time_ms: u64,
+    txs: Vec<SignedTransaction>,
+) -> StateRoot {
     let verified: Vec<VerifiedTx> = txs.into_par_iter().map(|t| t.verify().unwrap()).collect();
     let height = ledger.height() + 1;
     ledger
-        .begin_block(BlockHeader { height, time_ms, proposer: Address([7; 20]) })
+        .begin_block(BlockHeader {
+            height,
+            time_ms,
+            proposer: Address([7; 20]),
+        })
         .unwrap();
     for tx in &verified {
         let receipt = ledger.deliver_tx(tx).unwrap();
@@ -58,7 +72,11 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
     let chain_id = genesis.chain_id.clone();
     let time_ms = genesis.genesis_time_ms().unwrap();
     let ledger = Ledger::init_chain(MemoryStorage::new(), &genesis).unwrap();
-    let mut s = Setup { ledger, time_ms, chain_id };
+    let mut s = Setup {
+        ledger,
+        time_ms,
+        chain_id,
+    };
     let wallets: Vec<SecretKey> = (0..WALLETS).map(|i| key(b"bench-wallet", i)).collect();
     let nodes: Vec<SecretKey> = (0..NODES).map(|i| key(b"bench-node", i)).collect();
     let mut nonces = vec![0u64; WALLETS];
@@ -67,15 +85,30 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
         .enumerate()
         .map(|(i, node)| {
             let w = i % WALLETS;
-            let consent = node.sign_digest(&node_registration_digest(&s.chain_id, &wallets[w].address()));
-            let body = TxBody::RegisterNode { node_key: node.public_key(), node_signature: consent };
+            let consent = node.sign_digest(&node_registration_digest(
+                &s.chain_id,
+                &wallets[w].address(),
+            ));
+            let body = TxBody::RegisterNode {
+                node_key: node.public_key(),
+                node_signature: consent,
+            };
             nonces[w] += 1;
             s.tx(&wallets[w], nonces[w] - 1, Amount::ZERO, body)
         })
         .collect();
     s.block(1_000, registrations);
     // Fund every wallet through one proof by its first node.
-    let proofs = (0..WALLETS).map(|i| s.tx(&nodes[i], 0, Amount::ZERO, TxBody::SubmitProof(proof(&s, 0, 1_000)))).collect();
+    let proofs = (0..WALLETS)
+        .map(|i| {
+            s.tx(
+                &nodes[i],
+                0,
+                Amount::ZERO,
+                TxBody::SubmitProof(proof(&s, 0, 1_000)),
+            )
+        })
+        .collect();
     s.time_ms += 9_000;
     s.block(1_000, proofs);
     (s, wallets, nodes)
@@ -90,7 +123,12 @@ fn proof(s: &Setup, first_batch: u64, batches: u64) -> Proof {
         data_shard: [2; 32],
         pseudo_gradient: [3; 32],
         first_batch,
-        metrics: WorkMetrics { batches, tokens: 0, samples: 10, uptime_secs: 10 },
+        metrics: WorkMetrics {
+            batches,
+            tokens: 0,
+            samples: 10,
+            uptime_secs: 10,
+        },
         timestamp_ms: s.time_ms,
     }
 }
@@ -98,12 +136,23 @@ fn proof(s: &Setup, first_batch: u64, batches: u64) -> Proof {
 fn bench(c: &mut Criterion) {
     let (mut s, wallets, nodes) = setup();
     let fee = s.ledger.params().min_fee;
-    let nonce0: Vec<u64> = wallets.iter().map(|w| s.ledger.account(&w.address()).unwrap().nonce).collect();
+    let nonce0: Vec<u64> = wallets
+        .iter()
+        .map(|w| s.ledger.account(&w.address()).unwrap().nonce)
+        .collect();
     let transfers: Vec<SignedTransaction> = (0..TRANSFERS_PER_WALLET)
         .flat_map(|k| (0..WALLETS).map(move |i| (k, i)))
         .map(|(k, i)| {
             let to = wallets[(i + 1 + k as usize) % WALLETS].address();
-            s.tx(&wallets[i], nonce0[i] + k, fee, TxBody::Transfer { to, amount: Amount(1_000 + k as u128) })
+            s.tx(
+                &wallets[i],
+                nonce0[i] + k,
+                fee,
+                TxBody::Transfer {
+                    to,
+                    amount: Amount(1_000 + k as u128),
+                },
+            )
         })
         .collect();
     s.time_ms += 10_000;
@@ -113,7 +162,12 @@ fn bench(c: &mut Criterion) {
         .map(|(i, n)| {
             let claimed = if i < WALLETS { 1_000 } else { 0 };
             let nonce = u64::from(i < WALLETS);
-            s.tx(n, nonce, Amount::ZERO, TxBody::SubmitProof(proof(&s, claimed, 500)))
+            s.tx(
+                n,
+                nonce,
+                Amount::ZERO,
+                TxBody::SubmitProof(proof(&s, claimed, 500)),
+            )
         })
         .collect();
     let base = s.ledger.store().clone();
@@ -124,14 +178,26 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(transfers.len() as u64));
     g.bench_function("transfers_verify_apply_commit", |b| {
-        b.iter_batched(|| (reopen(), transfers.clone()), |(mut l, txs)| apply_block(&mut l, t, txs), BatchSize::LargeInput)
+        b.iter_batched(
+            || (reopen(), transfers.clone()),
+            |(mut l, txs)| apply_block(&mut l, t, txs),
+            BatchSize::LargeInput,
+        )
     });
     g.bench_function("transfers_verify_only", |b| {
-        b.iter_batched(|| transfers.clone(), |txs| txs.into_par_iter().map(|t| t.verify().unwrap()).count(), BatchSize::LargeInput)
+        b.iter_batched(
+            || transfers.clone(),
+            |txs| txs.into_par_iter().map(|t| t.verify().unwrap()).count(),
+            BatchSize::LargeInput,
+        )
     });
     g.throughput(Throughput::Elements(proofs.len() as u64));
     g.bench_function("proofs_verify_apply_commit", |b| {
-        b.iter_batched(|| (reopen(), proofs.clone()), |(mut l, txs)| apply_block(&mut l, t, txs), BatchSize::LargeInput)
+        b.iter_batched(
+            || (reopen(), proofs.clone()),
+            |(mut l, txs)| apply_block(&mut l, t, txs),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -19,7 +19,17 @@ pub const BPS_DENOMINATOR: u128 = 10_000;
 
 /// An amount of NEURO in base units.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
 )]
 pub struct Amount(pub u128);
 
@@ -87,7 +97,8 @@ impl Amount {
     pub fn bps(self, bps: u16) -> Amount {
         let bps = u128::from(bps).min(BPS_DENOMINATOR);
         // Cannot fail: bps <= denominator and the denominator is non-zero.
-        self.mul_div_floor(bps, BPS_DENOMINATOR).unwrap_or(Amount::ZERO)
+        self.mul_div_floor(bps, BPS_DENOMINATOR)
+            .unwrap_or(Amount::ZERO)
     }
 
     /// Exact decimal NEURO text, e.g. `"0.0005"` or `"100"`.
@@ -177,17 +188,16 @@ mod tests {
         assert_eq!("0.00001".parse::<Amount>().unwrap().0, 10_000_000_000_000);
         assert_eq!("100".parse::<Amount>().unwrap(), Amount::neuro(100));
         assert_eq!(".5".parse::<Amount>().unwrap().0, BASE_UNITS_PER_NEURO / 2);
-        assert_eq!(
-            "0.000000000000000001".parse::<Amount>().unwrap(),
-            Amount(1)
-        );
+        assert_eq!("0.000000000000000001".parse::<Amount>().unwrap(), Amount(1));
     }
 
     #[test]
     fn rejects_inexact_or_malformed_text() {
         use AmountParseError::*;
         assert_eq!("".parse::<Amount>(), Err(Empty));
-        for bad in ["-1", "+1", "1e3", "1.", ".", "1.2.3", " 1", "0x10", "1,5", "NaN"] {
+        for bad in [
+            "-1", "+1", "1e3", "1.", ".", "1.2.3", " 1", "0x10", "1,5", "NaN",
+        ] {
             assert!(
                 matches!(bad.parse::<Amount>(), Err(NotDecimal(_))),
                 "{bad} accepted"
@@ -208,7 +218,10 @@ mod tests {
         assert_eq!(Amount(500_000_000_000_000).to_neuro_string(), "0.0005");
         assert_eq!(Amount::neuro(42).to_neuro_string(), "42");
         assert_eq!(Amount(1).to_neuro_string(), "0.000000000000000001");
-        assert_eq!(Amount(u128::MAX).to_neuro_string(), "340282366920938463463.374607431768211455");
+        assert_eq!(
+            Amount(u128::MAX).to_neuro_string(),
+            "340282366920938463463.374607431768211455"
+        );
         assert_eq!(Amount::neuro(3).to_string(), "3 NEURO");
     }
 

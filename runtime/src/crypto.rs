@@ -17,6 +17,7 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use k256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
+use k256::elliptic_curve::scalar::IsHigh;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -97,7 +98,7 @@ impl SecretKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        let point = self.0.verifying_key().to_encoded_point(true);
+        let point = self.0.verifying_key().to_sec1_point(true);
         let mut out = [0u8; 33];
         out.copy_from_slice(point.as_bytes());
         PublicKey(out)
@@ -114,7 +115,7 @@ impl SecretKey {
             .0
             .sign_prehash(digest)
             .expect("ECDSA signing of a 32-byte digest with a valid key");
-        let sig = sig.normalize_s().unwrap_or(sig);
+        let sig = sig.normalize_s();
         Signature(sig.to_bytes().into())
     }
 }
@@ -139,8 +140,9 @@ impl PublicKey {
     /// Checks `signature` over `digest`; rejects malformed, high-S and wrong signatures.
     pub fn verify_digest(&self, digest: &Hash32, signature: &Signature) -> Result<(), CryptoError> {
         let key = self.verifying_key()?;
-        let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| CryptoError::BadSignature)?;
-        if sig.normalize_s().is_some() {
+        let sig =
+            EcdsaSignature::from_slice(&signature.0).map_err(|_| CryptoError::BadSignature)?;
+        if bool::from(sig.s().is_high()) {
             return Err(CryptoError::NonCanonicalSignature);
         }
         key.verify_prehash(digest, &sig)
@@ -241,7 +243,10 @@ mod tests {
     fn hex_token_is_the_key_itself() {
         let k = key();
         assert_eq!(k.to_token(), "11".repeat(32));
-        assert_eq!(SecretKey::from_token(&k.to_token()).unwrap().address(), k.address());
+        assert_eq!(
+            SecretKey::from_token(&k.to_token()).unwrap().address(),
+            k.address()
+        );
     }
 
     #[test]
@@ -251,7 +256,10 @@ mod tests {
         let c = SecretKey::from_token("correct horse battery stapler").unwrap();
         assert_eq!(a.address(), b.address());
         assert_ne!(a.address(), c.address());
-        assert_eq!(SecretKey::from_token("").unwrap_err(), CryptoError::EmptyToken);
+        assert_eq!(
+            SecretKey::from_token("").unwrap_err(),
+            CryptoError::EmptyToken
+        );
     }
 
     #[test]
@@ -315,7 +323,10 @@ mod tests {
         assert_eq!(addr.to_string().len(), 42);
         assert_eq!(addr.to_string().parse::<Address>().unwrap(), addr);
         assert_eq!("0x12".parse::<Address>(), Err(CryptoError::InvalidAddress));
-        assert_eq!("12".repeat(20).parse::<Address>(), Err(CryptoError::InvalidAddress));
+        assert_eq!(
+            "12".repeat(20).parse::<Address>(),
+            Err(CryptoError::InvalidAddress)
+        );
         let pk = k.public_key();
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert_eq!(

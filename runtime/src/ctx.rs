@@ -116,7 +116,10 @@ impl<S: Storage> Ctx<'_, '_, S> {
     /// Records `amount` (already taken from an offender) as destroyed by slashing.
     pub fn record_slashed(&mut self, amount: Amount) -> Result<(), TxError> {
         let mut supply = self.supply()?;
-        supply.slashed = supply.slashed.checked_add(amount).ok_or(TxError::Overflow)?;
+        supply.slashed = supply
+            .slashed
+            .checked_add(amount)
+            .ok_or(TxError::Overflow)?;
         self.put_supply(&supply);
         Ok(())
     }

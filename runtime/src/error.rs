@@ -91,11 +91,21 @@ pub enum TxError {
     #[error("proof came {elapsed_ms} ms after the node's previous one; the minimum interval is {min_ms} ms")]
     ProofTooSoon { elapsed_ms: u64, min_ms: u64 },
     #[error("claimed {claimed} {metric}, but at most {max} are physically possible in the time since the node's previous proof")]
-    RateLimited { metric: String, claimed: u64, max: u64 },
+    RateLimited {
+        metric: String,
+        claimed: u64,
+        max: u64,
+    },
     #[error("proof timestamp {timestamp_ms} is too far from block time {block_time_ms}")]
-    ProofTimestampOutOfRange { timestamp_ms: u64, block_time_ms: u64 },
+    ProofTimestampOutOfRange {
+        timestamp_ms: u64,
+        block_time_ms: u64,
+    },
     #[error("batches from {first_batch} were already claimed (next unclaimed batch is {next_unclaimed})")]
-    DuplicateBatches { first_batch: u64, next_unclaimed: u64 },
+    DuplicateBatches {
+        first_batch: u64,
+        next_unclaimed: u64,
+    },
     #[error("evidence is invalid: {0}")]
     InvalidEvidence(String),
     #[error("this evidence was already used")]

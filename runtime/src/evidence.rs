@@ -107,6 +107,7 @@ impl SignedProof {
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 #[borsh(use_discriminant = false)]
+#[allow(clippy::large_enum_variant)] // carried boxed in `TxBody::ReportFraud`
 pub enum Evidence {
     DoubleSign { a: SignedVote, b: SignedVote },
     ConflictingProofs { a: SignedProof, b: SignedProof },
@@ -139,13 +140,17 @@ impl Evidence {
                     || va.round != vb.round
                     || va.kind != vb.kind
                 {
-                    return Err(invalid("the votes are not for the same height, round and kind"));
+                    return Err(invalid(
+                        "the votes are not for the same height, round and kind",
+                    ));
                 }
                 if va.block_hash == vb.block_hash {
                     return Err(invalid("the votes are for the same value"));
                 }
-                a.validator.verify_digest(&va.signing_digest(), &a.signature)?;
-                b.validator.verify_digest(&vb.signing_digest(), &b.signature)?;
+                a.validator
+                    .verify_digest(&va.signing_digest(), &a.signature)?;
+                b.validator
+                    .verify_digest(&vb.signing_digest(), &b.signature)?;
                 Ok(())
             }
             Evidence::ConflictingProofs { a, b } => {

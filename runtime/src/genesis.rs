@@ -114,10 +114,15 @@ impl Genesis {
             _ => false,
         };
         if !is_zero(&self.total_minted) {
-            return Err(GenesisError::TotalMintedNotZero(self.total_minted.to_string()));
+            return Err(GenesisError::TotalMintedNotZero(
+                self.total_minted.to_string(),
+            ));
         }
         for account in &self.accounts {
-            let balance = account.get("balance").cloned().unwrap_or(serde_json::Value::Null);
+            let balance = account
+                .get("balance")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
             if !balance.is_null() && !is_zero(&balance) {
                 let address = account
                     .get("address")
@@ -160,9 +165,9 @@ mod tests {
 
     #[test]
     fn any_balance_is_a_premine() {
-        let text = edit(|g| {
-            g["accounts"] = serde_json::json!([{"address": "0x00000000000000000000000000000000000000aa", "balance": "1000"}])
-        });
+        let text = edit(
+            |g| g["accounts"] = serde_json::json!([{"address": "0x00000000000000000000000000000000000000aa", "balance": "1000"}]),
+        );
         let err = Genesis::from_json(&text).unwrap_err();
         assert_eq!(
             err,
@@ -173,17 +178,31 @@ mod tests {
         );
         assert!(err.to_string().contains("pre-mine"));
         let numeric = edit(|g| g["accounts"] = serde_json::json!([{"address": "x", "balance": 5}]));
-        assert!(matches!(Genesis::from_json(&numeric), Err(GenesisError::PreMine { .. })));
-        let tiny = edit(|g| g["accounts"] = serde_json::json!([{"address": "x", "balance": "0.000000000000000001"}]));
-        assert!(matches!(Genesis::from_json(&tiny), Err(GenesisError::PreMine { .. })));
+        assert!(matches!(
+            Genesis::from_json(&numeric),
+            Err(GenesisError::PreMine { .. })
+        ));
+        let tiny = edit(|g| {
+            g["accounts"] = serde_json::json!([{"address": "x", "balance": "0.000000000000000001"}])
+        });
+        assert!(matches!(
+            Genesis::from_json(&tiny),
+            Err(GenesisError::PreMine { .. })
+        ));
     }
 
     #[test]
     fn empty_accounts_rule_and_minted_counter() {
         let zero = edit(|g| g["accounts"] = serde_json::json!([{"address": "x", "balance": "0"}]));
-        assert_eq!(Genesis::from_json(&zero), Err(GenesisError::AccountsNotEmpty(1)));
+        assert_eq!(
+            Genesis::from_json(&zero),
+            Err(GenesisError::AccountsNotEmpty(1))
+        );
         let minted = edit(|g| g["total_minted"] = serde_json::json!("21000000"));
-        assert!(matches!(Genesis::from_json(&minted), Err(GenesisError::TotalMintedNotZero(_))));
+        assert!(matches!(
+            Genesis::from_json(&minted),
+            Err(GenesisError::TotalMintedNotZero(_))
+        ));
         let ok = edit(|g| g["total_minted"] = serde_json::json!(0));
         Genesis::from_json(&ok).unwrap();
     }
@@ -191,20 +210,37 @@ mod tests {
     #[test]
     fn schema_errors_are_clear() {
         let typo = edit(|g| g["balances"] = serde_json::json!({}));
-        assert!(matches!(Genesis::from_json(&typo), Err(GenesisError::Json(m)) if m.contains("balances")));
+        assert!(
+            matches!(Genesis::from_json(&typo), Err(GenesisError::Json(m)) if m.contains("balances"))
+        );
         let no_vals = edit(|g| g["validators"] = serde_json::json!([]));
-        assert_eq!(Genesis::from_json(&no_vals), Err(GenesisError::NoValidators));
+        assert_eq!(
+            Genesis::from_json(&no_vals),
+            Err(GenesisError::NoValidators)
+        );
         let bad_id = edit(|g| g["chain_id"] = serde_json::json!("Neuro Shard"));
         assert_eq!(Genesis::from_json(&bad_id), Err(GenesisError::BadChainId));
         let bad_time = edit(|g| g["genesis_time"] = serde_json::json!("yesterday"));
-        assert!(matches!(Genesis::from_json(&bad_time), Err(GenesisError::BadTime(_))));
+        assert!(matches!(
+            Genesis::from_json(&bad_time),
+            Err(GenesisError::BadTime(_))
+        ));
         let dup = edit(|g| {
             let v = g["validators"][0].clone();
             g["validators"].as_array_mut().unwrap().push(v);
         });
-        assert!(matches!(Genesis::from_json(&dup), Err(GenesisError::DuplicateValidator(_))));
+        assert!(matches!(
+            Genesis::from_json(&dup),
+            Err(GenesisError::DuplicateValidator(_))
+        ));
         let float_amount = edit(|g| g["params"]["min_fee"] = serde_json::json!(0.0001));
-        assert!(matches!(Genesis::from_json(&float_amount), Err(GenesisError::Json(_))));
-        assert!(matches!(Genesis::from_json("not json"), Err(GenesisError::Json(_))));
+        assert!(matches!(
+            Genesis::from_json(&float_amount),
+            Err(GenesisError::Json(_))
+        ));
+        assert!(matches!(
+            Genesis::from_json("not json"),
+            Err(GenesisError::Json(_))
+        ));
     }
 }

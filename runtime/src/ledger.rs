@@ -60,7 +60,10 @@ fn corrupt(key: &[u8], reason: &str) -> StorageError {
     }
 }
 
-fn read<T: borsh::BorshDeserialize>(store: &impl Storage, key: &[u8]) -> Result<Option<T>, StorageError> {
+fn read<T: borsh::BorshDeserialize>(
+    store: &impl Storage,
+    key: &[u8],
+) -> Result<Option<T>, StorageError> {
     let mut empty = Changes::new();
     Overlay::new(store, &mut empty).get(key)
 }
@@ -140,7 +143,11 @@ impl<S: Storage> Ledger<S> {
         Ok(ledger)
     }
 
-    fn write_version(store: &mut S, changes: Changes, version: u64) -> Result<StateRoot, StorageError> {
+    fn write_version(
+        store: &mut S,
+        changes: Changes,
+        version: u64,
+    ) -> Result<StateRoot, StorageError> {
         let mut batch = WriteBatch::default();
         let root = merkle::update(store, &changes, version, &mut batch)?;
         for (key, value) in changes {
@@ -327,7 +334,9 @@ impl<S: Storage> Ledger<S> {
         let mut out = Vec::with_capacity(index.0.len());
         for address in index.0 {
             let record: ValidatorRecord = read(&self.store, &keys::validator(&address))?
-                .ok_or_else(|| corrupt(keys::VALIDATOR_INDEX, "lists a validator with no record"))?;
+                .ok_or_else(|| {
+                    corrupt(keys::VALIDATOR_INDEX, "lists a validator with no record")
+                })?;
             let stake = self.account(&address)?.stake;
             out.push(ValidatorInfo {
                 address,

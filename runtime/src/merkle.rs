@@ -65,9 +65,7 @@ pub(crate) fn update(
     let value_set = changes
         .iter()
         .map(|(key, value)| (KeyHash::with::<Sha256>(key), value.clone()));
-    let (root, update) = tree
-        .put_value_set(value_set, version)
-        .map_err(tree_error)?;
+    let (root, update) = tree.put_value_set(value_set, version).map_err(tree_error)?;
     for (key, node) in update.node_batch.nodes() {
         batch.put(node_key_bytes(key), borsh::to_vec(node).unwrap_or_default());
     }
@@ -78,7 +76,10 @@ pub(crate) fn update(
 }
 
 /// The root committed at `version`, if that version is in the store.
-pub(crate) fn root_at(store: &impl Storage, version: Version) -> Result<Option<StateRoot>, StorageError> {
+pub(crate) fn root_at(
+    store: &impl Storage,
+    version: Version,
+) -> Result<Option<StateRoot>, StorageError> {
     let view = TreeView(store);
     Sha256Jmt::new(&view)
         .get_root_hash_option(version)

@@ -22,7 +22,10 @@ pub struct Overlay<'a, S: Storage> {
 
 /// Printable form of a key for error messages (keys are ASCII prefixes plus binary ids).
 pub(crate) fn show_key(key: &[u8]) -> String {
-    let split = key.iter().position(|b| !b.is_ascii_graphic()).unwrap_or(key.len());
+    let split = key
+        .iter()
+        .position(|b| !b.is_ascii_graphic())
+        .unwrap_or(key.len());
     format!(
         "{}{}",
         String::from_utf8_lossy(&key[..split]),
@@ -52,12 +55,12 @@ impl<'a, S: Storage> Overlay<'a, S> {
     pub fn get<T: BorshDeserialize>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         match self.get_raw(key)? {
             None => Ok(None),
-            Some(bytes) => borsh::from_slice(&bytes).map(Some).map_err(|e| {
-                StorageError::Corrupt {
+            Some(bytes) => borsh::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StorageError::Corrupt {
                     key: show_key(key),
                     reason: e.to_string(),
-                }
-            }),
+                }),
         }
     }
 
@@ -123,6 +126,9 @@ mod tests {
         let mut block = Changes::new();
         let o = Overlay::new(&store, &mut block);
         let err = o.get::<u64>(b"s/acct/\x01\x02").unwrap_err();
-        assert!(matches!(err, StorageError::Corrupt { ref key, .. } if key == "s/acct/0102"), "{err}");
+        assert!(
+            matches!(err, StorageError::Corrupt { ref key, .. } if key == "s/acct/0102"),
+            "{err}"
+        );
     }
 }

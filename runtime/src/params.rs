@@ -114,9 +114,9 @@ impl Params {
     /// is silent.
     pub fn mainnet_defaults() -> Params {
         Params {
-            reward_per_batch: Amount(500_000_000_000_000),        // 0.0005
+            reward_per_batch: Amount(500_000_000_000_000), // 0.0005
             reward_per_uptime_minute: Amount(100_000_000_000_000), // 0.0001
-            reward_per_sample: Amount(10_000_000_000_000),        // 0.00001
+            reward_per_sample: Amount(10_000_000_000_000), // 0.00001
             diminishing_window_ms: 86_400_000,
             diminishing_tier: Amount::neuro(250),
             diminishing_factor_bps: 5_000,
@@ -178,7 +178,10 @@ impl Params {
             ("slash_fraud_bps", self.slash_fraud_bps),
             ("reporter_share_bps", self.reporter_share_bps),
             ("training.trim_bps", self.training.trim_bps),
-            ("training.verify_sample_bps", self.training.verify_sample_bps),
+            (
+                "training.verify_sample_bps",
+                self.training.verify_sample_bps,
+            ),
         ];
         for (name, value) in bps {
             if value > 10_000 {
@@ -186,10 +189,16 @@ impl Params {
             }
         }
         if self.diminishing_factor_bps == 10_000 {
-            return Err(bad("diminishing_factor_bps", "must be below 100% for returns to diminish"));
+            return Err(bad(
+                "diminishing_factor_bps",
+                "must be below 100% for returns to diminish",
+            ));
         }
         if self.training.trim_bps >= 5_000 {
-            return Err(bad("training.trim_bps", "must trim less than half from each side"));
+            return Err(bad(
+                "training.trim_bps",
+                "must trim less than half from each side",
+            ));
         }
         let nonzero_ms = [
             ("diminishing_window_ms", self.diminishing_window_ms),
@@ -204,10 +213,16 @@ impl Params {
             }
         }
         if self.min_proof_interval_ms > self.proof_interval_ms {
-            return Err(bad("min_proof_interval_ms", "must not exceed proof_interval_ms"));
+            return Err(bad(
+                "min_proof_interval_ms",
+                "must not exceed proof_interval_ms",
+            ));
         }
         if self.max_claim_window_ms < self.proof_interval_ms {
-            return Err(bad("max_claim_window_ms", "must be at least proof_interval_ms"));
+            return Err(bad(
+                "max_claim_window_ms",
+                "must be at least proof_interval_ms",
+            ));
         }
         if self.diminishing_tier.is_zero() {
             return Err(bad("diminishing_tier", "must be greater than zero"));
@@ -226,13 +241,22 @@ impl Params {
             return Err(bad("model", "every dimension must be greater than zero"));
         }
         if m.kv_heads > m.heads || m.heads % m.kv_heads != 0 {
-            return Err(bad("model.kv_heads", "must divide heads (grouped-query attention)"));
+            return Err(bad(
+                "model.kv_heads",
+                "must divide heads (grouped-query attention)",
+            ));
         }
         if m.hidden % m.heads != 0 || (m.hidden / m.heads) % 2 != 0 {
-            return Err(bad("model.hidden", "must split into heads of even size (RoPE)"));
+            return Err(bad(
+                "model.hidden",
+                "must split into heads of even size (RoPE)",
+            ));
         }
         if m.vocab < 256 || m.context == 0 {
-            return Err(bad("model.vocab", "byte-level vocab needs at least 256 tokens and a context"));
+            return Err(bad(
+                "model.vocab",
+                "byte-level vocab needs at least 256 tokens and a context",
+            ));
         }
         if self.training.inner_steps == 0 {
             return Err(bad("training.inner_steps", "must be at least 1"));
@@ -263,12 +287,21 @@ mod tests {
     fn out_of_range_parameters_are_named() {
         let mut p = Params::mainnet_defaults();
         p.burn_bps = 10_001;
-        assert!(matches!(p.validate(), Err(GenesisError::InvalidParam { name: "burn_bps", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(GenesisError::InvalidParam {
+                name: "burn_bps",
+                ..
+            })
+        ));
         let mut p = Params::mainnet_defaults();
         p.model.kv_heads = 5;
         assert!(matches!(
             p.validate(),
-            Err(GenesisError::InvalidParam { name: "model.kv_heads", .. })
+            Err(GenesisError::InvalidParam {
+                name: "model.kv_heads",
+                ..
+            })
         ));
         let mut p = Params::mainnet_defaults();
         p.min_proof_interval_ms = p.proof_interval_ms + 1;

@@ -77,7 +77,9 @@ pub fn diminished(params: &Params, already: Amount, gross: Amount) -> Amount {
         }
         let room = tier - pos % tier;
         let chunk = left.min(room);
-        let part = Amount(chunk).mul_div_floor(multiplier, WAD).unwrap_or(Amount::ZERO);
+        let part = Amount(chunk)
+            .mul_div_floor(multiplier, WAD)
+            .unwrap_or(Amount::ZERO);
         paid = paid.saturating_add(part.0);
         pos = pos.saturating_add(chunk);
         left -= chunk;
@@ -119,12 +121,26 @@ mod tests {
     fn faq_rates() {
         let p = Params::mainnet_defaults();
         let all = (0, p.model.layers);
-        assert_eq!(gross_reward(&p, &proof(1, 0, 0, all)).unwrap(), "0.0005".parse().unwrap());
-        assert_eq!(gross_reward(&p, &proof(0, 60, 0, all)).unwrap(), "0.0001".parse().unwrap());
-        assert_eq!(gross_reward(&p, &proof(0, 0, 1, all)).unwrap(), "0.00001".parse().unwrap());
+        assert_eq!(
+            gross_reward(&p, &proof(1, 0, 0, all)).unwrap(),
+            "0.0005".parse().unwrap()
+        );
+        assert_eq!(
+            gross_reward(&p, &proof(0, 60, 0, all)).unwrap(),
+            "0.0001".parse().unwrap()
+        );
+        assert_eq!(
+            gross_reward(&p, &proof(0, 0, 1, all)).unwrap(),
+            "0.00001".parse().unwrap()
+        );
         // FAQ: ~43 NEURO/day active = 86 400 batches at one per second.
         let day = gross_reward(&p, &proof(86_400, 0, 0, all)).unwrap();
-        assert_eq!(day, Amount::neuro(43).checked_add("0.2".parse().unwrap()).unwrap());
+        assert_eq!(
+            day,
+            Amount::neuro(43)
+                .checked_add("0.2".parse().unwrap())
+                .unwrap()
+        );
         // FAQ: ~0.14 NEURO/day idle.
         let idle = gross_reward(&p, &proof(0, 86_400, 0, all)).unwrap();
         assert_eq!(idle, "0.144".parse().unwrap());
@@ -153,8 +169,14 @@ mod tests {
         let straddle = diminished(&p, Amount::neuro(200), Amount::neuro(100));
         assert_eq!(straddle, Amount::neuro(75));
         // A 64 GB server's 400 gross NEURO/day pays 325: inside the FAQ's 200-400.
-        assert_eq!(diminished(&p, Amount::ZERO, Amount::neuro(400)), Amount::neuro(325));
-        assert_eq!(diminished(&p, Amount(u128::MAX / 2), Amount::neuro(1)), Amount::ZERO);
+        assert_eq!(
+            diminished(&p, Amount::ZERO, Amount::neuro(400)),
+            Amount::neuro(325)
+        );
+        assert_eq!(
+            diminished(&p, Amount(u128::MAX / 2), Amount::neuro(1)),
+            Amount::ZERO
+        );
     }
 
     proptest! {

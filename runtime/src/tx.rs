@@ -56,7 +56,7 @@ pub enum TxBody {
         purpose: SpendPurpose,
     },
     /// Submit evidence of misbehaviour; the offender is slashed and the reporter rewarded.
-    ReportFraud(Evidence),
+    ReportFraud(Box<Evidence>),
 }
 
 impl TxBody {
@@ -199,7 +199,10 @@ impl VerifiedTx {
 }
 
 /// Borsh decoding with a size cap that refuses trailing bytes.
-pub(crate) fn decode_strict<T: BorshDeserialize>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+pub(crate) fn decode_strict<T: BorshDeserialize>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::TooLarge {
             size: bytes.len(),

@@ -13,7 +13,10 @@ fn transfers(c: &Chain, from: &SecretKey, n: u64) -> Vec<SignedTransaction> {
                 chain_id: CHAIN.into(),
                 nonce: nonce + i,
                 fee: c.params().min_fee,
-                body: TxBody::Transfer { to: key(100 + i as u8).address(), amount: Amount(1 + i as u128) },
+                body: TxBody::Transfer {
+                    to: key(100 + i as u8).address(),
+                    amount: Amount(1 + i as u128),
+                },
             }
             .sign(from)
         })
@@ -55,7 +58,11 @@ fn every_block_changes_the_root_and_reopening_restores_it() {
     let height = c.ledger.height();
     let root = c.ledger.state_root();
     let account = c.ledger.account(&alice.address()).unwrap();
-    let store = std::mem::replace(&mut c.ledger, Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap()).into_store();
+    let store = std::mem::replace(
+        &mut c.ledger,
+        Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap(),
+    )
+    .into_store();
     let reopened = Ledger::open(store).unwrap();
     assert_eq!(reopened.height(), height);
     assert_eq!(reopened.state_root(), root);
@@ -69,29 +76,65 @@ fn an_uncommitted_block_leaves_storage_untouched() {
     c.earn(&alice, Amount::neuro(1));
     let root = c.ledger.state_root();
     let height = c.ledger.height();
-    let header = BlockHeader { height: height + 1, time_ms: c.time_ms + 1_000, proposer: c.proposer };
+    let header = BlockHeader {
+        height: height + 1,
+        time_ms: c.time_ms + 1_000,
+        proposer: c.proposer,
+    };
     c.ledger.begin_block(header).unwrap();
     let tx = transfers(&c, &alice, 1).remove(0).verify().unwrap();
     assert_eq!(c.ledger.deliver_tx(&tx).unwrap().result, Ok(()));
     // Crash before commit: reopen what storage holds.
-    let store = std::mem::replace(&mut c.ledger, Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap()).into_store();
+    let store = std::mem::replace(
+        &mut c.ledger,
+        Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap(),
+    )
+    .into_store();
     let reopened = Ledger::open(store).unwrap();
     assert_eq!((reopened.height(), reopened.state_root()), (height, root));
-    assert_eq!(reopened.account(&key(100).address()).unwrap().balance, Amount::ZERO);
+    assert_eq!(
+        reopened.account(&key(100).address()).unwrap().balance,
+        Amount::ZERO
+    );
 }
 
 #[test]
 fn block_calls_out_of_order_are_refused() {
     let mut c = Chain::new();
-    let h = |height, time_ms| BlockHeader { height, time_ms, proposer: Address::default() };
+    let h = |height, time_ms| BlockHeader {
+        height,
+        time_ms,
+        proposer: Address::default(),
+    };
     let t = c.time_ms;
-    assert!(matches!(c.ledger.commit(), Err(BlockError::WrongPhase { .. })));
-    assert!(matches!(c.ledger.end_block(), Err(BlockError::WrongPhase { .. })));
-    assert_eq!(c.ledger.begin_block(h(2, t)), Err(BlockError::HeightNotNext { last: 0, got: 2 }));
-    assert_eq!(c.ledger.begin_block(h(1, t - 1)), Err(BlockError::TimeWentBack { previous: t, got: t - 1 }));
+    assert!(matches!(
+        c.ledger.commit(),
+        Err(BlockError::WrongPhase { .. })
+    ));
+    assert!(matches!(
+        c.ledger.end_block(),
+        Err(BlockError::WrongPhase { .. })
+    ));
+    assert_eq!(
+        c.ledger.begin_block(h(2, t)),
+        Err(BlockError::HeightNotNext { last: 0, got: 2 })
+    );
+    assert_eq!(
+        c.ledger.begin_block(h(1, t - 1)),
+        Err(BlockError::TimeWentBack {
+            previous: t,
+            got: t - 1
+        })
+    );
     c.ledger.begin_block(h(1, t)).unwrap();
-    assert!(matches!(c.ledger.begin_block(h(1, t)), Err(BlockError::WrongPhase { .. })));
-    assert!(matches!(c.ledger.commit(), Err(BlockError::WrongPhase { .. })));
+    assert!(matches!(
+        c.ledger.begin_block(h(1, t)),
+        Err(BlockError::WrongPhase { .. })
+    ));
+    assert!(matches!(
+        c.ledger.commit(),
+        Err(BlockError::WrongPhase { .. })
+    ));
     c.ledger.end_block().unwrap();
     let tx = transfers(&c, &key(1), 1).remove(0).verify().unwrap();
     assert_eq!(c.ledger.deliver_tx(&tx), Err(TxError::NoBlockInProgress));
@@ -101,14 +144,20 @@ fn block_calls_out_of_order_are_refused() {
 
 #[test]
 fn genesis_mismatch_and_empty_stores_are_refused() {
-    assert!(matches!(Ledger::open(MemoryStorage::new()), Err(BlockError::NotInitialized)));
+    assert!(matches!(
+        Ledger::open(MemoryStorage::new()),
+        Err(BlockError::NotInitialized)
+    ));
     let c = Chain::new();
     let store = c.ledger.into_store();
     let again = Ledger::init_chain(store.clone(), &test_genesis());
     assert!(matches!(again, Err(BlockError::AlreadyInitialized(ref id)) if id == CHAIN));
     let mut other = test_genesis();
     other.chain_id = "another-chain".into();
-    assert!(matches!(Ledger::open_or_init(store.clone(), &other), Err(BlockError::AlreadyInitialized(_))));
+    assert!(matches!(
+        Ledger::open_or_init(store.clone(), &other),
+        Err(BlockError::AlreadyInitialized(_))
+    ));
     Ledger::open_or_init(store, &test_genesis()).unwrap();
 }
 
@@ -117,12 +166,22 @@ fn corrupt_state_gives_typed_errors_not_panics() {
     let mut c = Chain::new();
     let alice = key(1);
     c.earn(&alice, Amount::neuro(1));
-    let mut store = std::mem::replace(&mut c.ledger, Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap()).into_store();
+    let mut store = std::mem::replace(
+        &mut c.ledger,
+        Ledger::init_chain(MemoryStorage::new(), &test_genesis()).unwrap(),
+    )
+    .into_store();
     let mut key_bytes = neuroshard_runtime::state::keys::ACCOUNT_PREFIX.to_vec();
     key_bytes.extend(alice.address().0);
     store.put_raw(&key_bytes, b"garbage");
     let ledger = Ledger::open(store.clone()).unwrap();
-    assert!(matches!(ledger.account(&alice.address()), Err(StorageError::Corrupt { .. })));
+    assert!(matches!(
+        ledger.account(&alice.address()),
+        Err(StorageError::Corrupt { .. })
+    ));
     store.put_raw(neuroshard_runtime::state::keys::CHAIN, b"\x01");
-    assert!(matches!(Ledger::open(store), Err(BlockError::Storage(StorageError::Corrupt { .. }))));
+    assert!(matches!(
+        Ledger::open(store),
+        Err(BlockError::Storage(StorageError::Corrupt { .. }))
+    ));
 }

@@ -13,16 +13,49 @@ const USERS: u8 = 4;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Transfer { from: u8, to: u8, neuro_milli: u64 },
-    Spend { from: u8, to: u8, neuro_milli: u64 },
-    Stake { who: u8, neuro: u64 },
-    Unstake { who: u8, neuro: u64 },
-    Withdraw { who: u8 },
-    Prove { node: u8, batches: u64, uptime: u64, samples: u64, reuse_batches: bool },
-    DoubleSign { validator: u8, reporter: u8, height: u64 },
-    ConflictingProof { node: u8, reporter: u8 },
-    BadNonce { who: u8 },
-    EndBlock { advance_ms: u64 },
+    Transfer {
+        from: u8,
+        to: u8,
+        neuro_milli: u64,
+    },
+    Spend {
+        from: u8,
+        to: u8,
+        neuro_milli: u64,
+    },
+    Stake {
+        who: u8,
+        neuro: u64,
+    },
+    Unstake {
+        who: u8,
+        neuro: u64,
+    },
+    Withdraw {
+        who: u8,
+    },
+    Prove {
+        node: u8,
+        batches: u64,
+        uptime: u64,
+        samples: u64,
+        reuse_batches: bool,
+    },
+    DoubleSign {
+        validator: u8,
+        reporter: u8,
+        height: u64,
+    },
+    ConflictingProof {
+        node: u8,
+        reporter: u8,
+    },
+    BadNonce {
+        who: u8,
+    },
+    EndBlock {
+        advance_ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,11 +95,21 @@ fn run(ops: Vec<Op>) {
     let mut last_proofs: Vec<Option<SignedTransaction>> = vec![None; USERS as usize];
     let fee = c.params().min_fee;
     let sign = |who: &SecretKey, nonce: &mut u64, fee: Amount, body: TxBody| {
-        let tx = Transaction { chain_id: CHAIN.into(), nonce: *nonce, fee, body }.sign(who);
+        let tx = Transaction {
+            chain_id: CHAIN.into(),
+            nonce: *nonce,
+            fee,
+            body,
+        }
+        .sign(who);
         *nonce += 1;
         tx
     };
-    let flush = |c: &mut Chain, pending: &mut Vec<SignedTransaction>, advance_ms: u64, nonces: &mut Vec<u64>, node_nonces: &mut Vec<u64>| {
+    let flush = |c: &mut Chain,
+                 pending: &mut Vec<SignedTransaction>,
+                 advance_ms: u64,
+                 nonces: &mut Vec<u64>,
+                 node_nonces: &mut Vec<u64>| {
         c.block(advance_ms, pending);
         pending.clear();
         // Resynchronise expected nonces with the chain (invalid transactions do not use theirs).
@@ -78,45 +121,160 @@ fn run(ops: Vec<Op>) {
     };
     for op in ops {
         let tx = match op {
-            Op::Transfer { from, to, neuro_milli } => sign(&wallet(from), &mut nonces[from as usize], fee,
-                TxBody::Transfer { to: wallet(to).address(), amount: Amount(u128::from(neuro_milli) * 1_000_000_000_000_000 + 1) }),
-            Op::Spend { from, to, neuro_milli } => sign(&wallet(from), &mut nonces[from as usize], fee,
-                TxBody::Spend { to: wallet(to).address(), amount: Amount(u128::from(neuro_milli) * 1_000_000_000_000_000 + 7), purpose: SpendPurpose::Inference }),
-            Op::Stake { who, neuro } => sign(&wallet(who), &mut nonces[who as usize], fee, TxBody::Stake { amount: Amount::neuro(neuro + 1) }),
-            Op::Unstake { who, neuro } => sign(&wallet(who), &mut nonces[who as usize], fee, TxBody::Unstake { amount: Amount::neuro(neuro + 1) }),
-            Op::Withdraw { who } => sign(&wallet(who), &mut nonces[who as usize], fee, TxBody::WithdrawUnbonded),
-            Op::Prove { node, batches, uptime, samples, reuse_batches } => {
+            Op::Transfer {
+                from,
+                to,
+                neuro_milli,
+            } => sign(
+                &wallet(from),
+                &mut nonces[from as usize],
+                fee,
+                TxBody::Transfer {
+                    to: wallet(to).address(),
+                    amount: Amount(u128::from(neuro_milli) * 1_000_000_000_000_000 + 1),
+                },
+            ),
+            Op::Spend {
+                from,
+                to,
+                neuro_milli,
+            } => sign(
+                &wallet(from),
+                &mut nonces[from as usize],
+                fee,
+                TxBody::Spend {
+                    to: wallet(to).address(),
+                    amount: Amount(u128::from(neuro_milli) * 1_000_000_000_000_000 + 7),
+                    purpose: SpendPurpose::Inference,
+                },
+            ),
+            Op::Stake { who, neuro } => sign(
+                &wallet(who),
+                &mut nonces[who as usize],
+                fee,
+                TxBody::Stake {
+                    amount: Amount::neuro(neuro + 1),
+                },
+            ),
+            Op::Unstake { who, neuro } => sign(
+                &wallet(who),
+                &mut nonces[who as usize],
+                fee,
+                TxBody::Unstake {
+                    amount: Amount::neuro(neuro + 1),
+                },
+            ),
+            Op::Withdraw { who } => sign(
+                &wallet(who),
+                &mut nonces[who as usize],
+                fee,
+                TxBody::WithdrawUnbonded,
+            ),
+            Op::Prove {
+                node,
+                batches,
+                uptime,
+                samples,
+                reuse_batches,
+            } => {
                 let record = c.ledger.node(&node_key(node).address()).unwrap().unwrap();
-                let first_batch = if reuse_batches { record.next_batch.saturating_sub(batches / 2) } else { record.next_batch };
+                let first_batch = if reuse_batches {
+                    record.next_batch.saturating_sub(batches / 2)
+                } else {
+                    record.next_batch
+                };
                 let proof = Proof {
-                    role: Role::Worker, layer_start: 0, layer_end: 2,
-                    model_version: [0; 32], data_shard: [0; 32], pseudo_gradient: [node; 32],
-                    first_batch, metrics: WorkMetrics { batches, tokens: 0, samples, uptime_secs: uptime },
+                    role: Role::Worker,
+                    layer_start: 0,
+                    layer_end: 2,
+                    model_version: [0; 32],
+                    data_shard: [0; 32],
+                    pseudo_gradient: [node; 32],
+                    first_batch,
+                    metrics: WorkMetrics {
+                        batches,
+                        tokens: 0,
+                        samples,
+                        uptime_secs: uptime,
+                    },
                     timestamp_ms: c.time_ms,
                 };
-                let tx = sign(&node_key(node), &mut node_nonces[node as usize], Amount::ZERO, TxBody::SubmitProof(proof));
+                let tx = sign(
+                    &node_key(node),
+                    &mut node_nonces[node as usize],
+                    Amount::ZERO,
+                    TxBody::SubmitProof(proof),
+                );
                 last_proofs[node as usize] = Some(tx.clone());
                 tx
             }
-            Op::DoubleSign { validator, reporter, height } => {
+            Op::DoubleSign {
+                validator,
+                reporter,
+                height,
+            } => {
                 let v = wallet(validator);
-                let vote = |h| Vote { chain_id: CHAIN.into(), height, round: 0, kind: VoteKind::Prevote, block_hash: Some(h) };
-                let ev = Evidence::DoubleSign { a: vote([1; 32]).sign(&v), b: vote([2; 32]).sign(&v) };
-                sign(&wallet(reporter), &mut nonces[reporter as usize], fee, TxBody::ReportFraud(ev))
+                let vote = |h| Vote {
+                    chain_id: CHAIN.into(),
+                    height,
+                    round: 0,
+                    kind: VoteKind::Prevote,
+                    block_hash: Some(h),
+                };
+                let ev = Evidence::DoubleSign {
+                    a: vote([1; 32]).sign(&v),
+                    b: vote([2; 32]).sign(&v),
+                };
+                sign(
+                    &wallet(reporter),
+                    &mut nonces[reporter as usize],
+                    fee,
+                    TxBody::ReportFraud(Box::new(ev)),
+                )
             }
             Op::ConflictingProof { node, reporter } => {
-                let Some(previous) = last_proofs[node as usize].clone() else { continue };
-                let Some(a) = neuroshard_runtime::evidence::SignedProof::from_signed(&previous) else { continue };
-                if a.proof.metrics.batches == 0 { continue; }
+                let Some(previous) = last_proofs[node as usize].clone() else {
+                    continue;
+                };
+                let Some(a) = neuroshard_runtime::evidence::SignedProof::from_signed(&previous)
+                else {
+                    continue;
+                };
+                if a.proof.metrics.batches == 0 {
+                    continue;
+                }
                 let mut twin = a.proof.clone();
                 twin.pseudo_gradient = [0xEE; 32];
-                let b_tx = Transaction { chain_id: CHAIN.into(), nonce: a.nonce, fee: a.fee, body: TxBody::SubmitProof(twin) }.sign(&node_key(node));
+                let b_tx = Transaction {
+                    chain_id: CHAIN.into(),
+                    nonce: a.nonce,
+                    fee: a.fee,
+                    body: TxBody::SubmitProof(twin),
+                }
+                .sign(&node_key(node));
                 let b = neuroshard_runtime::evidence::SignedProof::from_signed(&b_tx).unwrap();
-                sign(&wallet(reporter), &mut nonces[reporter as usize], fee, TxBody::ReportFraud(Evidence::ConflictingProofs { a, b }))
+                sign(
+                    &wallet(reporter),
+                    &mut nonces[reporter as usize],
+                    fee,
+                    TxBody::ReportFraud(Box::new(Evidence::ConflictingProofs { a, b })),
+                )
             }
-            Op::BadNonce { who } => Transaction { chain_id: CHAIN.into(), nonce: 0, fee, body: TxBody::WithdrawUnbonded }.sign(&wallet(who)),
+            Op::BadNonce { who } => Transaction {
+                chain_id: CHAIN.into(),
+                nonce: 0,
+                fee,
+                body: TxBody::WithdrawUnbonded,
+            }
+            .sign(&wallet(who)),
             Op::EndBlock { advance_ms } => {
-                flush(&mut c, &mut pending, advance_ms, &mut nonces, &mut node_nonces);
+                flush(
+                    &mut c,
+                    &mut pending,
+                    advance_ms,
+                    &mut nonces,
+                    &mut node_nonces,
+                );
                 continue;
             }
         };
@@ -125,9 +283,13 @@ fn run(ops: Vec<Op>) {
     flush(&mut c, &mut pending, 1_000, &mut nonces, &mut node_nonces);
     // Validator powers agree with stakes after all of it.
     for v in c.ledger.validators().unwrap() {
-        let expected = if v.record.jailed { 0 } else if v.stake >= c.params().min_validator_stake {
+        let expected = if v.record.jailed {
+            0
+        } else if v.stake >= c.params().min_validator_stake {
             v.record.genesis_power + u64::try_from(v.stake.0 / 1_000_000_000_000_000_000).unwrap()
-        } else { v.record.genesis_power };
+        } else {
+            v.record.genesis_power
+        };
         assert_eq!(v.record.power, expected, "{v:?}");
     }
 }
@@ -148,10 +310,10 @@ proptest! {
     #[test]
     fn mutated_valid_encodings_never_panic(pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
         let c = Chain::new();
-        let tx = c.sign(&key(1), TxBody::ReportFraud(Evidence::DoubleSign {
+        let tx = c.sign(&key(1), TxBody::ReportFraud(Box::new(Evidence::DoubleSign {
             a: Vote { chain_id: CHAIN.into(), height: 1, round: 0, kind: VoteKind::Prevote, block_hash: None }.sign(&key(2)),
             b: Vote { chain_id: CHAIN.into(), height: 1, round: 0, kind: VoteKind::Prevote, block_hash: Some([1; 32]) }.sign(&key(2)),
-        }));
+        })));
         let mut bytes = tx.encode();
         let i = pos.index(bytes.len());
         bytes[i] = byte;

@@ -20,18 +20,32 @@ fn staking_the_minimum_makes_a_validator_and_updates_power_at_end_block() {
     let (r, updates) = stake(&mut c, &v, Amount::neuro(99));
     assert_eq!(
         r.result,
-        Err(TxError::StakeBelowMinimum { min: Amount::neuro(100), resulting: Amount::neuro(99) })
+        Err(TxError::StakeBelowMinimum {
+            min: Amount::neuro(100),
+            resulting: Amount::neuro(99)
+        })
     );
     assert!(updates.is_empty());
     let (r, updates) = stake(&mut c, &v, Amount::neuro(150));
     assert_eq!(r.result, Ok(()));
-    assert_eq!(updates, vec![ValidatorUpdate { public_key: v.public_key(), power: 150 }]);
+    assert_eq!(
+        updates,
+        vec![ValidatorUpdate {
+            public_key: v.public_key(),
+            power: 150
+        }]
+    );
     let vals = c.ledger.validators().unwrap();
-    assert!(vals.iter().any(|i| i.address == v.address() && i.record.power == 150 && i.stake == Amount::neuro(150)));
+    assert!(vals.iter().any(|i| i.address == v.address()
+        && i.record.power == 150
+        && i.stake == Amount::neuro(150)));
     // Staking what one does not hold.
     let (r, _) = stake(&mut c, &v, Amount::neuro(1_000_000));
     assert!(matches!(r.result, Err(TxError::InsufficientFunds { .. })));
-    assert_eq!(c.ledger.account(&v.address()).unwrap().stake, Amount::neuro(150));
+    assert_eq!(
+        c.ledger.account(&v.address()).unwrap().stake,
+        Amount::neuro(150)
+    );
     c.assert_supply_invariant();
 }
 
@@ -42,22 +56,60 @@ fn unbonding_waits_for_the_period_then_withdraws() {
     c.earn(&v, Amount::neuro(300));
     stake(&mut c, &v, Amount::neuro(200));
     // Partial unstake that would leave less than the minimum.
-    let r = c.apply(c.sign(&v, TxBody::Unstake { amount: Amount::neuro(150) })).unwrap();
+    let r = c
+        .apply(c.sign(
+            &v,
+            TxBody::Unstake {
+                amount: Amount::neuro(150),
+            },
+        ))
+        .unwrap();
     assert!(matches!(r.result, Err(TxError::StakeBelowMinimum { .. })));
-    let r = c.apply(c.sign(&v, TxBody::Unstake { amount: Amount::neuro(500) })).unwrap();
+    let r = c
+        .apply(c.sign(
+            &v,
+            TxBody::Unstake {
+                amount: Amount::neuro(500),
+            },
+        ))
+        .unwrap();
     assert!(matches!(r.result, Err(TxError::InsufficientStake { .. })));
-    let (mut rs, updates) = c.block(1_000, &[c.sign(&v, TxBody::Unstake { amount: Amount::neuro(200) })]);
+    let (mut rs, updates) = c.block(
+        1_000,
+        &[c.sign(
+            &v,
+            TxBody::Unstake {
+                amount: Amount::neuro(200),
+            },
+        )],
+    );
     assert_eq!(rs.remove(0).unwrap().result, Ok(()));
-    assert_eq!(updates, vec![ValidatorUpdate { public_key: v.public_key(), power: 0 }]);
+    assert_eq!(
+        updates,
+        vec![ValidatorUpdate {
+            public_key: v.public_key(),
+            power: 0
+        }]
+    );
     let acct = c.ledger.account(&v.address()).unwrap();
-    assert_eq!((acct.stake, acct.unbonding_total()), (Amount::ZERO, Amount::neuro(200)));
+    assert_eq!(
+        (acct.stake, acct.unbonding_total()),
+        (Amount::ZERO, Amount::neuro(200))
+    );
     let r = c.apply(c.sign(&v, TxBody::WithdrawUnbonded)).unwrap();
     assert_eq!(r.result, Err(TxError::NothingToWithdraw));
     let before = c.balance(&v.address());
     c.time_ms += c.params().unbonding_period_ms;
     c.ok(c.sign(&v, TxBody::WithdrawUnbonded));
     let fee = c.params().min_fee;
-    assert_eq!(c.balance(&v.address()), before.checked_add(Amount::neuro(200)).unwrap().checked_sub(fee).unwrap());
+    assert_eq!(
+        c.balance(&v.address()),
+        before
+            .checked_add(Amount::neuro(200))
+            .unwrap()
+            .checked_sub(fee)
+            .unwrap()
+    );
     assert!(c.ledger.account(&v.address()).unwrap().unbonding.is_empty());
     c.assert_supply_invariant();
 }
@@ -70,9 +122,21 @@ fn unbonding_entries_are_bounded() {
     stake(&mut c, &v, Amount::neuro(1_000));
     let max = c.params().max_unbonding_entries;
     for _ in 0..max {
-        c.ok(c.sign(&v, TxBody::Unstake { amount: Amount::neuro(1) }));
+        c.ok(c.sign(
+            &v,
+            TxBody::Unstake {
+                amount: Amount::neuro(1),
+            },
+        ));
     }
-    let r = c.apply(c.sign(&v, TxBody::Unstake { amount: Amount::neuro(1) })).unwrap();
+    let r = c
+        .apply(c.sign(
+            &v,
+            TxBody::Unstake {
+                amount: Amount::neuro(1),
+            },
+        ))
+        .unwrap();
     assert_eq!(r.result, Err(TxError::TooManyUnbondingEntries { max }));
 }
 
@@ -85,12 +149,24 @@ fn validator_set_is_bounded() {
     c.earn(&a, Amount::neuro(100));
     c.earn(&b, Amount::neuro(100));
     assert_eq!(stake(&mut c, &a, Amount::neuro(100)).0.result, Ok(()));
-    assert_eq!(stake(&mut c, &b, Amount::neuro(100)).0.result, Err(TxError::ValidatorSetFull { max: 2 }));
+    assert_eq!(
+        stake(&mut c, &b, Amount::neuro(100)).0.result,
+        Err(TxError::ValidatorSetFull { max: 2 })
+    );
 }
 
 fn double_sign(v: &SecretKey, height: u64) -> Evidence {
-    let vote = |hash| Vote { chain_id: CHAIN.into(), height, round: 0, kind: VoteKind::Precommit, block_hash: Some(hash) };
-    Evidence::DoubleSign { a: vote([1; 32]).sign(v), b: vote([2; 32]).sign(v) }
+    let vote = |hash| Vote {
+        chain_id: CHAIN.into(),
+        height,
+        round: 0,
+        kind: VoteKind::Precommit,
+        block_hash: Some(hash),
+    };
+    Evidence::DoubleSign {
+        a: vote([1; 32]).sign(v),
+        b: vote([2; 32]).sign(v),
+    }
 }
 
 #[test]
@@ -102,25 +178,60 @@ fn double_signing_validator_is_slashed_jailed_and_the_reporter_paid() {
     assert_eq!(stake(&mut c, &v, Amount::neuro(1_000)).0.result, Ok(()));
     let reporter_before = c.balance(&reporter.address());
     let slashed_before = c.ledger.supply().unwrap().slashed;
-    let (mut rs, updates) = c.block(1_000, &[c.sign(&reporter, TxBody::ReportFraud(double_sign(&v, 7)))]);
+    let (mut rs, updates) = c.block(
+        1_000,
+        &[c.sign(&reporter, TxBody::ReportFraud(Box::new(double_sign(&v, 7))))],
+    );
     let r = rs.remove(0).unwrap();
     assert_eq!(r.result, Ok(()));
-    assert_eq!(updates, vec![ValidatorUpdate { public_key: v.public_key(), power: 0 }]);
+    assert_eq!(
+        updates,
+        vec![ValidatorUpdate {
+            public_key: v.public_key(),
+            power: 0
+        }]
+    );
     // 5% of 1 000 staked = 50: 25 to the reporter, 25 destroyed.
-    assert_eq!(c.ledger.account(&v.address()).unwrap().stake, Amount::neuro(950));
+    assert_eq!(
+        c.ledger.account(&v.address()).unwrap().stake,
+        Amount::neuro(950)
+    );
     let fee = c.params().min_fee;
-    assert_eq!(c.balance(&reporter.address()), reporter_before.checked_add(Amount::neuro(25)).unwrap().checked_sub(fee).unwrap());
-    assert_eq!(c.ledger.supply().unwrap().slashed.checked_sub(slashed_before).unwrap(), Amount::neuro(25));
-    assert!(r.events.iter().any(|e| matches!(e, Event::ValidatorJailed { validator } if *validator == v.address())));
+    assert_eq!(
+        c.balance(&reporter.address()),
+        reporter_before
+            .checked_add(Amount::neuro(25))
+            .unwrap()
+            .checked_sub(fee)
+            .unwrap()
+    );
+    assert_eq!(
+        c.ledger
+            .supply()
+            .unwrap()
+            .slashed
+            .checked_sub(slashed_before)
+            .unwrap(),
+        Amount::neuro(25)
+    );
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ValidatorJailed { validator } if *validator == v.address())));
     // The same offence again, even re-packaged with the votes swapped, is refused.
     let swapped = match double_sign(&v, 7) {
         Evidence::DoubleSign { a, b } => Evidence::DoubleSign { a: b, b: a },
         e => e,
     };
-    let r = c.apply(c.sign(&reporter, TxBody::ReportFraud(swapped))).unwrap();
+    let r = c
+        .apply(c.sign(&reporter, TxBody::ReportFraud(Box::new(swapped))))
+        .unwrap();
     assert_eq!(r.result, Err(TxError::DuplicateEvidence));
     // A jailed validator cannot stake back in.
-    assert_eq!(stake(&mut c, &v, Amount::neuro(100)).0.result, Err(TxError::ValidatorJailed(v.address())));
+    assert_eq!(
+        stake(&mut c, &v, Amount::neuro(100)).0.result,
+        Err(TxError::ValidatorJailed(v.address()))
+    );
     c.assert_supply_invariant();
 }
 
@@ -130,9 +241,21 @@ fn genesis_validator_double_sign_jails_it() {
     let dev = SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
     let reporter = key(2);
     c.earn(&reporter, Amount::neuro(1));
-    let (mut rs, updates) = c.block(1_000, &[c.sign(&reporter, TxBody::ReportFraud(double_sign(&dev, 3)))]);
+    let (mut rs, updates) = c.block(
+        1_000,
+        &[c.sign(
+            &reporter,
+            TxBody::ReportFraud(Box::new(double_sign(&dev, 3))),
+        )],
+    );
     assert_eq!(rs.remove(0).unwrap().result, Ok(()));
-    assert_eq!(updates, vec![ValidatorUpdate { public_key: dev.public_key(), power: 0 }]);
+    assert_eq!(
+        updates,
+        vec![ValidatorUpdate {
+            public_key: dev.public_key(),
+            power: 0
+        }]
+    );
 }
 
 #[test]
@@ -141,30 +264,74 @@ fn invalid_evidence_is_refused() {
     let (v, other, reporter) = (key(1), key(3), key(2));
     c.earn(&reporter, Amount::neuro(1));
     // Same value twice is not equivocation.
-    let vote = Vote { chain_id: CHAIN.into(), height: 1, round: 0, kind: VoteKind::Prevote, block_hash: None };
-    let same = Evidence::DoubleSign { a: vote.clone().sign(&v), b: vote.clone().sign(&v) };
-    assert!(matches!(c.sign(&reporter, TxBody::ReportFraud(same)).verify(), Err(TxError::InvalidEvidence(_))));
+    let vote = Vote {
+        chain_id: CHAIN.into(),
+        height: 1,
+        round: 0,
+        kind: VoteKind::Prevote,
+        block_hash: None,
+    };
+    let same = Evidence::DoubleSign {
+        a: vote.clone().sign(&v),
+        b: vote.clone().sign(&v),
+    };
+    assert!(matches!(
+        c.sign(&reporter, TxBody::ReportFraud(Box::new(same)))
+            .verify(),
+        Err(TxError::InvalidEvidence(_))
+    ));
     // Two different signers.
     let mut b = vote.clone();
     b.block_hash = Some([9; 32]);
-    let mixed = Evidence::DoubleSign { a: vote.clone().sign(&v), b: b.clone().sign(&other) };
-    assert!(matches!(c.sign(&reporter, TxBody::ReportFraud(mixed)).verify(), Err(TxError::InvalidEvidence(_))));
+    let mixed = Evidence::DoubleSign {
+        a: vote.clone().sign(&v),
+        b: b.clone().sign(&other),
+    };
+    assert!(matches!(
+        c.sign(&reporter, TxBody::ReportFraud(Box::new(mixed)))
+            .verify(),
+        Err(TxError::InvalidEvidence(_))
+    ));
     // A forged signature.
     let mut forged = b.clone().sign(&v);
     forged.vote.round = 5;
     let mut forged_b = vote.clone().sign(&v);
     forged_b.vote.round = 5;
-    let ev = Evidence::DoubleSign { a: forged, b: forged_b };
-    assert_eq!(c.sign(&reporter, TxBody::ReportFraud(ev)).verify().unwrap_err(), TxError::Crypto(CryptoError::BadSignature));
+    let ev = Evidence::DoubleSign {
+        a: forged,
+        b: forged_b,
+    };
+    assert_eq!(
+        c.sign(&reporter, TxBody::ReportFraud(Box::new(ev)))
+            .verify()
+            .unwrap_err(),
+        TxError::Crypto(CryptoError::BadSignature)
+    );
     // Not a validator.
-    let r = c.apply(c.sign(&reporter, TxBody::ReportFraud(double_sign(&other, 1)))).unwrap();
+    let r = c
+        .apply(c.sign(
+            &reporter,
+            TxBody::ReportFraud(Box::new(double_sign(&other, 1))),
+        ))
+        .unwrap();
     assert_eq!(r.result, Err(TxError::UnknownValidator(other.address())));
     // Another chain's votes.
-    let foreign = Vote { chain_id: "elsewhere".into(), height: 1, round: 0, kind: VoteKind::Prevote, block_hash: None };
+    let foreign = Vote {
+        chain_id: "elsewhere".into(),
+        height: 1,
+        round: 0,
+        kind: VoteKind::Prevote,
+        block_hash: None,
+    };
     let mut foreign_b = foreign.clone();
     foreign_b.block_hash = Some([1; 32]);
-    let ev = Evidence::DoubleSign { a: foreign.sign(&v), b: foreign_b.sign(&v) };
-    let r = c.apply(c.sign(&reporter, TxBody::ReportFraud(ev))).unwrap();
+    let ev = Evidence::DoubleSign {
+        a: foreign.sign(&v),
+        b: foreign_b.sign(&v),
+    };
+    let r = c
+        .apply(c.sign(&reporter, TxBody::ReportFraud(Box::new(ev))))
+        .unwrap();
     assert!(matches!(r.result, Err(TxError::InvalidEvidence(_))));
 }
 
@@ -176,27 +343,58 @@ fn a_node_claiming_batches_twice_costs_its_wallet_the_fraud_penalty() {
     c.register(&wallet, &node);
     c.time_ms += 9_000;
     // Two different signed proofs over batches 0..500 and 250..750.
-    let p1 = c.proof(&node, WorkMetrics { batches: 500, ..Default::default() });
+    let p1 = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 500,
+            ..Default::default()
+        },
+    );
     let mut p2 = p1.clone();
     p2.first_batch = 250;
     let tx1 = c.sign(&node, TxBody::SubmitProof(p1));
-    let tx2 = Transaction { chain_id: CHAIN.into(), nonce: 1, fee: Amount::ZERO, body: TxBody::SubmitProof(p2) }.sign(&node);
+    let tx2 = Transaction {
+        chain_id: CHAIN.into(),
+        nonce: 1,
+        fee: Amount::ZERO,
+        body: TxBody::SubmitProof(p2),
+    }
+    .sign(&node);
     c.ok(tx1.clone());
     let earned = c.balance(&wallet.address());
     assert_eq!(earned, Amount::neuro(500));
-    let ev = Evidence::ConflictingProofs { a: signed_proof(&tx1), b: signed_proof(&tx2) };
-    let r = c.ok(c.sign(&reporter, TxBody::ReportFraud(ev)));
+    let ev = Evidence::ConflictingProofs {
+        a: signed_proof(&tx1),
+        b: signed_proof(&tx2),
+    };
+    let r = c.ok(c.sign(&reporter, TxBody::ReportFraud(Box::new(ev))));
     let penalty = c.params().fraud_penalty;
-    assert_eq!(c.balance(&wallet.address()), earned.checked_sub(penalty).unwrap());
+    assert_eq!(
+        c.balance(&wallet.address()),
+        earned.checked_sub(penalty).unwrap()
+    );
     assert!(r.events.iter().any(|e| matches!(e, Event::Slashed { offender, taken, .. } if *offender == wallet.address() && *taken == penalty)));
     // Proofs that do not overlap are no evidence.
     c.time_ms += 9_000;
-    let p3 = c.proof(&node, WorkMetrics { batches: 10, ..Default::default() });
+    let p3 = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 10,
+            ..Default::default()
+        },
+    );
     let mut p3 = p3;
     p3.first_batch = 500;
     let tx3 = c.sign(&node, TxBody::SubmitProof(p3));
-    let ev = Evidence::ConflictingProofs { a: signed_proof(&tx1), b: signed_proof(&tx3) };
-    assert!(matches!(c.sign(&reporter, TxBody::ReportFraud(ev)).verify(), Err(TxError::InvalidEvidence(_))));
+    let ev = Evidence::ConflictingProofs {
+        a: signed_proof(&tx1),
+        b: signed_proof(&tx3),
+    };
+    assert!(matches!(
+        c.sign(&reporter, TxBody::ReportFraud(Box::new(ev)))
+            .verify(),
+        Err(TxError::InvalidEvidence(_))
+    ));
     c.assert_supply_invariant();
 }
 
@@ -206,11 +404,23 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     let (wallet, node, reporter) = (key(1), key(10), key(2));
     c.register(&wallet, &node);
     c.time_ms += 9_000;
-    let p1 = c.proof(&node, WorkMetrics { batches: 100, ..Default::default() });
+    let p1 = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 100,
+            ..Default::default()
+        },
+    );
     let mut p2 = p1.clone();
     p2.pseudo_gradient = [7; 32];
     let tx1 = c.sign(&node, TxBody::SubmitProof(p1));
-    let tx2 = Transaction { chain_id: CHAIN.into(), nonce: 1, fee: Amount::ZERO, body: TxBody::SubmitProof(p2) }.sign(&node);
+    let tx2 = Transaction {
+        chain_id: CHAIN.into(),
+        nonce: 1,
+        fee: Amount::ZERO,
+        body: TxBody::SubmitProof(p2),
+    }
+    .sign(&node);
     c.ok(tx1.clone());
     let held = c.balance(&wallet.address());
     assert_eq!(held, neuro("0.05"));
@@ -220,9 +430,15 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     c.time_ms += 9_000;
     c.next_batch.insert(rnode.address(), 0);
     assert_eq!(c.prove(&rnode, 1_000, 10_000).unwrap().result, Ok(()));
-    let ev = Evidence::ConflictingProofs { a: signed_proof(&tx1), b: signed_proof(&tx2) };
-    let r = c.ok(c.sign(&reporter, TxBody::ReportFraud(ev.clone())));
-    assert!(r.events.iter().any(|e| matches!(e, Event::Slashed { taken, .. } if *taken == held)));
+    let ev = Evidence::ConflictingProofs {
+        a: signed_proof(&tx1),
+        b: signed_proof(&tx2),
+    };
+    let r = c.ok(c.sign(&reporter, TxBody::ReportFraud(Box::new(ev.clone()))));
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Slashed { taken, .. } if *taken == held)));
     assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
     c.assert_supply_invariant();
 }

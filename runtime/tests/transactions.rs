@@ -14,15 +14,28 @@ fn transfer_moves_funds_and_burns_five_percent_of_the_fee() {
     c.earn(&alice, Amount::neuro(10));
     let before = c.balance(&alice.address());
     let supply_before = c.ledger.supply().unwrap();
-    let receipt = c.ok(c.sign(&alice, TxBody::Transfer { to: bob.address(), amount: neuro("2.5") }));
+    let receipt = c.ok(c.sign(
+        &alice,
+        TxBody::Transfer {
+            to: bob.address(),
+            amount: neuro("2.5"),
+        },
+    ));
     let fee = c.params().min_fee;
     assert_eq!(c.balance(&bob.address()), neuro("2.5"));
     assert_eq!(
         c.balance(&alice.address()),
-        before.checked_sub(neuro("2.5")).unwrap().checked_sub(fee).unwrap()
+        before
+            .checked_sub(neuro("2.5"))
+            .unwrap()
+            .checked_sub(fee)
+            .unwrap()
     );
     let burned = fee.bps(500);
-    assert_eq!(c.ledger.supply().unwrap().burned.0 - supply_before.burned.0, burned.0);
+    assert_eq!(
+        c.ledger.supply().unwrap().burned.0 - supply_before.burned.0,
+        burned.0
+    );
     assert_eq!(c.balance(&c.proposer), fee.checked_sub(burned).unwrap());
     assert!(receipt.events.contains(&Event::Transfer {
         from: alice.address(),
@@ -39,18 +52,38 @@ fn overdraft_fails_charges_only_the_fee_and_is_refused_by_check_tx() {
     c.earn(&alice, Amount::neuro(1));
     let balance = c.balance(&alice.address());
     let too_much = balance.checked_add(Amount(1)).unwrap();
-    let tx = c.sign(&alice, TxBody::Transfer { to: bob.address(), amount: too_much });
+    let tx = c.sign(
+        &alice,
+        TxBody::Transfer {
+            to: bob.address(),
+            amount: too_much,
+        },
+    );
     let checked = c.ledger.check_tx(&tx.clone().verify().unwrap());
-    assert!(matches!(checked, Err(TxError::InsufficientFunds { .. })), "{checked:?}");
-    assert_eq!(c.balance(&alice.address()), balance, "check_tx changed nothing");
+    assert!(
+        matches!(checked, Err(TxError::InsufficientFunds { .. })),
+        "{checked:?}"
+    );
+    assert_eq!(
+        c.balance(&alice.address()),
+        balance,
+        "check_tx changed nothing"
+    );
     let receipt = c.apply(tx).unwrap();
-    assert!(matches!(receipt.result, Err(TxError::InsufficientFunds { .. })));
+    assert!(matches!(
+        receipt.result,
+        Err(TxError::InsufficientFunds { .. })
+    ));
     assert_eq!(c.balance(&bob.address()), Amount::ZERO);
     assert_eq!(
         c.balance(&alice.address()),
         balance.checked_sub(c.params().min_fee).unwrap()
     );
-    assert_eq!(c.nonce(&alice), 2, "registration and the failed transfer used nonces");
+    assert_eq!(
+        c.nonce(&alice),
+        2,
+        "registration and the failed transfer used nonces"
+    );
     c.assert_supply_invariant();
 }
 
@@ -58,13 +91,26 @@ fn overdraft_fails_charges_only_the_fee_and_is_refused_by_check_tx() {
 fn unpayable_fee_makes_the_transaction_invalid_and_changes_nothing() {
     let mut c = Chain::new();
     let broke = key(9);
-    let tx = c.sign(&broke, TxBody::Transfer { to: key(2).address(), amount: Amount(1) });
+    let tx = c.sign(
+        &broke,
+        TxBody::Transfer {
+            to: key(2).address(),
+            amount: Amount(1),
+        },
+    );
     let root = c.ledger.state_root();
     let err = c.apply(tx).unwrap_err();
     assert!(matches!(err, TxError::InsufficientFunds { .. }), "{err}");
     assert_eq!(c.nonce(&broke), 0);
-    assert_ne!(c.ledger.state_root(), root, "the block itself still advanced the chain");
-    assert_eq!(c.ledger.account(&broke.address()).unwrap(), Default::default());
+    assert_ne!(
+        c.ledger.state_root(),
+        root,
+        "the block itself still advanced the chain"
+    );
+    assert_eq!(
+        c.ledger.account(&broke.address()).unwrap(),
+        Default::default()
+    );
 }
 
 #[test]
@@ -73,39 +119,96 @@ fn authentication_errors() {
     let alice = key(1);
     c.earn(&alice, Amount::neuro(5));
     let to = key(2).address();
-    let body = TxBody::Transfer { to, amount: Amount(1) };
+    let body = TxBody::Transfer {
+        to,
+        amount: Amount(1),
+    };
 
     // Bad signature: a field changed after signing.
     let mut forged = c.sign(&alice, body.clone());
-    forged.tx.body = TxBody::Transfer { to, amount: Amount::neuro(4) };
-    assert_eq!(forged.verify().unwrap_err(), TxError::Crypto(CryptoError::BadSignature));
+    forged.tx.body = TxBody::Transfer {
+        to,
+        amount: Amount::neuro(4),
+    };
+    assert_eq!(
+        forged.verify().unwrap_err(),
+        TxError::Crypto(CryptoError::BadSignature)
+    );
 
     // Signed by someone else's key but claiming Alice's.
     let mut impostor = c.sign(&key(3), body.clone());
     impostor.signer = alice.public_key();
-    assert_eq!(impostor.verify().unwrap_err(), TxError::Crypto(CryptoError::BadSignature));
+    assert_eq!(
+        impostor.verify().unwrap_err(),
+        TxError::Crypto(CryptoError::BadSignature)
+    );
 
     // Wrong chain.
-    let other = Transaction { chain_id: "other-chain".into(), nonce: c.nonce(&alice), fee: c.params().min_fee, body: body.clone() }
-        .sign(&alice);
+    let other = Transaction {
+        chain_id: "other-chain".into(),
+        nonce: c.nonce(&alice),
+        fee: c.params().min_fee,
+        body: body.clone(),
+    }
+    .sign(&alice);
     assert!(matches!(c.apply(other), Err(TxError::WrongChainId { .. })));
 
     // Replay and future nonce.
     let tx = c.sign(&alice, body.clone());
     c.ok(tx.clone());
-    assert_eq!(c.apply(tx).unwrap_err(), TxError::NonceReplayed { expected: 2, got: 1 });
-    let future = Transaction { chain_id: CHAIN.into(), nonce: 9, fee: c.params().min_fee, body: body.clone() }.sign(&alice);
-    assert_eq!(c.apply(future).unwrap_err(), TxError::NonceFromFuture { expected: 2, got: 9 });
+    assert_eq!(
+        c.apply(tx).unwrap_err(),
+        TxError::NonceReplayed {
+            expected: 2,
+            got: 1
+        }
+    );
+    let future = Transaction {
+        chain_id: CHAIN.into(),
+        nonce: 9,
+        fee: c.params().min_fee,
+        body: body.clone(),
+    }
+    .sign(&alice);
+    assert_eq!(
+        c.apply(future).unwrap_err(),
+        TxError::NonceFromFuture {
+            expected: 2,
+            got: 9
+        }
+    );
 
     // Fee below minimum.
-    let cheap = Transaction { chain_id: CHAIN.into(), nonce: 2, fee: Amount(1), body }.sign(&alice);
+    let cheap = Transaction {
+        chain_id: CHAIN.into(),
+        nonce: 2,
+        fee: Amount(1),
+        body,
+    }
+    .sign(&alice);
     assert!(matches!(c.apply(cheap), Err(TxError::FeeTooLow { .. })));
 
     // Zero amounts are refused before any state is read.
-    let zero = c.sign(&alice, TxBody::Transfer { to, amount: Amount::ZERO });
+    let zero = c.sign(
+        &alice,
+        TxBody::Transfer {
+            to,
+            amount: Amount::ZERO,
+        },
+    );
     assert_eq!(zero.verify().unwrap_err(), TxError::ZeroAmount);
-    for body in [TxBody::Stake { amount: Amount::ZERO }, TxBody::Unstake { amount: Amount::ZERO }] {
-        assert_eq!(c.sign(&alice, body).verify().unwrap_err(), TxError::ZeroAmount);
+    for body in [
+        TxBody::Stake {
+            amount: Amount::ZERO,
+        },
+        TxBody::Unstake {
+            amount: Amount::ZERO,
+        },
+    ] {
+        assert_eq!(
+            c.sign(&alice, body).verify().unwrap_err(),
+            TxError::ZeroAmount
+        );
     }
     c.assert_supply_invariant();
 }
@@ -115,7 +218,13 @@ fn same_signed_transaction_twice_in_one_block_applies_once() {
     let mut c = Chain::new();
     let alice = key(1);
     c.earn(&alice, Amount::neuro(5));
-    let tx = c.sign(&alice, TxBody::Transfer { to: key(2).address(), amount: Amount::neuro(1) });
+    let tx = c.sign(
+        &alice,
+        TxBody::Transfer {
+            to: key(2).address(),
+            amount: Amount::neuro(1),
+        },
+    );
     let (receipts, _) = c.block(1_000, &[tx.clone(), tx]);
     assert_eq!(receipts[0].as_ref().unwrap().result, Ok(()));
     assert!(matches!(receipts[1], Err(TxError::NonceReplayed { .. })));
@@ -125,22 +234,40 @@ fn same_signed_transaction_twice_in_one_block_applies_once() {
 #[test]
 fn malformed_bytes_are_refused_with_typed_errors() {
     let c = Chain::new();
-    let tx = c.sign(&key(1), TxBody::Transfer { to: key(2).address(), amount: Amount(5) });
+    let tx = c.sign(
+        &key(1),
+        TxBody::Transfer {
+            to: key(2).address(),
+            amount: Amount(5),
+        },
+    );
     let bytes = tx.encode();
     assert_eq!(SignedTransaction::decode(&bytes).unwrap(), tx);
     let mut trailing = bytes.clone();
     trailing.push(0);
-    assert!(matches!(SignedTransaction::decode(&trailing), Err(DecodeError::Malformed(_))));
-    assert!(matches!(SignedTransaction::decode(&bytes[..bytes.len() - 1]), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        SignedTransaction::decode(&trailing),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        SignedTransaction::decode(&bytes[..bytes.len() - 1]),
+        Err(DecodeError::Malformed(_))
+    ));
     // The body's variant tag sits right after chain id, nonce and fee.
     let tag_at = 4 + CHAIN.len() + 8 + 16;
     let mut unknown = bytes.clone();
     unknown[tag_at] = 200;
-    assert!(matches!(SignedTransaction::decode(&unknown), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        SignedTransaction::decode(&unknown),
+        Err(DecodeError::Malformed(_))
+    ));
     let huge = vec![0u8; MAX_TX_BYTES + 1];
     assert_eq!(
         SignedTransaction::decode(&huge),
-        Err(DecodeError::TooLarge { size: MAX_TX_BYTES + 1, max: MAX_TX_BYTES })
+        Err(DecodeError::TooLarge {
+            size: MAX_TX_BYTES + 1,
+            max: MAX_TX_BYTES
+        })
     );
     assert!(SignedTransaction::decode(&[]).is_err());
 }
@@ -152,21 +279,57 @@ fn node_registration_needs_the_node_s_consent_and_happens_once() {
     // The thief signs a registration of someone else's node with a consent for the thief's own
     // wallet... made by the thief's key, not the node's.
     let fake = thief.sign_digest(&node_registration_digest(CHAIN, &thief.address()));
-    let tx = c.sign(&thief, TxBody::RegisterNode { node_key: node.public_key(), node_signature: fake });
-    assert_eq!(tx.verify().unwrap_err(), TxError::Crypto(CryptoError::BadSignature));
+    let tx = c.sign(
+        &thief,
+        TxBody::RegisterNode {
+            node_key: node.public_key(),
+            node_signature: fake,
+        },
+    );
+    assert_eq!(
+        tx.verify().unwrap_err(),
+        TxError::Crypto(CryptoError::BadSignature)
+    );
     // Consent given to another wallet does not transfer.
     let consent_for_wallet = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
-    let stolen = c.sign(&thief, TxBody::RegisterNode { node_key: node.public_key(), node_signature: consent_for_wallet });
-    assert_eq!(stolen.verify().unwrap_err(), TxError::Crypto(CryptoError::BadSignature));
+    let stolen = c.sign(
+        &thief,
+        TxBody::RegisterNode {
+            node_key: node.public_key(),
+            node_signature: consent_for_wallet,
+        },
+    );
+    assert_eq!(
+        stolen.verify().unwrap_err(),
+        TxError::Crypto(CryptoError::BadSignature)
+    );
 
     c.register(&wallet, &node);
-    assert_eq!(c.ledger.node(&node.address()).unwrap().unwrap().wallet, wallet.address());
+    assert_eq!(
+        c.ledger.node(&node.address()).unwrap().unwrap().wallet,
+        wallet.address()
+    );
     let again = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
-    let dup = c.sign(&wallet, TxBody::RegisterNode { node_key: node.public_key(), node_signature: again });
-    assert_eq!(c.apply(dup).unwrap().result, Err(TxError::NodeAlreadyRegistered(node.address())));
+    let dup = c.sign(
+        &wallet,
+        TxBody::RegisterNode {
+            node_key: node.public_key(),
+            node_signature: again,
+        },
+    );
+    assert_eq!(
+        c.apply(dup).unwrap().result,
+        Err(TxError::NodeAlreadyRegistered(node.address()))
+    );
 
     let own = wallet.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
-    let selfish = c.sign(&wallet, TxBody::RegisterNode { node_key: wallet.public_key(), node_signature: own });
+    let selfish = c.sign(
+        &wallet,
+        TxBody::RegisterNode {
+            node_key: wallet.public_key(),
+            node_signature: own,
+        },
+    );
     assert_eq!(selfish.verify().unwrap_err(), TxError::NodeKeyIsWallet);
 }
 
@@ -176,7 +339,12 @@ fn accepted_proof_mints_exactly_the_faq_rates_to_the_wallet() {
     let (wallet, node) = (key(1), key(10));
     c.register(&wallet, &node);
     c.time_ms += 9_000;
-    let metrics = WorkMetrics { batches: 100, tokens: 0, samples: 50, uptime_secs: 10 };
+    let metrics = WorkMetrics {
+        batches: 100,
+        tokens: 0,
+        samples: 50,
+        uptime_secs: 10,
+    };
     let proof = c.proof(&node, metrics);
     let receipt = c.ok(c.sign(&node, TxBody::SubmitProof(proof)));
     // 100 × 0.0005 + 10 s × 0.0001/60 + 50 × 0.00001
@@ -186,11 +354,18 @@ fn accepted_proof_mints_exactly_the_faq_rates_to_the_wallet() {
         .checked_add(neuro("0.0005"))
         .unwrap();
     assert_eq!(c.balance(&wallet.address()), expected);
-    assert_eq!(c.balance(&node.address()), Amount::ZERO, "rewards go to the wallet, not the node");
+    assert_eq!(
+        c.balance(&node.address()),
+        Amount::ZERO,
+        "rewards go to the wallet, not the node"
+    );
     assert_eq!(c.ledger.supply().unwrap().minted, expected);
     assert!(matches!(receipt.events[0], Event::Minted { amount, .. } if amount == expected));
     let record = c.ledger.node(&node.address()).unwrap().unwrap();
-    assert_eq!((record.next_batch, record.proofs, record.earned), (100, 1, expected));
+    assert_eq!(
+        (record.next_batch, record.proofs, record.earned),
+        (100, 1, expected)
+    );
     c.assert_supply_invariant();
 }
 
@@ -202,33 +377,76 @@ fn proofs_over_physical_limits_are_rejected_not_clipped() {
     let p = c.params();
     // 10 s since registration: at most 100 batches/s × 10 s.
     c.time_ms += 9_000;
-    let over = c.proof(&node, WorkMetrics { batches: 1_001, ..Default::default() });
+    let over = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 1_001,
+            ..Default::default()
+        },
+    );
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(over))).unwrap();
     assert_eq!(
         r.result,
-        Err(TxError::RateLimited { metric: "batches".into(), claimed: 1_001, max: 1_000 })
+        Err(TxError::RateLimited {
+            metric: "batches".into(),
+            claimed: 1_001,
+            max: 1_000
+        })
     );
     assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
     assert_eq!(c.ledger.supply().unwrap().minted, Amount::ZERO);
 
     // Uptime cannot exceed the time since the previous proof (here 10 s + 1 s).
     c.time_ms += 9_000;
-    let uptime = c.proof(&node, WorkMetrics { uptime_secs: 60, ..Default::default() });
+    let uptime = c.proof(
+        &node,
+        WorkMetrics {
+            uptime_secs: 60,
+            ..Default::default()
+        },
+    );
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(uptime))).unwrap();
-    assert!(matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "uptime seconds"), "{r:?}");
+    assert!(
+        matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "uptime seconds"),
+        "{r:?}"
+    );
 
     // A long silence does not bank unlimited claims: the window is capped.
     c.time_ms += 3_600_000;
     let cap = p.max_batches_per_sec * p.max_claim_window_ms / 1_000;
-    let banked = c.proof(&node, WorkMetrics { batches: cap + 1, ..Default::default() });
+    let banked = c.proof(
+        &node,
+        WorkMetrics {
+            batches: cap + 1,
+            ..Default::default()
+        },
+    );
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(banked))).unwrap();
     assert!(matches!(r.result, Err(TxError::RateLimited { max, .. }) if max == cap));
-    let tokens = c.proof(&node, WorkMetrics { tokens: 5_000 * 20 + 1, ..Default::default() });
+    let tokens = c.proof(
+        &node,
+        WorkMetrics {
+            tokens: 5_000 * 20 + 1,
+            ..Default::default()
+        },
+    );
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(tokens))).unwrap();
-    assert!(matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "inference tokens"));
-    let samples = c.proof(&node, WorkMetrics { samples: 1_000 * 20 + 1, ..Default::default() });
-    let r = c.apply(c.sign(&node, TxBody::SubmitProof(samples))).unwrap();
-    assert!(matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "samples"));
+    assert!(
+        matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "inference tokens")
+    );
+    let samples = c.proof(
+        &node,
+        WorkMetrics {
+            samples: 1_000 * 20 + 1,
+            ..Default::default()
+        },
+    );
+    let r = c
+        .apply(c.sign(&node, TxBody::SubmitProof(samples)))
+        .unwrap();
+    assert!(
+        matches!(r.result, Err(TxError::RateLimited { ref metric, .. }) if metric == "samples")
+    );
 }
 
 #[test]
@@ -239,38 +457,88 @@ fn proof_timing_and_batch_rules() {
     assert_eq!(c.prove(&node, 10, 10_000).unwrap().result, Ok(()));
     // Too soon after the previous proof.
     let r = c.prove(&node, 10, 2_000).unwrap();
-    assert_eq!(r.result, Err(TxError::ProofTooSoon { elapsed_ms: 2_000, min_ms: 5_000 }));
+    assert_eq!(
+        r.result,
+        Err(TxError::ProofTooSoon {
+            elapsed_ms: 2_000,
+            min_ms: 5_000
+        })
+    );
     // Reclaiming batch 0..10.
     c.time_ms += 9_000;
-    let mut again = c.proof(&node, WorkMetrics { batches: 5, ..Default::default() });
+    let mut again = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 5,
+            ..Default::default()
+        },
+    );
     again.first_batch = 5;
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(again))).unwrap();
-    assert_eq!(r.result, Err(TxError::DuplicateBatches { first_batch: 5, next_unclaimed: 10 }));
+    assert_eq!(
+        r.result,
+        Err(TxError::DuplicateBatches {
+            first_batch: 5,
+            next_unclaimed: 10
+        })
+    );
     // Timestamp far from block time.
     c.time_ms += 9_000;
-    let mut stale = c.proof(&node, WorkMetrics { batches: 5, ..Default::default() });
+    let mut stale = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 5,
+            ..Default::default()
+        },
+    );
     stale.timestamp_ms -= 3_600_000;
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(stale))).unwrap();
-    assert!(matches!(r.result, Err(TxError::ProofTimestampOutOfRange { .. })));
+    assert!(matches!(
+        r.result,
+        Err(TxError::ProofTimestampOutOfRange { .. })
+    ));
     // Layers outside the model.
     c.time_ms += 9_000;
-    let mut layers = c.proof(&node, WorkMetrics { batches: 5, ..Default::default() });
+    let mut layers = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 5,
+            ..Default::default()
+        },
+    );
     layers.layer_end = 99;
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(layers))).unwrap();
     assert!(matches!(r.result, Err(TxError::InvalidLayerRange { .. })));
     // Validator role without being a validator.
     c.time_ms += 9_000;
-    let mut role = c.proof(&node, WorkMetrics { batches: 5, ..Default::default() });
+    let mut role = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 5,
+            ..Default::default()
+        },
+    );
     role.role = Role::Validator;
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(role))).unwrap();
     assert_eq!(r.result, Err(TxError::UnknownValidator(wallet.address())));
     // Unregistered node, empty proof.
     let stranger = key(11);
-    let p = c.proof(&stranger, WorkMetrics { batches: 1, ..Default::default() });
+    let p = c.proof(
+        &stranger,
+        WorkMetrics {
+            batches: 1,
+            ..Default::default()
+        },
+    );
     let r = c.apply(c.sign(&stranger, TxBody::SubmitProof(p))).unwrap();
     assert_eq!(r.result, Err(TxError::UnknownNode(stranger.address())));
     let empty = c.proof(&node, WorkMetrics::default());
-    assert_eq!(c.sign(&node, TxBody::SubmitProof(empty)).verify().unwrap_err(), TxError::EmptyProof);
+    assert_eq!(
+        c.sign(&node, TxBody::SubmitProof(empty))
+            .verify()
+            .unwrap_err(),
+        TxError::EmptyProof
+    );
     c.assert_supply_invariant();
 }
 
@@ -282,12 +550,30 @@ fn pipeline_stages_share_a_batch_by_layers() {
     c.register(&wallet, &front);
     c.register(&wallet, &back);
     c.time_ms += 9_000;
-    let mut p1 = c.proof(&front, WorkMetrics { batches: 10, ..Default::default() });
+    let mut p1 = c.proof(
+        &front,
+        WorkMetrics {
+            batches: 10,
+            ..Default::default()
+        },
+    );
     p1.layer_end = 1;
-    let mut p2 = c.proof(&back, WorkMetrics { batches: 10, ..Default::default() });
+    let mut p2 = c.proof(
+        &back,
+        WorkMetrics {
+            batches: 10,
+            ..Default::default()
+        },
+    );
     p2.layer_start = 1;
     p2.role = Role::Worker;
-    let (receipts, _) = c.block(1_000, &[c.sign(&front, TxBody::SubmitProof(p1)), c.sign(&back, TxBody::SubmitProof(p2))]);
+    let (receipts, _) = c.block(
+        1_000,
+        &[
+            c.sign(&front, TxBody::SubmitProof(p1)),
+            c.sign(&back, TxBody::SubmitProof(p2)),
+        ],
+    );
     for r in receipts {
         assert_eq!(r.unwrap().result, Ok(()));
     }
@@ -306,9 +592,27 @@ fn diminishing_returns_apply_per_wallet_across_its_nodes() {
     c.register(&wallet, &n1);
     c.register(&wallet, &n2);
     c.time_ms += 9_000;
-    let p1 = c.proof(&n1, WorkMetrics { batches: 1_000, ..Default::default() });
-    let p2 = c.proof(&n2, WorkMetrics { batches: 1_000, ..Default::default() });
-    let (receipts, _) = c.block(1_000, &[c.sign(&n1, TxBody::SubmitProof(p1)), c.sign(&n2, TxBody::SubmitProof(p2))]);
+    let p1 = c.proof(
+        &n1,
+        WorkMetrics {
+            batches: 1_000,
+            ..Default::default()
+        },
+    );
+    let p2 = c.proof(
+        &n2,
+        WorkMetrics {
+            batches: 1_000,
+            ..Default::default()
+        },
+    );
+    let (receipts, _) = c.block(
+        1_000,
+        &[
+            c.sign(&n1, TxBody::SubmitProof(p1)),
+            c.sign(&n2, TxBody::SubmitProof(p2)),
+        ],
+    );
     let minted: Vec<Amount> = receipts
         .into_iter()
         .map(|r| match r.unwrap().events[0] {
@@ -331,13 +635,38 @@ fn spend_burns_five_percent_and_pays_the_rest() {
     let (user, provider) = (key(1), key(2));
     c.earn(&user, Amount::neuro(10));
     let burned_before = c.ledger.supply().unwrap().burned;
-    let r = c.ok(c.sign(&user, TxBody::Spend { to: provider.address(), amount: Amount::neuro(2), purpose: SpendPurpose::Inference }));
+    let r = c.ok(c.sign(
+        &user,
+        TxBody::Spend {
+            to: provider.address(),
+            amount: Amount::neuro(2),
+            purpose: SpendPurpose::Inference,
+        },
+    ));
     assert_eq!(c.balance(&provider.address()), neuro("1.9"));
     let fee_burn = c.params().min_fee.bps(500);
-    let burned = c.ledger.supply().unwrap().burned.checked_sub(burned_before).unwrap();
+    let burned = c
+        .ledger
+        .supply()
+        .unwrap()
+        .burned
+        .checked_sub(burned_before)
+        .unwrap();
     assert_eq!(burned, neuro("0.1").checked_add(fee_burn).unwrap());
-    assert!(r.events.iter().any(|e| matches!(e, Event::Spent { burned, .. } if *burned == neuro("0.1"))));
-    let r = c.apply(c.sign(&user, TxBody::Spend { to: provider.address(), amount: Amount::neuro(1_000_000), purpose: SpendPurpose::Data })).unwrap();
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Spent { burned, .. } if *burned == neuro("0.1"))));
+    let r = c
+        .apply(c.sign(
+            &user,
+            TxBody::Spend {
+                to: provider.address(),
+                amount: Amount::neuro(1_000_000),
+                purpose: SpendPurpose::Data,
+            },
+        ))
+        .unwrap();
     assert!(matches!(r.result, Err(TxError::InsufficientFunds { .. })));
     c.assert_supply_invariant();
 }

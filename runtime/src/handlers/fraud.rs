@@ -45,7 +45,11 @@ pub(super) fn report<S: Storage>(
                 .stake
                 .checked_add(account.unbonding_total())
                 .ok_or(TxError::Overflow)?;
-            let taken = take(&mut account, bonded.bps(params.slash_double_sign_bps), false);
+            let taken = take(
+                &mut account,
+                bonded.bps(params.slash_double_sign_bps),
+                false,
+            );
             ctx.put_account(&validator, &account);
             if !record.jailed {
                 record.jailed = true;

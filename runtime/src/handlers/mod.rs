@@ -15,7 +15,10 @@ use crate::error::TxError;
 use crate::storage::Storage;
 use crate::tx::{TxBody, VerifiedTx};
 
-pub(crate) fn execute<S: Storage>(ctx: &mut Ctx<'_, '_, S>, tx: &VerifiedTx) -> Result<(), TxError> {
+pub(crate) fn execute<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    tx: &VerifiedTx,
+) -> Result<(), TxError> {
     let sender = tx.sender();
     match &tx.tx().body {
         TxBody::Transfer { to, amount } => transfer::transfer(ctx, sender, *to, *amount),

@@ -60,11 +60,17 @@ pub(super) fn submit_proof<S: Storage>(
         });
     }
     let window_ms = elapsed_ms.min(params.max_claim_window_ms);
-    let cap = |per_sec: u64| u64::try_from(u128::from(per_sec) * u128::from(window_ms) / 1_000).unwrap_or(u64::MAX);
+    let cap = |per_sec: u64| {
+        u64::try_from(u128::from(per_sec) * u128::from(window_ms) / 1_000).unwrap_or(u64::MAX)
+    };
     let m = &proof.metrics;
     let limits = [
         ("batches", m.batches, cap(params.max_batches_per_sec)),
-        ("inference tokens", m.tokens, cap(params.max_inference_tokens_per_sec)),
+        (
+            "inference tokens",
+            m.tokens,
+            cap(params.max_inference_tokens_per_sec),
+        ),
         ("samples", m.samples, cap(params.max_samples_per_sec)),
         ("uptime seconds", m.uptime_secs, window_ms / 1_000),
     ];

@@ -135,7 +135,10 @@ pub(super) fn withdraw<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: Address) -> Re
         amount = amount.checked_add(u.amount).ok_or(TxError::Overflow)?;
     }
     account.unbonding = pending;
-    account.balance = account.balance.checked_add(amount).ok_or(TxError::Overflow)?;
+    account.balance = account
+        .balance
+        .checked_add(amount)
+        .ok_or(TxError::Overflow)?;
     ctx.put_account(&who, &account);
     ctx.events.push(Event::Withdrawn {
         account: who,

@@ -64,8 +64,18 @@ impl Chain {
 
     /// Signs `body` from `who` with the next nonce and the minimum fee (none if exempt).
     pub fn sign(&self, who: &SecretKey, body: TxBody) -> SignedTransaction {
-        let fee = if body.is_fee_exempt() { Amount::ZERO } else { self.params().min_fee };
-        Transaction { chain_id: CHAIN.into(), nonce: self.nonce(who), fee, body }.sign(who)
+        let fee = if body.is_fee_exempt() {
+            Amount::ZERO
+        } else {
+            self.params().min_fee
+        };
+        Transaction {
+            chain_id: CHAIN.into(),
+            nonce: self.nonce(who),
+            fee,
+            body,
+        }
+        .sign(who)
     }
 
     /// Applies one block `advance_ms` after the previous one.
@@ -110,7 +120,10 @@ impl Chain {
         let sig = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
         let tx = self.sign(
             wallet,
-            TxBody::RegisterNode { node_key: node.public_key(), node_signature: sig },
+            TxBody::RegisterNode {
+                node_key: node.public_key(),
+                node_signature: sig,
+            },
         );
         self.ok(tx);
     }
@@ -130,9 +143,20 @@ impl Chain {
     }
 
     /// Submits a proof of `batches` batches, `wait_ms` of block time after the previous block.
-    pub fn prove(&mut self, node: &SecretKey, batches: u64, wait_ms: u64) -> Result<Receipt, TxError> {
+    pub fn prove(
+        &mut self,
+        node: &SecretKey,
+        batches: u64,
+        wait_ms: u64,
+    ) -> Result<Receipt, TxError> {
         self.time_ms += wait_ms - 1_000;
-        let proof = self.proof(node, WorkMetrics { batches, ..Default::default() });
+        let proof = self.proof(
+            node,
+            WorkMetrics {
+                batches,
+                ..Default::default()
+            },
+        );
         let tx = self.sign(node, TxBody::SubmitProof(proof));
         let receipt = self.apply(tx);
         if matches!(&receipt, Ok(r) if r.result.is_ok()) {
@@ -145,7 +169,11 @@ impl Chain {
     pub fn earn(&mut self, wallet: &SecretKey, amount: Amount) {
         let node = SecretKey::from_entropy(neuroshard_runtime::crypto::domain_hash(
             b"test-node",
-            &[wallet.address().0.as_slice(), &self.ledger.height().to_le_bytes()].concat(),
+            &[
+                wallet.address().0.as_slice(),
+                &self.ledger.height().to_le_bytes(),
+            ]
+            .concat(),
         ));
         self.register(wallet, &node);
         let per_proof = 1_000u64; // batches; 10 s of block time allows 100/s

@@ -169,7 +169,7 @@ impl<S: Storage> Ledger<S> {
                 when: "a block is already in progress",
             });
         }
-        if header.height != self.chain.height + 1 {
+        if Some(header.height) != self.chain.height.checked_add(1) {
             return Err(BlockError::HeightNotNext {
                 last: self.chain.height,
                 got: header.height,
@@ -220,7 +220,7 @@ impl<S: Storage> Ledger<S> {
             chain_id: &self.chain.chain_id,
             params: &self.params,
             header: BlockHeader {
-                height: self.chain.height + 1,
+                height: self.chain.height.saturating_add(1),
                 time_ms: self.chain.time_ms,
                 proposer: self.chain.proposer,
             },

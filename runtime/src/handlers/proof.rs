@@ -110,7 +110,7 @@ pub(super) fn submit_proof<S: Storage>(
     ctx.mint(&record.wallet, amount)?;
 
     record.last_proof_ms = now;
-    record.proofs += 1;
+    record.proofs = record.proofs.saturating_add(1);
     record.earned = record.earned.checked_add(amount).ok_or(TxError::Overflow)?;
     ctx.put_node(&node, &record);
     ctx.events.push(Event::Minted {

@@ -1,0 +1,10 @@
+//! Adds an rpath to libtorch's `lib/` (from `LIBTORCH`, set by `.cargo/config.toml`) to this
+//! crate's test and bench binaries, so they run without LD_LIBRARY_PATH.
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    if let Ok(dir) = std::env::var("LIBTORCH") {
+        let lib = std::path::Path::new(&dir).join("lib");
+        let lib = lib.canonicalize().unwrap_or(lib);
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    }
+}

@@ -1,8 +1,23 @@
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn libtorch_runs() {
-        let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
-        assert_eq!(f64::try_from(t.sum(tch::Kind::Float)).unwrap(), 6.0);
-    }
-}
+//! # neuroshard-compute
+//!
+//! Everything a NeuroShard node needs to train and serve NeuroLLM, on libtorch through `tch`:
+//! the model ([`model`]), byte-level tokenizer, content-addressed data shards with reproducible
+//! batches ([`data`]), the inner training loop ([`train`]), DiLoCo with Byzantine-robust
+//! aggregation and int8 compression ([`diloco`], [`aggregate`], [`compress`]), layer assignment
+//! and pipeline-sharded training ([`assignment`], [`pipeline`]), safetensors checkpoints
+//! ([`checkpoint`]), generation with a KV cache ([`generate`]) and the work accounting that a Proof
+//! of Neural Work is built from ([`work`]).
+//!
+//! `tch` stays inside this crate: other crates see configs, batches, hashes and numbers, never
+//! tensors. Runs on CPU everywhere; CUDA when present.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod tokenizer;
+pub mod train;
+
+pub use config::ModelConfig;
+pub use error::ComputeError;
+pub use model::NeuroLlm;

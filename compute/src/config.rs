@@ -71,9 +71,17 @@ impl ModelConfig {
 
     pub fn validate(&self) -> Result<(), ComputeError> {
         let bad = |why: &str| Err(ComputeError::Config(why.to_owned()));
-        if [self.vocab, self.hidden, self.layers, self.heads, self.kv_heads, self.ffn, self.context]
-            .iter()
-            .any(|&d| d <= 0)
+        if [
+            self.vocab,
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.kv_heads,
+            self.ffn,
+            self.context,
+        ]
+        .iter()
+        .any(|&d| d <= 0)
         {
             return bad("every dimension must be positive");
         }
@@ -95,7 +103,11 @@ impl ModelConfig {
         let kv = self.kv_heads * self.head_dim();
         let per_layer = 2 * d + d * d + 2 * d * kv + d * d + 3 * d * self.ffn;
         let embed = self.vocab * d;
-        let head = if self.tied_embeddings { 0 } else { self.vocab * d };
+        let head = if self.tied_embeddings {
+            0
+        } else {
+            self.vocab * d
+        };
         embed + head + d + self.layers * per_layer
     }
 }

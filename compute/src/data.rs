@@ -99,10 +99,15 @@ impl Dataset {
     }
 
     /// Tokens of the batch `id`: `batch_size` rows of `seq_len + 1` tokens (inputs and targets).
-    pub fn batch(&self, id: &BatchId, batch_size: usize, seq_len: usize) -> Result<Batch, ComputeError> {
-        let shard = self
-            .shard(&id.shard)
-            .ok_or_else(|| ComputeError::Data(format!("unknown shard {}", hex::encode(id.shard))))?;
+    pub fn batch(
+        &self,
+        id: &BatchId,
+        batch_size: usize,
+        seq_len: usize,
+    ) -> Result<Batch, ComputeError> {
+        let shard = self.shard(&id.shard).ok_or_else(|| {
+            ComputeError::Data(format!("unknown shard {}", hex::encode(id.shard)))
+        })?;
         let need = seq_len + 1;
         if shard.bytes.len() < need {
             return Err(ComputeError::Data(format!(
@@ -238,14 +243,27 @@ mod tests {
     #[test]
     fn batches_are_reproducible_from_their_id() {
         let data = SyntheticCorpus::new(7).dataset(2, 4_096);
-        let id = BatchId { shard: data.shards[1].hash, offset: 3, seed: 99 };
+        let id = BatchId {
+            shard: data.shards[1].hash,
+            offset: 3,
+            seed: 99,
+        };
         let a = data.batch(&id, 4, 16).unwrap();
         let b = data.batch(&id, 4, 16).unwrap();
         assert_eq!(a, b);
         let other = data.batch(&BatchId { offset: 4, ..id }, 4, 16).unwrap();
         assert_ne!(a.tokens, other.tokens);
         assert_eq!(a.tokens.len(), 4 * 17);
-        assert!(data.batch(&BatchId { shard: [0; 32], ..id }, 4, 16).is_err());
+        assert!(data
+            .batch(
+                &BatchId {
+                    shard: [0; 32],
+                    ..id
+                },
+                4,
+                16
+            )
+            .is_err());
     }
 
     #[test]
@@ -258,7 +276,10 @@ mod tests {
         let data = Dataset::from_path(&dir).unwrap();
         assert_eq!(data.shards.len(), 2);
         let m = data.manifest();
-        assert_eq!(m.shards[0].sha256, hex::encode(Sha256::digest(b"hello world")));
+        assert_eq!(
+            m.shards[0].sha256,
+            hex::encode(Sha256::digest(b"hello world"))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(Dataset::from_path(&dir).is_err());
     }

@@ -11,8 +11,11 @@
 //! `tch` stays inside this crate: other crates see configs, batches, hashes and numbers, never
 //! tensors. Runs on CPU everywhere; CUDA when present.
 
+pub mod aggregate;
+pub mod compress;
 pub mod config;
 pub mod data;
+pub mod diloco;
 pub mod error;
 pub mod model;
 pub mod tokenizer;

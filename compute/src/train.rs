@@ -41,7 +41,8 @@ impl TrainConfig {
         if step < self.warmup_steps {
             return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
         }
-        let progress = ((step - self.warmup_steps) as f64 / self.decay_steps.max(1) as f64).min(1.0);
+        let progress =
+            ((step - self.warmup_steps) as f64 / self.decay_steps.max(1) as f64).min(1.0);
         let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
         self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
     }

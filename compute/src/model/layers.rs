@@ -67,17 +67,30 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn forward(&self, x: &Tensor, rope: &Rope, pos: i64, cache: Option<&mut LayerCache>) -> Tensor {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        pos: i64,
+        cache: Option<&mut LayerCache>,
+    ) -> Tensor {
         let h = x + self.attention(&rms_norm(x, &self.attn_norm), rope, pos, cache);
         let n = rms_norm(&h, &self.ffn_norm);
         let gated = n.matmul(&self.w1.tr()).silu() * n.matmul(&self.w3.tr());
         &h + gated.matmul(&self.w2.tr())
     }
 
-    fn attention(&self, x: &Tensor, rope: &Rope, pos: i64, cache: Option<&mut LayerCache>) -> Tensor {
+    fn attention(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        pos: i64,
+        cache: Option<&mut LayerCache>,
+    ) -> Tensor {
         let (b, t, d) = x.size3().unwrap_or((0, 0, 0));
         let hd = d / self.heads;
-        let split = |w: &Tensor, heads: i64| x.matmul(&w.tr()).view([b, t, heads, hd]).transpose(1, 2);
+        let split =
+            |w: &Tensor, heads: i64| x.matmul(&w.tr()).view([b, t, heads, hd]).transpose(1, 2);
         let q = rope.apply(&split(&self.wq, self.heads), pos);
         let mut k = rope.apply(&split(&self.wk, self.kv_heads), pos);
         let mut v = split(&self.wv, self.kv_heads);

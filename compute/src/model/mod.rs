@@ -50,7 +50,11 @@ impl NeuroLlm {
         Self::build(cfg, 0..cfg.layers, Some(seed))
     }
 
-    fn build(cfg: &ModelConfig, range: Range<i64>, seed: Option<i64>) -> Result<NeuroLlm, ComputeError> {
+    fn build(
+        cfg: &ModelConfig,
+        range: Range<i64>,
+        seed: Option<i64>,
+    ) -> Result<NeuroLlm, ComputeError> {
         cfg.validate()?;
         if range.start < 0 || range.start >= range.end || range.end > cfg.layers {
             return Err(ComputeError::Config(format!(
@@ -130,7 +134,9 @@ impl NeuroLlm {
     /// (`wo`, `w2`), so each is an identity residual block and the function is unchanged.
     pub fn grow_depth(&self, layers: i64) -> Result<NeuroLlm, ComputeError> {
         if !self.is_whole() || layers < self.cfg.layers {
-            return Err(ComputeError::Config("can only grow a whole model deeper".into()));
+            return Err(ComputeError::Config(
+                "can only grow a whole model deeper".into(),
+            ));
         }
         let cfg = ModelConfig {
             layers,
@@ -173,7 +179,10 @@ impl NeuroLlm {
     }
 
     pub fn num_parameters(&self) -> i64 {
-        self.named_parameters().values().map(|t| t.numel() as i64).sum()
+        self.named_parameters()
+            .values()
+            .map(|t| t.numel() as i64)
+            .sum()
     }
 
     /// SHA-256 over (name, shape, little-endian f32 values) of every parameter: the model version a

@@ -12,12 +12,14 @@
 //! tensors. Runs on CPU everywhere; CUDA when present.
 
 pub mod aggregate;
+pub mod assignment;
 pub mod compress;
 pub mod config;
 pub mod data;
 pub mod diloco;
 pub mod error;
 pub mod model;
+pub mod pipeline;
 pub mod tokenizer;
 pub mod train;
 

@@ -13,15 +13,18 @@
 
 pub mod aggregate;
 pub mod assignment;
+pub mod checkpoint;
 pub mod compress;
 pub mod config;
 pub mod data;
 pub mod diloco;
 pub mod error;
+pub mod generate;
 pub mod model;
 pub mod pipeline;
 pub mod tokenizer;
 pub mod train;
+pub mod work;
 
 pub use config::ModelConfig;
 pub use error::ComputeError;

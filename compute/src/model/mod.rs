@@ -50,7 +50,8 @@ impl NeuroLlm {
         Self::build(cfg, 0..cfg.layers, Some(seed))
     }
 
-    fn build(
+    /// A stage holding `range`, freshly initialised (seeded if `seed` is given).
+    pub fn build(
         cfg: &ModelConfig,
         range: Range<i64>,
         seed: Option<i64>,

@@ -6,11 +6,8 @@ pub enum ComputeError {
     Config(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
     #[error("data: {0}")]
     Data(String),
     #[error("checkpoint {file}: {reason}")]
@@ -22,10 +19,10 @@ pub enum ComputeError {
 }
 
 impl ComputeError {
-    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, err: std::io::Error) -> Self {
         ComputeError::Io {
             path: path.as_ref().display().to_string(),
-            source,
+            err,
         }
     }
 }

@@ -29,3 +29,8 @@ pub mod work;
 pub use config::ModelConfig;
 pub use error::ComputeError;
 pub use model::NeuroLlm;
+
+/// Sets libtorch's CPU thread count.
+pub fn set_threads(n: i32) {
+    tch::set_num_threads(n);
+}

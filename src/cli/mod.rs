@@ -1,6 +1,8 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
 mod genesis;
+#[cfg(feature = "training")]
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,11 +19,48 @@ pub enum Command {
     /// Check and inspect genesis files.
     #[command(subcommand)]
     Genesis(genesis::GenesisCommand),
+    /// Train NeuroLLM locally (synthetic corpus or your text files), with a progress bar.
+    #[cfg(feature = "training")]
+    Train(train::TrainArgs),
+    /// Generate text from a checkpoint (greedy or temperature sampling, KV cache).
+    #[cfg(feature = "training")]
+    Generate(train::GenerateArgs),
+    /// Work with sharded checkpoints.
+    #[cfg(feature = "training")]
+    #[command(subcommand)]
+    Checkpoint(train::CheckpointCommand),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Robust-aggregation throughput (GB/s) over WORKERS vectors of LEN f32 values.
+    #[cfg(feature = "training")]
+    Aggregate {
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+        #[arg(long, default_value_t = 10_000_000)]
+        len: i64,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Genesis(cmd)) => genesis::run(cmd),
+        #[cfg(feature = "training")]
+        Some(Command::Train(args)) => train::train(args),
+        #[cfg(feature = "training")]
+        Some(Command::Generate(args)) => train::generate_text(args),
+        #[cfg(feature = "training")]
+        Some(Command::Checkpoint(cmd)) => train::checkpoint_cmd(cmd),
+        #[cfg(feature = "training")]
+        Some(Command::Bench(BenchCommand::Aggregate { workers, len })) => {
+            train::bench_aggregate(workers, len)
+        }
+        #[cfg(not(feature = "training"))]
+        Some(Command::Bench(cmd)) => match cmd {},
         None => genesis::summary_of_dev(),
     }
 }

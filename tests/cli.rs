@@ -60,3 +60,122 @@ fn genesis_root_is_deterministic_and_printed_by_dev_summary() {
     let summary = neuroshard(&[]);
     assert!(String::from_utf8_lossy(&summary.stdout).contains(&root));
 }
+
+#[cfg(feature = "training")]
+#[test]
+fn train_split_assemble_and_generate_end_to_end() {
+    let dir = std::env::temp_dir().join(format!("neuroshard-cli-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("model.safetensors");
+    let ckpt_s = ckpt.to_str().unwrap();
+    let out = neuroshard(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "5",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--checkpoint",
+        ckpt_s,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("trained 5 batches"), "{stdout}");
+    let trained_weights = stdout
+        .lines()
+        .find(|l| l.starts_with("work:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+
+    // Resume: the checkpoint is picked up and training continues.
+    let again = neuroshard(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--checkpoint",
+        ckpt_s,
+    ]);
+    assert!(again.status.success());
+    let resumed = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        resumed.contains(&format!("model version {trained_weights} ->")),
+        "did not resume from the checkpoint: {resumed}"
+    );
+
+    let shards = dir.join("shards");
+    let split = neuroshard(&[
+        "checkpoint",
+        "split",
+        ckpt_s,
+        "--stages",
+        "2",
+        "--out",
+        shards.to_str().unwrap(),
+    ]);
+    assert!(
+        split.status.success(),
+        "{}",
+        String::from_utf8_lossy(&split.stderr)
+    );
+    let whole = dir.join("whole.safetensors");
+    let assembled = neuroshard(&[
+        "checkpoint",
+        "assemble",
+        shards.to_str().unwrap(),
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(
+        assembled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assembled.stderr)
+    );
+    assert!(
+        std::fs::read(&whole).unwrap() == std::fs::read(&ckpt).unwrap(),
+        "assembling the shards gives back the same file"
+    );
+
+    let gen = neuroshard(&[
+        "generate",
+        "--checkpoint",
+        whole.to_str().unwrap(),
+        "--prompt",
+        "ab",
+        "--max-tokens",
+        "8",
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    assert!(String::from_utf8_lossy(&gen.stdout).starts_with("ab"));
+
+    let missing = neuroshard(&[
+        "generate",
+        "--checkpoint",
+        dir.join("nope").to_str().unwrap(),
+        "--prompt",
+        "x",
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such file"));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -174,7 +174,7 @@ pub fn time_rule(inputs: &BenchInputs, rule: Rule, reps: usize) -> Result<f64, C
     let vectors = inputs
         .0
         .iter()
-        .map(|t| Vec::<f32>::try_from(t))
+        .map(Vec::<f32>::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     let slices: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
     let mut best = f64::INFINITY;

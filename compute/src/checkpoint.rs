@@ -1,7 +1,8 @@
 //! Checkpoints: safetensors only (data, never code), hashes checked before anything is parsed.
 //!
-//! * One file per model or stage: f32 tensors plus the model config (JSON) in the safetensors
-//!   metadata under `neuroshard.config`, and the layer range under `neuroshard.layers`.
+//! * One file per model or stage: f32 tensors plus, in the safetensors metadata under the single
+//!   key `neuroshard`, the model config and the layer range as JSON. One key keeps the header's
+//!   bytes (and so the file's hash) deterministic.
 //! * A sharded checkpoint is a directory of stage files and `manifest.json` listing each file's
 //!   layer range and SHA-256. [`assemble`] checks every hash, checks the ranges cover the model,
 //!   and writes one whole-model file that anyone can load.
@@ -20,8 +21,14 @@ use crate::config::ModelConfig;
 use crate::error::ComputeError;
 use crate::model::NeuroLlm;
 
-const CONFIG_KEY: &str = "neuroshard.config";
-const LAYERS_KEY: &str = "neuroshard.layers";
+const META_KEY: &str = "neuroshard";
+
+/// What the metadata records about a file's contents.
+#[derive(Serialize, Deserialize)]
+struct FileMeta {
+    config: ModelConfig,
+    layers: [i64; 2],
+}
 pub const MANIFEST: &str = "manifest.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,16 +81,14 @@ pub fn to_bytes(model: &NeuroLlm) -> Result<Vec<u8>, ComputeError> {
         views.push((name, F32View { shape, bytes }));
     }
     let range = model.layer_range();
-    let metadata = HashMap::from([
-        (
-            CONFIG_KEY.to_owned(),
-            serde_json::to_string(model.config()).unwrap_or_default(),
-        ),
-        (
-            LAYERS_KEY.to_owned(),
-            format!("{}..{}", range.start, range.end),
-        ),
-    ]);
+    let meta = FileMeta {
+        config: model.config().clone(),
+        layers: [range.start, range.end],
+    };
+    let metadata = HashMap::from([(
+        META_KEY.to_owned(),
+        serde_json::to_string(&meta).unwrap_or_default(),
+    )]);
     safetensors::tensor::serialize(views, &Some(metadata)).map_err(|e| ComputeError::Checkpoint {
         file: "<memory>".into(),
         reason: e.to_string(),
@@ -124,15 +129,17 @@ pub fn load(path: &Path, expected: Option<&[u8; 32]>) -> Result<Loaded, ComputeE
     }
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let info = meta.metadata().clone().unwrap_or_default();
-    let config: ModelConfig =
-        serde_json::from_str(info.get(CONFIG_KEY).map(String::as_str).unwrap_or(""))
-            .map_err(|e| bad(path, format!("no valid model config in metadata: {e}")))?;
+    let FileMeta { config, layers } =
+        serde_json::from_str(info.get(META_KEY).map(String::as_str).unwrap_or(""))
+            .map_err(|e| bad(path, format!("no valid NeuroShard metadata: {e}")))?;
     config.validate()?;
-    let layers = info
-        .get(LAYERS_KEY)
-        .and_then(|r| r.split_once(".."))
-        .and_then(|(a, b)| Some(a.parse().ok()?..b.parse().ok()?))
-        .ok_or_else(|| bad(path, "no layer range in metadata"))?;
+    if !(0 <= layers[0] && layers[0] < layers[1] && layers[1] <= config.layers) {
+        return Err(bad(
+            path,
+            format!("layer range {layers:?} is not within the model"),
+        ));
+    }
+    let layers = layers[0]..layers[1];
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {

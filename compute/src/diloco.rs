@@ -129,7 +129,7 @@ pub fn round(
         }
         let mut delta = &start - worker.trainer.model.flat_parameters();
         if let Behaviour::SignFlip { scale } = worker.behaviour {
-            delta = delta * -scale;
+            delta *= -scale;
         }
         if cfg.int8 {
             let residual = worker

@@ -158,3 +158,58 @@ fn diloco_matches_single_worker_and_robust_rules_survive_an_attacker() {
         "plain mean should diverge, got {broken}"
     );
 }
+
+#[test]
+fn int8_pseudo_gradients_train_and_cut_bytes_per_sync() {
+    tch::set_num_threads(2);
+    let data = data();
+    let cfg = ModelConfig::tiny();
+    let global = NeuroLlm::new(&cfg, 0).unwrap();
+    let params = global.num_parameters() as usize;
+    let mut workers: Vec<Worker> = (0..2)
+        .map(|_| {
+            Worker::new(
+                Trainer::new(NeuroLlm::new(&cfg, 0).unwrap(), inner()).unwrap(),
+                Behaviour::Honest,
+            )
+        })
+        .collect();
+    let dc = DilocoConfig {
+        inner_steps: H,
+        int8: true,
+        rule: Rule::Mean,
+        ..DilocoConfig::default()
+    };
+    let mut outer = OuterOptimizer::new(&dc);
+    let mut report = None;
+    for r in 0..10 {
+        report = Some(
+            round(&global, &mut workers, &dc, &mut outer, |w, h| {
+                data.batch(
+                    &BatchId {
+                        shard: data.shards[w].hash,
+                        offset: r * H + h,
+                        seed: 1,
+                    },
+                    BATCH,
+                    SEQ,
+                )
+            })
+            .unwrap(),
+        );
+    }
+    let report = report.unwrap();
+    // One byte per value plus a 4-byte scale per 4 096-value block.
+    assert_eq!(report.bytes_per_worker, params + 4 * params.div_ceil(4_096));
+    let f32_diloco = params * 4;
+    let ddp_per_round = params * 4 * H as usize; // full-precision data parallel syncs every step
+    eprintln!(
+        "bytes per sync: int8 DiLoCo {} | f32 DiLoCo {} | f32 data-parallel over H={H} steps {} ({}x)",
+        report.bytes_per_worker,
+        f32_diloco,
+        ddp_per_round,
+        ddp_per_round / report.bytes_per_worker
+    );
+    let loss = eval(&global, &data);
+    assert!(loss < 2.0, "int8 DiLoCo did not learn: {loss}");
+}

@@ -75,6 +75,14 @@ pub struct TrainArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CheckpointCommand {
+    /// Split a whole-model checkpoint into STAGES pipeline shards plus a manifest of hashes.
+    Split {
+        file: PathBuf,
+        #[arg(long)]
+        stages: i64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Build one whole-model file from a sharded checkpoint directory, checking every hash.
     Assemble {
         dir: PathBuf,
@@ -216,6 +224,24 @@ pub fn generate_text(args: GenerateArgs) -> anyhow::Result<()> {
 
 pub fn checkpoint_cmd(cmd: CheckpointCommand) -> anyhow::Result<()> {
     match cmd {
+        CheckpointCommand::Split { file, stages, out } => {
+            let model = checkpoint::load_model(&file, None)?;
+            let layers = model.config().layers;
+            anyhow::ensure!(
+                (1..=layers).contains(&stages),
+                "--stages must be 1..={layers}"
+            );
+            let ranges: Vec<_> = (0..stages)
+                .map(|i| (i * layers / stages)..((i + 1) * layers / stages))
+                .collect();
+            let manifest = checkpoint::save_sharded(&model, &ranges, &out)?;
+            for s in manifest.shards {
+                println!(
+                    "{} layers {}..{} sha256 {}",
+                    s.file, s.layers[0], s.layers[1], s.sha256
+                );
+            }
+        }
         CheckpointCommand::Assemble { dir, out } => {
             let hash = checkpoint::assemble(&dir, &out)?;
             println!("{} sha256 {}", out.display(), hex::encode(hash));

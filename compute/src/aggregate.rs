@@ -53,10 +53,10 @@ pub fn aggregate(updates: &[Tensor], rule: Rule) -> Result<Tensor, ComputeError>
         Rule::Median | Rule::TrimmedMean { .. } => {
             let vectors = updates
                 .iter()
-                .map(|u| Vec::<f32>::try_from(u.detach()))
+                .map(crate::to_host)
                 .collect::<Result<Vec<_>, _>>()?;
             let slices: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-            Tensor::from_slice(&per_coordinate(&slices, rule)?)
+            Tensor::from_slice(&per_coordinate(&slices, rule)?).to_device(updates[0].device())
         }
         Rule::Krum { f, m } => {
             let dist = Tensor::f_cdist(&stacked, &stacked, 2.0, None)?.square(); // [n, n]
@@ -174,7 +174,7 @@ pub fn time_rule(inputs: &BenchInputs, rule: Rule, reps: usize) -> Result<f64, C
     let vectors = inputs
         .0
         .iter()
-        .map(Vec::<f32>::try_from)
+        .map(crate::to_host)
         .collect::<Result<Vec<_>, _>>()?;
     let slices: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
     let mut best = f64::INFINITY;

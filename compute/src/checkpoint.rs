@@ -75,7 +75,7 @@ fn bad(file: &Path, reason: impl Into<String>) -> ComputeError {
 pub fn to_bytes(model: &NeuroLlm) -> Result<Vec<u8>, ComputeError> {
     let mut views = Vec::new();
     for (name, t) in model.named_parameters() {
-        let values: Vec<f32> = Vec::try_from(t.detach().flatten(0, -1))?;
+        let values = crate::to_host(&t)?;
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let shape = t.size().iter().map(|&d| d as usize).collect();
         views.push((name, F32View { shape, bytes }));

@@ -25,7 +25,8 @@ impl Int8Update {
 
 /// Quantises `update + residual` and leaves what was lost in `residual`.
 pub fn quantize(update: &Tensor, residual: &mut Tensor) -> Result<Int8Update, ComputeError> {
-    let x: Vec<f32> = Vec::try_from(&(update + &*residual))?;
+    let device = update.device();
+    let x = crate::to_host(&(update + &*residual))?;
     let mut scales = Vec::with_capacity(x.len().div_ceil(BLOCK));
     let mut values = Vec::with_capacity(x.len());
     let mut lost = Vec::with_capacity(x.len());
@@ -39,7 +40,7 @@ pub fn quantize(update: &Tensor, residual: &mut Tensor) -> Result<Int8Update, Co
             lost.push(v - f32::from(q) * scale);
         }
     }
-    *residual = Tensor::from_slice(&lost);
+    *residual = Tensor::from_slice(&lost).to_device(device);
     Ok(Int8Update { scales, values })
 }
 

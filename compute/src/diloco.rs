@@ -51,6 +51,7 @@ impl OuterOptimizer {
     }
 
     pub fn step(&mut self, global: &NeuroLlm, delta: &Tensor) -> Result<(), ComputeError> {
+        let delta = &delta.to_device(global.device());
         let v = match self.velocity.take() {
             Some(v) => v * self.momentum + delta,
             None => delta.shallow_clone().copy(),
@@ -100,7 +101,7 @@ pub struct RoundReport {
 
 /// SHA-256 of a flat f32 vector's little-endian bytes.
 pub fn hash_vector(t: &Tensor) -> [u8; 32] {
-    let values: Vec<f32> = Vec::try_from(t).unwrap_or_default();
+    let values = crate::to_host(t).unwrap_or_default();
     let mut h = Sha256::new();
     for v in values {
         h.update(v.to_le_bytes());

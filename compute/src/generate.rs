@@ -29,9 +29,15 @@ impl Default for Sampling {
 
 fn pick(logits: &Tensor, s: &Sampling, rng: &mut ChaCha8Rng) -> Result<i64, ComputeError> {
     if s.temperature <= 0.0 {
-        return Ok(i64::try_from(logits.argmax(-1, false))?);
+        return Ok(i64::try_from(
+            logits.argmax(-1, false).to_device(tch::Device::Cpu),
+        )?);
     }
-    let probs: Vec<f64> = Vec::try_from((logits / s.temperature).softmax(-1, Kind::Double))?;
+    let probs: Vec<f64> = Vec::try_from(
+        (logits / s.temperature)
+            .softmax(-1, Kind::Double)
+            .to_device(tch::Device::Cpu),
+    )?;
     let x: f64 = rng.gen();
     let mut acc = 0.0;
     for (i, p) in probs.iter().enumerate() {

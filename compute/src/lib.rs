@@ -30,6 +30,16 @@ pub use config::ModelConfig;
 pub use error::ComputeError;
 pub use model::NeuroLlm;
 
+/// The device new models train on: the first CUDA GPU when libtorch sees one, else the CPU.
+pub fn default_device() -> tch::Device {
+    tch::Device::cuda_if_available()
+}
+
+/// Copies a tensor's values to host memory (from any device).
+pub(crate) fn to_host(t: &tch::Tensor) -> Result<Vec<f32>, tch::TchError> {
+    Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).flatten(0, -1))
+}
+
 /// Sets libtorch's CPU thread count.
 pub fn set_threads(n: i32) {
     tch::set_num_threads(n);

@@ -27,7 +27,7 @@ impl Wire {
     fn from_tensor(t: &Tensor) -> Result<Wire, ComputeError> {
         Ok(Wire {
             shape: t.size(),
-            data: Vec::try_from(t.detach().flatten(0, -1))?,
+            data: crate::to_host(t)?,
         })
     }
 
@@ -198,7 +198,7 @@ impl<T: Transport> Pipeline<T> {
                         grad,
                         tied_embedding_grad,
                     } if s == step => {
-                        (output * grad.to_tensor()?)
+                        (output * grad.to_tensor()?.to_device(output.device()))
                             .sum(tch::Kind::Float)
                             .backward();
                         carried = tied_embedding_grad;
@@ -224,7 +224,7 @@ impl<T: Transport> Pipeline<T> {
                     ) {
                         let mut g = embed.grad();
                         tch::no_grad(|| {
-                            g.f_add_(&tied.to_tensor()?)
+                            g.f_add_(&tied.to_tensor()?.to_device(g.device()))
                                 .map(|_| ())
                                 .map_err(ComputeError::from)
                         })?;

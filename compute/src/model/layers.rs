@@ -18,12 +18,12 @@ pub struct Rope {
 }
 
 impl Rope {
-    pub fn new(head_dim: i64, context: i64, theta: f64) -> Rope {
+    pub fn new(head_dim: i64, context: i64, theta: f64, device: tch::Device) -> Rope {
         let half = head_dim / 2;
-        let inv_freq = Tensor::arange(half, (Kind::Float, tch::Device::Cpu))
+        let inv_freq = Tensor::arange(half, (Kind::Float, device))
             .multiply_scalar(-2.0 * theta.ln() / head_dim as f64)
             .exp();
-        let pos = Tensor::arange(context, (Kind::Float, tch::Device::Cpu));
+        let pos = Tensor::arange(context, (Kind::Float, device));
         let angles = pos.unsqueeze(1) * inv_freq.unsqueeze(0); // [context, half]
         Rope {
             cos: angles.cos(),
@@ -35,9 +35,8 @@ impl Rope {
     pub fn apply(&self, x: &Tensor, pos: i64) -> Tensor {
         let (_, _, t, d) = x.size4().unwrap_or((0, 0, 0, 0));
         let half = d / 2;
-        let device = x.device();
-        let cos = self.cos.narrow(0, pos, t).to_device(device);
-        let sin = self.sin.narrow(0, pos, t).to_device(device);
+        let cos = self.cos.narrow(0, pos, t);
+        let sin = self.sin.narrow(0, pos, t);
         let x1 = x.narrow(-1, 0, half);
         let x2 = x.narrow(-1, half, half);
         Tensor::cat(&[&x1 * &cos - &x2 * &sin, &x1 * &sin + &x2 * &cos], -1)

@@ -66,7 +66,7 @@ impl NeuroLlm {
         if let Some(seed) = seed {
             tch::manual_seed(seed);
         }
-        let vs = nn::VarStore::new(Device::Cpu);
+        let vs = nn::VarStore::new(crate::default_device());
         let root = vs.root();
         let std = 0.02;
         let out_std = std / (2.0 * cfg.layers as f64).sqrt();
@@ -98,6 +98,7 @@ impl NeuroLlm {
         let final_norm = last.then(|| root.var("norm", &[d], Init::Const(1.0)));
         let head = (last && !cfg.tied_embeddings)
             .then(|| (root.clone() / "head").var("weight", &[cfg.vocab, d], normal(std)));
+        let rope = Rope::new(cfg.head_dim(), cfg.context, cfg.rope_theta, vs.device());
         Ok(NeuroLlm {
             cfg: cfg.clone(),
             range,
@@ -106,7 +107,7 @@ impl NeuroLlm {
             blocks,
             final_norm,
             head,
-            rope: Rope::new(cfg.head_dim(), cfg.context, cfg.rope_theta),
+            rope,
         })
     }
 
@@ -170,6 +171,10 @@ impl NeuroLlm {
     pub fn is_whole(&self) -> bool {
         self.is_first() && self.is_last()
     }
+    /// Where this model's weights live (CUDA when available, else CPU).
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
     pub(crate) fn var_store(&self) -> &nn::VarStore {
         &self.vs
     }
@@ -195,7 +200,7 @@ impl NeuroLlm {
             for dim in t.size() {
                 h.update(dim.to_le_bytes());
             }
-            let values: Vec<f32> = Vec::try_from(t.detach().flatten(0, -1)).unwrap_or_default();
+            let values = crate::to_host(&t).unwrap_or_default();
             for v in values {
                 h.update(v.to_le_bytes());
             }
@@ -225,9 +230,9 @@ impl NeuroLlm {
     ) -> Result<Tensor, ComputeError> {
         let mut h = match (input, &self.embed) {
             (StageInput::Tokens(tokens), Some(embed)) if self.is_first() => {
-                Tensor::f_embedding(embed, tokens, -1, false, false)?
+                Tensor::f_embedding(embed, &tokens.to_device(self.device()), -1, false, false)?
             }
-            (StageInput::Hidden(h), _) if !self.is_first() => h.shallow_clone(),
+            (StageInput::Hidden(h), _) if !self.is_first() => h.to_device(self.device()),
             _ => {
                 return Err(ComputeError::Pipeline(
                     "the first stage takes tokens, later stages take hidden states".into(),
@@ -261,7 +266,7 @@ impl NeuroLlm {
         let vocab = logits.size().last().copied().unwrap_or(1);
         logits
             .reshape([-1, vocab])
-            .cross_entropy_for_logits(&targets.reshape([-1]))
+            .cross_entropy_for_logits(&targets.reshape([-1]).to_device(logits.device()))
     }
 
     /// Inputs and targets of a batch as tensors.

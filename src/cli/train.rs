@@ -49,6 +49,9 @@ impl Preset {
 pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "dev")]
     pub preset: Preset,
+    /// Take the model shape from this genesis file's `params.model` instead of a preset.
+    #[arg(long, conflicts_with = "preset")]
+    pub genesis: Option<PathBuf>,
     #[arg(long, default_value_t = 200)]
     pub steps: u64,
     /// UTF-8 text file or directory; default: the synthetic corpus.
@@ -71,6 +74,18 @@ pub struct TrainArgs {
     /// Print only the throughput line (for scripts/bench-train-vs-pytorch).
     #[arg(long)]
     pub bench: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_dev_preset_is_the_dev_genesis_model() {
+        let genesis = neuroshard_runtime::Genesis::dev();
+        assert_eq!(
+            super::model_config_of(&genesis.params.model),
+            super::Preset::Dev.config()
+        );
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,11 +121,34 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
+/// NeuroLLM's shape as genesis versions it.
+pub fn model_config_of(m: &neuroshard_runtime::params::ModelParams) -> ModelConfig {
+    ModelConfig {
+        version: m.version,
+        vocab: i64::from(m.vocab),
+        hidden: i64::from(m.hidden),
+        layers: i64::from(m.layers),
+        heads: i64::from(m.heads),
+        kv_heads: i64::from(m.kv_heads),
+        ffn: i64::from(m.ffn),
+        context: i64::from(m.context),
+        rope_theta: f64::from(m.rope_theta),
+        tied_embeddings: m.tied_embeddings,
+    }
+}
+
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         neuroshard_compute::set_threads(n);
     }
-    let cfg = args.preset.config();
+    let cfg = match &args.genesis {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            model_config_of(&neuroshard_runtime::Genesis::from_json(&text)?.params.model)
+        }
+        None => args.preset.config(),
+    };
     anyhow::ensure!(
         args.seq_len as i64 <= cfg.context,
         "--seq-len {} exceeds the model context {}",

@@ -32,14 +32,8 @@ pub(super) fn stake<S: Storage>(
     amount: Amount,
 ) -> Result<(), TxError> {
     let who = staker.address();
+    ctx.debit(&who, amount)?;
     let mut account = ctx.account(&who)?;
-    account.balance = account
-        .balance
-        .checked_sub(amount)
-        .ok_or(TxError::InsufficientFunds {
-            needed: amount,
-            available: account.balance,
-        })?;
     account.stake = account.stake.checked_add(amount).ok_or(TxError::Overflow)?;
     let min = ctx.params().min_validator_stake;
     if account.stake < min {

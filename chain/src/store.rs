@@ -1,0 +1,278 @@
+//! The node's database: RocksDB with one column family per kind of data.
+//!
+//! | column family | key | value |
+//! | --- | --- | --- |
+//! | `state` | runtime keys (`s/…` state, `t/…` Merkle nodes) | borsh records |
+//! | `blocks` | height (big-endian u64) | borsh [`Block`] |
+//! | `index` | `h/` + block hash → height; `x/` + tx hash → (height, position) | borsh |
+//! | `meta` | `schema`, `chain`, `last` | identity of the data dir, last block height |
+//!
+//! A block is staged with [`RocksStore::stage_block`] and written by the ledger's `commit`, in the
+//! same synced `WriteBatch` as the state it produces: after a crash at any instant the store holds
+//! either the block and its state or neither.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use neuroshard_runtime::{Hash32, Storage, StorageError, WriteBatch};
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteOptions, DB};
+
+use crate::block::{tx_hash, Block};
+use crate::error::ChainError;
+
+const SCHEMA: &[u8] = b"neuroshard-store-v1";
+const CF_STATE: &str = "state";
+const CF_BLOCKS: &str = "blocks";
+const CF_INDEX: &str = "index";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 4] = [CF_STATE, CF_BLOCKS, CF_INDEX, CF_META];
+
+/// Which chain a data directory belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChainIdentity {
+    pub chain_id: String,
+    pub genesis_root: Hash32,
+}
+
+/// Where a transaction was included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxLocation {
+    pub height: u64,
+    pub position: u32,
+}
+
+struct Staged {
+    cf: &'static str,
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+    staged: Mutex<Vec<Staged>>,
+}
+
+fn db_error(path: &Path, e: rocksdb::Error) -> ChainError {
+    let reason = e.to_string();
+    if reason.contains("Corruption") {
+        ChainError::Corrupt {
+            path: path.display().to_string(),
+            reason,
+        }
+    } else {
+        ChainError::Database {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+}
+
+fn storage_error(e: rocksdb::Error) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+impl RocksStore {
+    /// Opens (or creates) the database in `path`. A directory that holds something other than a
+    /// NeuroShard database is refused, never overwritten.
+    pub fn open(path: &Path) -> Result<RocksStore, ChainError> {
+        let shown = path.display().to_string();
+        let non_empty = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
+        let is_rocks = path.join("CURRENT").exists();
+        if non_empty && !is_rocks {
+            return Err(ChainError::ForeignDataDir {
+                path: shown,
+                expected: "a NeuroShard database".into(),
+                found: "files that are not a RocksDB database".into(),
+            });
+        }
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        if is_rocks {
+            let families = DB::list_cf(&opts, path).map_err(|e| db_error(path, e))?;
+            if !families.iter().any(|f| f == CF_META) {
+                return Err(ChainError::ForeignDataDir {
+                    path: shown,
+                    expected: "a NeuroShard database".into(),
+                    found: format!("a RocksDB database with column families {families:?}"),
+                });
+            }
+        }
+        let cfs = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| db_error(path, e))?;
+        let store = RocksStore {
+            db,
+            path: path.to_path_buf(),
+            staged: Mutex::new(Vec::new()),
+        };
+        match store.get_cf(CF_META, b"schema")? {
+            None if !is_rocks => store.put_sync(CF_META, b"schema", SCHEMA)?,
+            Some(s) if s == SCHEMA => {}
+            other => {
+                return Err(ChainError::Corrupt {
+                    path: shown,
+                    reason: format!(
+                        "unknown schema {:?}",
+                        other.map(|s| String::from_utf8_lossy(&s).into_owned())
+                    ),
+                })
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Backend(format!("column family {name} is missing")))
+    }
+
+    fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db.get_cf(self.cf(cf)?, key).map_err(storage_error)
+    }
+
+    fn put_sync(&self, cf: &str, key: &[u8], value: &[u8]) -> Result<(), ChainError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .put_cf_opt(self.cf(cf)?, key, value, &wo)
+            .map_err(|e| db_error(&self.path, e))
+    }
+
+    fn decode<T: BorshDeserialize>(&self, key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
+        borsh::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+            key: hex::encode(key),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Binds the directory to one chain on first use; afterwards refuses any other chain.
+    pub fn check_identity(&self, identity: &ChainIdentity) -> Result<(), ChainError> {
+        match self.get_cf(CF_META, b"chain")? {
+            None => self.put_sync(
+                CF_META,
+                b"chain",
+                &borsh::to_vec(identity).unwrap_or_default(),
+            ),
+            Some(bytes) => {
+                let found: ChainIdentity = self.decode(b"chain", &bytes)?;
+                if &found != identity {
+                    return Err(ChainError::ForeignDataDir {
+                        path: self.path.display().to_string(),
+                        expected: format!(
+                            "{} (genesis root {})",
+                            identity.chain_id,
+                            hex::encode(identity.genesis_root)
+                        ),
+                        found: format!(
+                            "{} (genesis root {})",
+                            found.chain_id,
+                            hex::encode(found.genesis_root)
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues `block` (and its indexes) to be written by the next state commit.
+    pub fn stage_block(&self, block: &Block) {
+        let height = block.header.height;
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        staged.push(Staged {
+            cf: CF_BLOCKS,
+            key: height.to_be_bytes().to_vec(),
+            value: block.encode(),
+        });
+        staged.push(Staged {
+            cf: CF_INDEX,
+            key: [b"h/".as_slice(), &block.hash()].concat(),
+            value: height.to_be_bytes().to_vec(),
+        });
+        for (position, raw) in block.txs.iter().enumerate() {
+            let at = TxLocation {
+                height,
+                position: position as u32,
+            };
+            staged.push(Staged {
+                cf: CF_INDEX,
+                key: [b"x/".as_slice(), &tx_hash(raw)].concat(),
+                value: borsh::to_vec(&at).unwrap_or_default(),
+            });
+        }
+        staged.push(Staged {
+            cf: CF_META,
+            key: b"last".to_vec(),
+            value: height.to_be_bytes().to_vec(),
+        });
+    }
+
+    /// Height of the last block written (0 before the first).
+    pub fn last_height(&self) -> Result<u64, StorageError> {
+        match self.get_cf(CF_META, b"last")? {
+            None => Ok(0),
+            Some(b) => b
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError::Corrupt {
+                    key: "meta/last".into(),
+                    reason: "not 8 bytes".into(),
+                }),
+        }
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let key = height.to_be_bytes();
+        match self.get_cf(CF_BLOCKS, &key)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&key, &bytes).map(Some),
+        }
+    }
+
+    pub fn block_height_by_hash(&self, hash: &Hash32) -> Result<Option<u64>, StorageError> {
+        let key = [b"h/".as_slice(), hash].concat();
+        Ok(self
+            .get_cf(CF_INDEX, &key)?
+            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    pub fn tx_location(&self, hash: &Hash32) -> Result<Option<TxLocation>, StorageError> {
+        let key = [b"x/".as_slice(), hash].concat();
+        match self.get_cf(CF_INDEX, &key)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&key, &bytes).map(Some),
+        }
+    }
+}
+
+impl Storage for RocksStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_cf(CF_STATE, key)
+    }
+
+    /// Writes the state batch and every staged block write in one synced RocksDB batch.
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut rocks = rocksdb::WriteBatch::default();
+        let state = self.cf(CF_STATE)?;
+        for (key, value) in &batch.ops {
+            match value {
+                Some(v) => rocks.put_cf(state, key, v),
+                None => rocks.delete_cf(state, key),
+            }
+        }
+        let staged = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in &staged {
+            rocks.put_cf(self.cf(s.cf)?, &s.key, &s.value);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(rocks, &wo).map_err(storage_error)
+    }
+}

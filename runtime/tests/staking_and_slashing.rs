@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use neuroshard_runtime::evidence::{Evidence, Vote, VoteKind};
-use neuroshard_runtime::proof::WorkMetrics;
+use neuroshard_runtime::proof::{Proof, WorkMetrics};
 use neuroshard_runtime::*;
 
 fn stake(c: &mut Chain, who: &SecretKey, amount: Amount) -> (Receipt, Vec<ValidatorUpdate>) {
@@ -335,6 +335,34 @@ fn invalid_evidence_is_refused() {
     assert!(matches!(r.result, Err(TxError::InvalidEvidence(_))));
 }
 
+/// A proof of `batches` from `node`, and a second, different proof (changed by `tweak`) signed
+/// with the next nonce over overlapping batches: a double claim.
+fn two_claims(
+    c: &Chain,
+    node: &SecretKey,
+    batches: u64,
+    tweak: impl FnOnce(&mut Proof),
+) -> (SignedTransaction, SignedTransaction) {
+    let first = c.proof(
+        node,
+        WorkMetrics {
+            batches,
+            ..Default::default()
+        },
+    );
+    let mut second = first.clone();
+    tweak(&mut second);
+    let tx1 = c.sign(node, TxBody::SubmitProof(first));
+    let tx2 = Transaction {
+        chain_id: CHAIN.into(),
+        nonce: tx1.tx.nonce + 1,
+        fee: Amount::ZERO,
+        body: TxBody::SubmitProof(second),
+    }
+    .sign(node);
+    (tx1, tx2)
+}
+
 #[test]
 fn a_node_claiming_batches_twice_costs_its_wallet_the_fraud_penalty() {
     let mut c = Chain::new();
@@ -343,23 +371,7 @@ fn a_node_claiming_batches_twice_costs_its_wallet_the_fraud_penalty() {
     c.register(&wallet, &node);
     c.time_ms += 9_000;
     // Two different signed proofs over batches 0..500 and 250..750.
-    let p1 = c.proof(
-        &node,
-        WorkMetrics {
-            batches: 500,
-            ..Default::default()
-        },
-    );
-    let mut p2 = p1.clone();
-    p2.first_batch = 250;
-    let tx1 = c.sign(&node, TxBody::SubmitProof(p1));
-    let tx2 = Transaction {
-        chain_id: CHAIN.into(),
-        nonce: 1,
-        fee: Amount::ZERO,
-        body: TxBody::SubmitProof(p2),
-    }
-    .sign(&node);
+    let (tx1, tx2) = two_claims(&c, &node, 500, |p| p.first_batch = 250);
     c.ok(tx1.clone());
     let earned = c.balance(&wallet.address());
     assert_eq!(earned, Amount::neuro(500));
@@ -404,23 +416,7 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     let (wallet, node, reporter) = (key(1), key(10), key(2));
     c.register(&wallet, &node);
     c.time_ms += 9_000;
-    let p1 = c.proof(
-        &node,
-        WorkMetrics {
-            batches: 100,
-            ..Default::default()
-        },
-    );
-    let mut p2 = p1.clone();
-    p2.pseudo_gradient = [7; 32];
-    let tx1 = c.sign(&node, TxBody::SubmitProof(p1));
-    let tx2 = Transaction {
-        chain_id: CHAIN.into(),
-        nonce: 1,
-        fee: Amount::ZERO,
-        body: TxBody::SubmitProof(p2),
-    }
-    .sign(&node);
+    let (tx1, tx2) = two_claims(&c, &node, 100, |p| p.pseudo_gradient = [7; 32]);
     c.ok(tx1.clone());
     let held = c.balance(&wallet.address());
     assert_eq!(held, neuro("0.05"));

@@ -213,15 +213,16 @@ impl<S: Storage> Ledger<S> {
         execute::deliver(&mut ov, &env, &mut block.touched, tx)
     }
 
-    /// Runs `tx` against the committed state as if it were the first transaction of the next block,
-    /// and forgets the result: the mempool's admission check.
-    pub fn check_tx(&self, tx: &VerifiedTx) -> Result<Receipt, TxError> {
+    /// Runs `tx` against the committed state as if it were the first transaction of a next block
+    /// at `time_ms` (the caller's clock, never earlier than the last block), and forgets the
+    /// result: the mempool's admission check.
+    pub fn check_tx(&self, tx: &VerifiedTx, time_ms: u64) -> Result<Receipt, TxError> {
         let env = Env {
             chain_id: &self.chain.chain_id,
             params: &self.params,
             header: BlockHeader {
                 height: self.chain.height.saturating_add(1),
-                time_ms: self.chain.time_ms,
+                time_ms: time_ms.max(self.chain.time_ms),
                 proposer: self.chain.proposer,
             },
         };

@@ -59,7 +59,7 @@ fn overdraft_fails_charges_only_the_fee_and_is_refused_by_check_tx() {
             amount: too_much,
         },
     );
-    let checked = c.ledger.check_tx(&tx.clone().verify().unwrap());
+    let checked = c.ledger.check_tx(&tx.clone().verify().unwrap(), c.time_ms);
     assert!(
         matches!(checked, Err(TxError::InsufficientFunds { .. })),
         "{checked:?}"
@@ -669,4 +669,32 @@ fn spend_burns_five_percent_and_pays_the_rest() {
         .unwrap();
     assert!(matches!(r.result, Err(TxError::InsufficientFunds { .. })));
     c.assert_supply_invariant();
+}
+
+#[test]
+fn check_tx_judges_proofs_at_the_callers_clock_and_changes_nothing() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    c.register(&wallet, &node);
+    let later = c.time_ms + 10_000;
+    let mut proof = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 10,
+            ..Default::default()
+        },
+    );
+    proof.timestamp_ms = later;
+    let tx = c.sign(&node, TxBody::SubmitProof(proof)).verify().unwrap();
+    let now = c.ledger.check_tx(&tx, c.time_ms);
+    assert!(matches!(now, Err(TxError::ProofTooSoon { .. })), "{now:?}");
+    let receipt = c.ledger.check_tx(&tx, later).unwrap();
+    assert!(matches!(receipt.events[0], Event::Minted { .. }));
+    let record = c.ledger.node(&node.address()).unwrap().unwrap();
+    assert_eq!(
+        (record.proofs, record.next_batch),
+        (0, 0),
+        "nothing was applied"
+    );
+    assert_eq!(c.ledger.supply().unwrap().minted, Amount::ZERO);
 }

@@ -2,7 +2,7 @@
 //! bit-for-bit, growth preserves the function, and the KV cache changes nothing.
 
 use neuroshard_compute::checkpoint::{self, MANIFEST};
-use neuroshard_compute::data::{BatchId, SyntheticCorpus};
+use neuroshard_compute::data::{BatchId, Dataset, ShardHash, SyntheticCorpus};
 use neuroshard_compute::generate::{generate_tokens, Sampling};
 use neuroshard_compute::model::StageInput;
 use neuroshard_compute::train::{TrainConfig, Trainer};
@@ -14,6 +14,19 @@ fn tmp(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `steps` training steps on batches `(shard, 0..steps, seed)` of the trainer's own shape.
+fn train(t: &mut Trainer, data: &Dataset, shard: ShardHash, steps: u64, seed: u64) {
+    let (rows, seq) = (t.cfg.batch_size, t.cfg.seq_len);
+    for offset in 0..steps {
+        let id = BatchId {
+            shard,
+            offset,
+            seed,
+        };
+        t.train_step(&data.batch(&id, rows, seq).unwrap()).unwrap();
+    }
 }
 
 #[test]
@@ -31,22 +44,7 @@ fn a_claimed_batch_recomputes_bit_for_bit_from_the_checkpoint() {
         },
     )
     .unwrap();
-    for step in 0..5 {
-        t.train_step(
-            &data
-                .batch(
-                    &BatchId {
-                        shard,
-                        offset: step,
-                        seed: 1,
-                    },
-                    4,
-                    16,
-                )
-                .unwrap(),
-        )
-        .unwrap();
-    }
+    train(&mut t, &data, shard, 5, 1);
     let dir = tmp("recompute");
     let path = dir.join("model.safetensors");
     let hash = checkpoint::save(&t.model, &path).unwrap();
@@ -166,22 +164,7 @@ fn kv_cache_generation_equals_full_recomputation() {
         },
     )
     .unwrap();
-    for step in 0..60 {
-        t.train_step(
-            &data
-                .batch(
-                    &BatchId {
-                        shard,
-                        offset: step,
-                        seed: 2,
-                    },
-                    16,
-                    32,
-                )
-                .unwrap(),
-        )
-        .unwrap();
-    }
+    train(&mut t, &data, shard, 60, 2);
     let prompt: Vec<i64> = b"abc".iter().map(|&b| i64::from(b)).collect();
     for s in [
         Sampling {

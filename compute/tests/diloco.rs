@@ -2,10 +2,10 @@
 //! sign-flipping worker that breaks the plain mean.
 
 use neuroshard_compute::aggregate::Rule;
-use neuroshard_compute::data::{BatchId, Dataset, SyntheticCorpus};
+use neuroshard_compute::data::{Batch, BatchId, Dataset, SyntheticCorpus};
 use neuroshard_compute::diloco::{round, Behaviour, DilocoConfig, OuterOptimizer, Worker};
 use neuroshard_compute::train::{TrainConfig, Trainer};
-use neuroshard_compute::{ModelConfig, NeuroLlm};
+use neuroshard_compute::{ComputeError, ModelConfig, NeuroLlm};
 
 const WORKERS: usize = 4;
 const H: u64 = 20;
@@ -23,6 +23,19 @@ fn inner() -> TrainConfig {
         decay_steps: H * ROUNDS,
         ..TrainConfig::default()
     }
+}
+
+/// Worker `w`'s batch at inner step `offset`: its own shard, so workers see different data.
+fn worker_batch(data: &Dataset, w: usize, offset: u64) -> Result<Batch, ComputeError> {
+    data.batch(
+        &BatchId {
+            shard: data.shards[w].hash,
+            offset,
+            seed: 1,
+        },
+        BATCH,
+        SEQ,
+    )
 }
 
 fn data() -> Dataset {
@@ -108,15 +121,7 @@ fn diloco(data: &Dataset, rule: Rule, attacker: bool) -> f64 {
     let mut outer = OuterOptimizer::new(&dc);
     for r in 0..ROUNDS {
         let report = round(&global, &mut workers, &dc, &mut outer, |w, h| {
-            data.batch(
-                &BatchId {
-                    shard: data.shards[w].hash,
-                    offset: r * H + h,
-                    seed: 1,
-                },
-                BATCH,
-                SEQ,
-            )
+            worker_batch(data, w, r * H + h)
         })
         .unwrap();
         assert_eq!(report.pseudo_gradient_hashes.len(), WORKERS);
@@ -185,15 +190,7 @@ fn int8_pseudo_gradients_train_and_cut_bytes_per_sync() {
     for r in 0..10 {
         report = Some(
             round(&global, &mut workers, &dc, &mut outer, |w, h| {
-                data.batch(
-                    &BatchId {
-                        shard: data.shards[w].hash,
-                        offset: r * H + h,
-                        seed: 1,
-                    },
-                    BATCH,
-                    SEQ,
-                )
+                worker_batch(&data, w, r * H + h)
             })
             .unwrap(),
         );

@@ -1,5 +1,5 @@
-//! `neuroshard`: the one NeuroShard binary. Today it validates and inspects genesis files; the
-//! node (consensus, RPC, training) and the wallet subcommands join it as they are built.
+//! `neuroshard`: the one NeuroShard binary: the node (`node`, `dev`, `testnet init`), genesis
+//! tools, local training, and benchmarks. Bare `neuroshard` runs the local dev chain.
 
 mod cli;
 
@@ -7,15 +7,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Default log filter: our own `info`, the consensus engine's warnings. A one-validator dev chain
+/// has no peers by design, so the network's "no peers" errors are silenced there.
+fn default_filter(args: &cli::Cli) -> String {
+    let mut filter = String::from(
+        "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=warn,\
+         informalsystems_malachitebft_network=warn,informalsystems_malachitebft_discovery=warn,\
+         informalsystems_malachitebft_sync=warn,libp2p_swarm=warn,libp2p_gossipsub=warn",
+    );
+    if matches!(args.command, None | Some(cli::Command::Dev(_))) {
+        filter.push_str(",informalsystems_malachitebft_network=off");
+    }
+    filter
+}
+
 fn main() -> ExitCode {
+    let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NEUROSHARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&args))),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -26,6 +26,15 @@ pub struct Applied {
 pub struct ChainState {
     ledger: Ledger<RocksStore>,
     last_hash: Hash32,
+    /// A block executed up to `end_block` and not committed: the one this node proposed or last
+    /// validated. Deciding it commits without executing it a second time.
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    hash: Hash32,
+    receipts: Vec<Receipt>,
+    updates: Vec<ValidatorUpdate>,
 }
 
 /// The genesis state root, computed in memory (what every node must agree on before block 1).
@@ -68,7 +77,11 @@ impl ChainState {
                 })
             }
         };
-        Ok(ChainState { ledger, last_hash })
+        Ok(ChainState {
+            ledger,
+            last_hash,
+            pending: None,
+        })
     }
 
     pub fn ledger(&self) -> &Ledger<RocksStore> {
@@ -84,34 +97,67 @@ impl ChainState {
         self.ledger.store()
     }
 
+    /// Forgets the executed, uncommitted block, if any.
+    pub fn abort_pending(&mut self) {
+        if self.pending.take().is_some() {
+            self.ledger.abort_block();
+        }
+    }
+
     /// Builds the next block from `candidates` (in order), keeping only those that are valid in
-    /// sequence. Nothing is written.
+    /// sequence. Nothing is written; the block stays executed, ready to be committed if decided.
     pub fn propose(
         &mut self,
         candidates: &[VerifiedTx],
         time_ms: u64,
         proposer: Address,
     ) -> Result<Block, ChainError> {
+        self.abort_pending();
         let time_ms = time_ms.max(self.ledger.last_block_time_ms());
         let height = self.height() + 1;
-        self.ledger.begin_block(BlockHeader {
+        let header = BlockHeader {
             height,
             time_ms,
             proposer,
-        })?;
-        let mut txs = Vec::new();
-        for tx in candidates {
-            match self.ledger.deliver_tx(tx) {
-                Ok(_) => txs.push(tx.signed().encode()),
-                Err(TxError::Storage(e)) => {
-                    self.ledger.abort_block();
-                    return Err(e.into());
+        };
+        // Free transactions (fee-exempt kinds) go in only if their body succeeds: otherwise they
+        // would fill blocks for nothing. Such a failure restarts the block without them.
+        let mut excluded = std::collections::HashSet::new();
+        let (txs, receipts) = 'build: loop {
+            self.ledger.begin_block(header)?;
+            let mut txs = Vec::new();
+            let mut receipts = Vec::new();
+            for (i, tx) in candidates.iter().enumerate() {
+                if excluded.contains(&i) {
+                    continue;
                 }
-                Err(_) => {} // invalid here (stale nonce, unpayable fee): leave it out
+                match self.ledger.deliver_tx(tx) {
+                    Ok(r) if r.result.is_err() && tx.tx().body.is_fee_exempt() => {
+                        excluded.insert(i);
+                        self.ledger.abort_block();
+                        continue 'build;
+                    }
+                    Ok(r) => {
+                        txs.push(tx.signed().encode());
+                        receipts.push(r);
+                    }
+                    Err(TxError::Storage(e)) => {
+                        self.ledger.abort_block();
+                        return Err(e.into());
+                    }
+                    Err(_) => {} // invalid here (stale nonce, unpayable fee): leave it out
+                }
             }
-        }
-        self.ledger.abort_block();
-        Ok(Block {
+            break (txs, receipts);
+        };
+        let updates = match self.ledger.end_block() {
+            Ok(u) => u,
+            Err(e) => {
+                self.ledger.abort_block();
+                return Err(e.into());
+            }
+        };
+        let block = Block {
             header: Header {
                 chain_id: self.ledger.chain_id().to_owned(),
                 height,
@@ -122,20 +168,59 @@ impl ChainState {
                 prev_state_root: self.ledger.state_root(),
             },
             txs,
-        })
+        };
+        self.pending = Some(Pending {
+            hash: block.hash(),
+            receipts,
+            updates,
+        });
+        Ok(block)
     }
 
-    /// Checks a proposed block without applying it.
+    /// Checks a proposed block without committing it (it stays executed, see [`ChainState::apply`]).
     pub fn validate(&mut self, block: &Block) -> Result<(), ChainError> {
-        self.execute(block)?;
-        self.ledger.abort_block();
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.hash == block.hash())
+        {
+            return Ok(());
+        }
+        self.abort_pending();
+        let (receipts, updates) = self.execute(block)?;
+        self.pending = Some(Pending {
+            hash: block.hash(),
+            receipts,
+            updates,
+        });
         Ok(())
     }
 
     /// Applies a decided block and commits it with its state, atomically.
     pub fn apply(&mut self, block: &Block) -> Result<Applied, ChainError> {
-        let (receipts, validator_updates) = self.execute(block)?;
+        self.apply_with_certificate(block, None)
+    }
+
+    /// Applies a decided block and commits it, with its commit certificate, atomically.
+    pub fn apply_with_certificate(
+        &mut self,
+        block: &Block,
+        certificate: Option<Vec<u8>>,
+    ) -> Result<Applied, ChainError> {
+        let (receipts, validator_updates) = match self.pending.take() {
+            Some(p) if p.hash == block.hash() => (p.receipts, p.updates),
+            Some(_) => {
+                self.ledger.abort_block();
+                self.execute(block)?
+            }
+            None => self.execute(block)?,
+        };
         self.ledger.store().stage_block(block);
+        if let Some(cert) = certificate {
+            self.ledger
+                .store()
+                .stage_certificate(block.header.height, cert);
+        }
         let state_root = self.ledger.commit()?;
         self.last_hash = block.hash();
         Ok(Applied {

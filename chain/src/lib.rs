@@ -1,16 +1,21 @@
 //! # neuroshard-chain
 //!
-//! The NeuroShard node's chain side: blocks ([`block`]), the RocksDB database that implements the
-//! runtime's storage and keeps blocks and indexes beside the state ([`store`]), the replicated state
-//! that proposes and applies blocks atomically ([`executor`]), and the mempool ([`mempool`]).
+//! The NeuroShard node's chain side:
 //!
-//! Consensus (Malachite), networking (libp2p), block sync and the node's RPC build on these; they
-//! are not here yet.
+//! * [`block`]: blocks and their hashes; [`store`]: RocksDB holding blocks, state and indexes,
+//!   written atomically per block; [`executor`]: the replicated state that proposes, checks and
+//!   applies blocks; [`mempool`]: pending transactions.
+//! * [`consensus`]: Malachite (Tendermint) context, signatures, codec, double-sign detection.
+//! * [`node`]: a running node: the consensus application loop, proposal streaming, libp2p
+//!   transaction gossip, home directory and configuration, and the [`node::NodeApi`] the RPC
+//!   server uses.
 
 pub mod block;
+pub mod consensus;
 pub mod error;
 pub mod executor;
 pub mod mempool;
+pub mod node;
 pub mod store;
 
 pub use block::{Block, Header};

@@ -116,6 +116,11 @@ impl Mempool {
         Ok(Admission::Added)
     }
 
+    /// How many transactions from `sender` are pending.
+    pub fn pending_from(&self, sender: &Address) -> usize {
+        self.by_sender.get(sender).map_or(0, BTreeMap::len)
+    }
+
     /// Up to `max_txs` transactions and `max_bytes`, each sender's consecutive run from its
     /// committed nonce (`next_nonce`), senders in address order.
     pub fn reap(

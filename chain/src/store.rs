@@ -6,6 +6,8 @@
 //! | `blocks` | height (big-endian u64) | borsh [`Block`] |
 //! | `index` | `h/` + block hash → height; `x/` + tx hash → (height, position) | borsh |
 //! | `meta` | `schema`, `chain`, `last` | identity of the data dir, last block height |
+//! | `meta` | `c/` + height | the block's commit certificate (what value sync serves) |
+//! | `meta` | `p/` + height + round | a block this node proposed and has not yet seen decided |
 //!
 //! A block is staged with [`RocksStore::stage_block`] and written by the ledger's `commit`, in the
 //! same synced `WriteBatch` as the state it produces: after a crash at any instant the store holds
@@ -212,6 +214,68 @@ impl RocksStore {
             key: b"last".to_vec(),
             value: height.to_be_bytes().to_vec(),
         });
+    }
+
+    /// Queues the commit certificate of the block at `height` with the next state commit.
+    pub fn stage_certificate(&self, height: u64, certificate: Vec<u8>) {
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        staged.push(Staged {
+            cf: CF_META,
+            key: [b"c/".as_slice(), &height.to_be_bytes()].concat(),
+            value: certificate,
+        });
+    }
+
+    /// The stored commit certificate of the block at `height` (encoded).
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_cf(CF_META, &[b"c/".as_slice(), &height.to_be_bytes()].concat())
+    }
+
+    fn proposal_key(height: u64, round: u32) -> Vec<u8> {
+        [
+            b"p/".as_slice(),
+            &height.to_be_bytes(),
+            &round.to_be_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Remembers, durably, the block this node proposed at (`height`, `round`): after a crash it
+    /// must propose the very same block again, never a second one.
+    pub fn put_own_proposal(
+        &self,
+        height: u64,
+        round: u32,
+        block: &Block,
+    ) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META)?,
+                Self::proposal_key(height, round),
+                block.encode(),
+                &wo,
+            )
+            .map_err(storage_error)
+    }
+
+    /// The block this node proposed at (`height`, `round`), if any.
+    pub fn own_proposal(&self, height: u64, round: u32) -> Result<Option<Block>, StorageError> {
+        let key = Self::proposal_key(height, round);
+        match self.get_cf(CF_META, &key)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&key, &bytes).map(Some),
+        }
+    }
+
+    /// Forgets own proposals at heights up to `height` (decided, one way or another).
+    pub fn prune_own_proposals(&self, height: u64) -> Result<(), StorageError> {
+        let from = Self::proposal_key(0, 0);
+        let to = Self::proposal_key(height.saturating_add(1), 0);
+        self.db
+            .delete_range_cf(self.cf(CF_META)?, from, to)
+            .map_err(storage_error)
     }
 
     /// Height of the last block written (0 before the first).

@@ -61,9 +61,14 @@ pub enum TxBody {
 
 impl TxBody {
     /// Transactions that exist before anyone holds NEURO pay no minimum fee: genesis mints
-    /// nothing, so the path to a first reward must be free.
+    /// nothing, so the path to a first reward must be free, and reporting fraud must never cost
+    /// the honest reporter (a bootstrap validator holds nothing). Nodes keep such transactions out
+    /// of blocks unless their body succeeds, so they cannot be used to fill blocks for free.
     pub fn is_fee_exempt(&self) -> bool {
-        matches!(self, TxBody::RegisterNode { .. } | TxBody::SubmitProof(_))
+        matches!(
+            self,
+            TxBody::RegisterNode { .. } | TxBody::SubmitProof(_) | TxBody::ReportFraud(_)
+        )
     }
 }
 

@@ -16,6 +16,8 @@ pub enum GenesisCommand {
     Dev,
     /// Print the state root that a genesis file produces.
     Root { file: PathBuf },
+    /// Summarise the embedded dev chain (id, validators, genesis state root).
+    Summary,
 }
 
 fn load(file: &PathBuf) -> anyhow::Result<Genesis> {
@@ -42,11 +44,12 @@ pub fn run(cmd: GenesisCommand) -> anyhow::Result<()> {
         }
         GenesisCommand::Dev => print!("{DEV_GENESIS_JSON}"),
         GenesisCommand::Root { file } => println!("{}", root_of(&load(&file)?)?),
+        GenesisCommand::Summary => summary_of_dev()?,
     }
     Ok(())
 }
 
-/// What a bare `neuroshard` prints until the node lands: the dev chain it will start.
+/// What a bare `neuroshard` prints before it starts the dev chain.
 pub fn summary_of_dev() -> anyhow::Result<()> {
     let g = Genesis::dev();
     println!("NeuroShard {}", env!("CARGO_PKG_VERSION"));
@@ -56,7 +59,5 @@ pub fn summary_of_dev() -> anyhow::Result<()> {
         g.validators.len(),
         root_of(&g)?
     );
-    println!("The ledger runtime is ready; the node (consensus, RPC, training) is not built yet.");
-    println!("Try: neuroshard genesis validate genesis/dev.json");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
 mod genesis;
+mod node;
 #[cfg(feature = "training")]
 mod train;
 
@@ -29,6 +30,13 @@ pub enum Command {
     #[cfg(feature = "training")]
     #[command(subcommand)]
     Checkpoint(train::CheckpointCommand),
+    /// Run a node (validator or full node) from its home directory.
+    Node(node::NodeArgs),
+    /// Run the local single-validator dev chain (home under $NEUROSHARD_HOME, reused).
+    Dev(node::DevArgs),
+    /// Create local test networks.
+    #[command(subcommand)]
+    Testnet(node::TestnetCommand),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -49,6 +57,9 @@ pub enum BenchCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Genesis(cmd)) => genesis::run(cmd),
+        Some(Command::Node(args)) => node::run_node(args),
+        Some(Command::Dev(args)) => node::run_dev(args),
+        Some(Command::Testnet(cmd)) => node::run_testnet(cmd),
         #[cfg(feature = "training")]
         Some(Command::Train(args)) => train::train(args),
         #[cfg(feature = "training")]
@@ -61,6 +72,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "training"))]
         Some(Command::Bench(cmd)) => match cmd {},
-        None => genesis::summary_of_dev(),
+        None => {
+            genesis::summary_of_dev()?;
+            node::run_dev(node::DevArgs {
+                home: None,
+                base_port: neuroshard_chain::node::config::DEFAULT_P2P_PORT,
+                block_interval_ms: 1000,
+            })
+        }
     }
 }

@@ -1,0 +1,555 @@
+//! Wire and WAL encoding of every consensus message, with borsh.
+//!
+//! Malachite's message types are generic over the context and carry no encoding of their own, so
+//! each has a plain borsh "wire" twin here and a conversion both ways. Decoding is strict: no
+//! trailing bytes, rounds in range, signatures of the right length; anything else is an error
+//! that the engine drops, never a panic.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use bytes::Bytes;
+use malachitebft_app_channel::app::consensus::LivenessMsg;
+use malachitebft_app_channel::app::engine::util::streaming::StreamContent;
+use malachitebft_app_channel::app::streaming::{StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, CommitSignature, NilOrVal, PolkaCertificate, PolkaSignature, Round,
+    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, Validity, VoteType,
+};
+use malachitebft_app_channel::app::types::sync::{self, RawDecidedValue};
+use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
+use neuroshard_runtime::{Address, Hash32, Signature};
+
+use super::context::{
+    BlockHash, Height, NeuroContext, Proposal, ProposalPart, ValidatorAddress, Vote,
+};
+use super::signing::ConsensusSignature;
+
+/// Largest consensus message decoded (a streamed block chunk plus framing).
+pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+}
+
+/// The codec for the network and the write-ahead log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WireCodec;
+
+type Ctx = NeuroContext;
+
+fn round_to_wire(r: Round) -> i64 {
+    r.as_i64()
+}
+
+fn round_from_wire(r: i64) -> Result<Round, CodecError> {
+    match r {
+        -1 => Ok(Round::Nil),
+        0..=0xFFFF_FFFF => Ok(Round::new(r as u32)),
+        _ => Err(CodecError::Malformed(format!("round {r}"))),
+    }
+}
+
+fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    borsh::from_slice(bytes).map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+fn encode<T: BorshSerialize>(value: &T) -> Result<Bytes, CodecError> {
+    borsh::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+enum WireVoteType {
+    Prevote,
+    Precommit,
+}
+
+fn vote_type_to_wire(t: VoteType) -> WireVoteType {
+    match t {
+        VoteType::Prevote => WireVoteType::Prevote,
+        VoteType::Precommit => WireVoteType::Precommit,
+    }
+}
+
+fn vote_type_from_wire(t: WireVoteType) -> VoteType {
+    match t {
+        WireVoteType::Prevote => VoteType::Prevote,
+        WireVoteType::Precommit => VoteType::Precommit,
+    }
+}
+
+fn nil_or_val_to_wire(v: &NilOrVal<BlockHash>) -> Option<Hash32> {
+    match v {
+        NilOrVal::Nil => None,
+        NilOrVal::Val(h) => Some(h.0),
+    }
+}
+
+fn nil_or_val_from_wire(v: Option<Hash32>) -> NilOrVal<BlockHash> {
+    v.map_or(NilOrVal::Nil, |h| NilOrVal::Val(BlockHash(h)))
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireVote {
+    kind: WireVoteType,
+    height: u64,
+    round: i64,
+    value: Option<Hash32>,
+    validator: Address,
+}
+
+impl WireVote {
+    fn from_vote(v: &Vote) -> WireVote {
+        WireVote {
+            kind: vote_type_to_wire(v.kind),
+            height: v.height.0,
+            round: round_to_wire(v.round),
+            value: nil_or_val_to_wire(&v.value),
+            validator: v.validator.0,
+        }
+    }
+    fn into_vote(self) -> Result<Vote, CodecError> {
+        Ok(Vote {
+            kind: vote_type_from_wire(self.kind),
+            height: Height(self.height),
+            round: round_from_wire(self.round)?,
+            value: nil_or_val_from_wire(self.value),
+            validator: ValidatorAddress(self.validator),
+        })
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireProposal {
+    height: u64,
+    round: i64,
+    value: Hash32,
+    pol_round: i64,
+    proposer: Address,
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+pub(crate) enum WirePart {
+    Init {
+        height: u64,
+        round: i64,
+        pol_round: i64,
+        proposer: Address,
+    },
+    Data(Vec<u8>),
+    Fin {
+        signature: Signature,
+    },
+}
+
+pub(crate) fn part_to_wire(p: &ProposalPart) -> Option<WirePart> {
+    Some(match p {
+        ProposalPart::Init {
+            height,
+            round,
+            pol_round,
+            proposer,
+        } => WirePart::Init {
+            height: height.0,
+            round: round_to_wire(*round),
+            pol_round: round_to_wire(*pol_round),
+            proposer: proposer.0,
+        },
+        ProposalPart::Data(d) => WirePart::Data(d.to_vec()),
+        ProposalPart::Fin { signature } => WirePart::Fin {
+            signature: *signature,
+        },
+    })
+}
+
+fn part_from_wire(w: WirePart) -> Result<ProposalPart, CodecError> {
+    Ok(match w {
+        WirePart::Init {
+            height,
+            round,
+            pol_round,
+            proposer,
+        } => ProposalPart::Init {
+            height: Height(height),
+            round: round_from_wire(round)?,
+            pol_round: round_from_wire(pol_round)?,
+            proposer: ValidatorAddress(proposer),
+        },
+        WirePart::Data(d) => ProposalPart::Data(Bytes::from(d)),
+        WirePart::Fin { signature } => ProposalPart::Fin { signature },
+    })
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+enum WireSigned {
+    Vote(WireVote, Signature),
+    Proposal(WireProposal, Signature),
+}
+
+fn signed_vote_to_wire(v: &SignedMessage<Ctx, Vote>) -> (WireVote, Signature) {
+    (WireVote::from_vote(&v.message), v.signature.0)
+}
+
+fn signed_vote_from_wire(
+    (v, s): (WireVote, Signature),
+) -> Result<SignedMessage<Ctx, Vote>, CodecError> {
+    Ok(SignedMessage::new(v.into_vote()?, ConsensusSignature(s)))
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WirePolka {
+    height: u64,
+    round: i64,
+    value: Hash32,
+    signatures: Vec<(Address, Signature)>,
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireRoundCert {
+    height: u64,
+    round: i64,
+    skip: bool,
+    signatures: Vec<(WireVoteType, Option<Hash32>, Address, Signature)>,
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+enum WireLiveness {
+    Vote(WireVote, Signature),
+    Polka(WirePolka),
+    SkipRound(WireRoundCert),
+}
+
+/// A commit certificate on the wire and on disk.
+#[derive(BorshSerialize, BorshDeserialize)]
+pub(crate) struct WireCommit {
+    height: u64,
+    round: i64,
+    value: Hash32,
+    signatures: Vec<(Address, Signature)>,
+}
+
+pub(crate) fn commit_to_wire(c: &CommitCertificate<Ctx>) -> WireCommit {
+    WireCommit {
+        height: c.height.0,
+        round: round_to_wire(c.round),
+        value: c.value_id.0,
+        signatures: c
+            .commit_signatures
+            .iter()
+            .map(|s| (s.address.0, s.signature.0))
+            .collect(),
+    }
+}
+
+pub(crate) fn commit_from_wire(w: WireCommit) -> Result<CommitCertificate<Ctx>, CodecError> {
+    Ok(CommitCertificate {
+        height: Height(w.height),
+        round: round_from_wire(w.round)?,
+        value_id: BlockHash(w.value),
+        commit_signatures: w
+            .signatures
+            .into_iter()
+            .map(|(a, s)| CommitSignature::new(ValidatorAddress(a), ConsensusSignature(s)))
+            .collect(),
+    })
+}
+
+/// Encodes a commit certificate for storage.
+pub fn encode_commit(c: &CommitCertificate<Ctx>) -> Vec<u8> {
+    borsh::to_vec(&commit_to_wire(c)).unwrap_or_default()
+}
+
+/// Decodes a stored commit certificate.
+pub fn decode_commit(bytes: &[u8]) -> Result<CommitCertificate<Ctx>, CodecError> {
+    commit_from_wire(decode(bytes)?)
+}
+
+impl Codec<BlockHash> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<BlockHash, CodecError> {
+        decode::<Hash32>(&bytes).map(BlockHash)
+    }
+    fn encode(&self, msg: &BlockHash) -> Result<Bytes, CodecError> {
+        encode(&msg.0)
+    }
+}
+
+impl Codec<ProposalPart> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<ProposalPart, CodecError> {
+        part_from_wire(decode(&bytes)?)
+    }
+    fn encode(&self, msg: &ProposalPart) -> Result<Bytes, CodecError> {
+        encode(&part_to_wire(msg))
+    }
+}
+
+impl Codec<SignedConsensusMsg<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<SignedConsensusMsg<Ctx>, CodecError> {
+        Ok(match decode::<WireSigned>(&bytes)? {
+            WireSigned::Vote(v, s) => SignedConsensusMsg::Vote(signed_vote_from_wire((v, s))?),
+            WireSigned::Proposal(p, s) => SignedConsensusMsg::Proposal(SignedMessage::new(
+                Proposal {
+                    height: Height(p.height),
+                    round: round_from_wire(p.round)?,
+                    value: BlockHash(p.value),
+                    pol_round: round_from_wire(p.pol_round)?,
+                    proposer: ValidatorAddress(p.proposer),
+                },
+                ConsensusSignature(s),
+            )),
+        })
+    }
+    fn encode(&self, msg: &SignedConsensusMsg<Ctx>) -> Result<Bytes, CodecError> {
+        let wire = match msg {
+            SignedConsensusMsg::Vote(v) => {
+                let (v, s) = signed_vote_to_wire(v);
+                WireSigned::Vote(v, s)
+            }
+            SignedConsensusMsg::Proposal(p) => WireSigned::Proposal(
+                WireProposal {
+                    height: p.message.height.0,
+                    round: round_to_wire(p.message.round),
+                    value: p.message.value.0,
+                    pol_round: round_to_wire(p.message.pol_round),
+                    proposer: p.message.proposer.0,
+                },
+                p.signature.0,
+            ),
+        };
+        encode(&wire)
+    }
+}
+
+impl Codec<LivenessMsg<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<LivenessMsg<Ctx>, CodecError> {
+        Ok(match decode::<WireLiveness>(&bytes)? {
+            WireLiveness::Vote(v, s) => LivenessMsg::Vote(signed_vote_from_wire((v, s))?),
+            WireLiveness::Polka(p) => LivenessMsg::PolkaCertificate(PolkaCertificate {
+                height: Height(p.height),
+                round: round_from_wire(p.round)?,
+                value_id: BlockHash(p.value),
+                polka_signatures: p
+                    .signatures
+                    .into_iter()
+                    .map(|(a, s)| PolkaSignature::new(ValidatorAddress(a), ConsensusSignature(s)))
+                    .collect(),
+            }),
+            WireLiveness::SkipRound(r) => LivenessMsg::SkipRoundCertificate(RoundCertificate {
+                height: Height(r.height),
+                round: round_from_wire(r.round)?,
+                cert_type: if r.skip {
+                    RoundCertificateType::Skip
+                } else {
+                    RoundCertificateType::Precommit
+                },
+                round_signatures: r
+                    .signatures
+                    .into_iter()
+                    .map(|(t, v, a, s)| {
+                        RoundSignature::new(
+                            vote_type_from_wire(t),
+                            nil_or_val_from_wire(v),
+                            ValidatorAddress(a),
+                            ConsensusSignature(s),
+                        )
+                    })
+                    .collect(),
+            }),
+        })
+    }
+    fn encode(&self, msg: &LivenessMsg<Ctx>) -> Result<Bytes, CodecError> {
+        let wire = match msg {
+            LivenessMsg::Vote(v) => {
+                let (v, s) = signed_vote_to_wire(v);
+                WireLiveness::Vote(v, s)
+            }
+            LivenessMsg::PolkaCertificate(p) => WireLiveness::Polka(WirePolka {
+                height: p.height.0,
+                round: round_to_wire(p.round),
+                value: p.value_id.0,
+                signatures: p
+                    .polka_signatures
+                    .iter()
+                    .map(|s| (s.address.0, s.signature.0))
+                    .collect(),
+            }),
+            LivenessMsg::SkipRoundCertificate(r) => WireLiveness::SkipRound(WireRoundCert {
+                height: r.height.0,
+                round: round_to_wire(r.round),
+                skip: matches!(r.cert_type, RoundCertificateType::Skip),
+                signatures: r
+                    .round_signatures
+                    .iter()
+                    .map(|s| {
+                        (
+                            vote_type_to_wire(s.vote_type),
+                            nil_or_val_to_wire(&s.value_id),
+                            s.address.0,
+                            s.signature.0,
+                        )
+                    })
+                    .collect(),
+            }),
+        };
+        encode(&wire)
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireStream {
+    stream_id: Vec<u8>,
+    sequence: u64,
+    /// `None` ends the stream.
+    part: Option<WirePart>,
+}
+
+impl Codec<StreamMessage<ProposalPart>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<StreamMessage<ProposalPart>, CodecError> {
+        let w: WireStream = decode(&bytes)?;
+        Ok(StreamMessage {
+            stream_id: StreamId::new(Bytes::from(w.stream_id)),
+            sequence: w.sequence,
+            content: match w.part {
+                Some(p) => StreamContent::Data(part_from_wire(p)?),
+                None => StreamContent::Fin,
+            },
+        })
+    }
+    fn encode(&self, msg: &StreamMessage<ProposalPart>) -> Result<Bytes, CodecError> {
+        encode(&WireStream {
+            stream_id: msg.stream_id.to_bytes().to_vec(),
+            sequence: msg.sequence,
+            part: match &msg.content {
+                StreamContent::Data(p) => part_to_wire(p),
+                StreamContent::Fin => None,
+            },
+        })
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireProposedValue {
+    height: u64,
+    round: i64,
+    valid_round: i64,
+    proposer: Address,
+    value: Hash32,
+    valid: bool,
+}
+
+impl Codec<ProposedValue<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<ProposedValue<Ctx>, CodecError> {
+        let w: WireProposedValue = decode(&bytes)?;
+        Ok(ProposedValue {
+            height: Height(w.height),
+            round: round_from_wire(w.round)?,
+            valid_round: round_from_wire(w.valid_round)?,
+            proposer: ValidatorAddress(w.proposer),
+            value: BlockHash(w.value),
+            validity: Validity::from_bool(w.valid),
+        })
+    }
+    fn encode(&self, msg: &ProposedValue<Ctx>) -> Result<Bytes, CodecError> {
+        encode(&WireProposedValue {
+            height: msg.height.0,
+            round: round_to_wire(msg.round),
+            valid_round: round_to_wire(msg.valid_round),
+            proposer: msg.proposer.0,
+            value: msg.value.0,
+            valid: msg.validity.is_valid(),
+        })
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireStatus {
+    peer_id: Vec<u8>,
+    tip_height: u64,
+    history_min_height: u64,
+}
+
+impl Codec<sync::Status<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<sync::Status<Ctx>, CodecError> {
+        let w: WireStatus = decode(&bytes)?;
+        Ok(sync::Status {
+            peer_id: PeerId::from_bytes(&w.peer_id)
+                .map_err(|e| CodecError::Malformed(format!("peer id: {e}")))?,
+            tip_height: Height(w.tip_height),
+            history_min_height: Height(w.history_min_height),
+        })
+    }
+    fn encode(&self, msg: &sync::Status<Ctx>) -> Result<Bytes, CodecError> {
+        encode(&WireStatus {
+            peer_id: msg.peer_id.to_bytes(),
+            tip_height: msg.tip_height.0,
+            history_min_height: msg.history_min_height.0,
+        })
+    }
+}
+
+impl Codec<sync::Request<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<sync::Request<Ctx>, CodecError> {
+        let height: u64 = decode(&bytes)?;
+        Ok(sync::Request::ValueRequest(
+            malachitebft_sync::ValueRequest::new(Height(height)),
+        ))
+    }
+    fn encode(&self, msg: &sync::Request<Ctx>) -> Result<Bytes, CodecError> {
+        match msg {
+            sync::Request::ValueRequest(r) => encode(&r.height.0),
+        }
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireValueResponse {
+    height: u64,
+    value: Option<(Vec<u8>, WireCommit)>,
+}
+
+impl Codec<sync::Response<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<sync::Response<Ctx>, CodecError> {
+        let w: WireValueResponse = decode(&bytes)?;
+        let value = match w.value {
+            Some((block, cert)) => Some(RawDecidedValue::new(
+                Bytes::from(block),
+                commit_from_wire(cert)?,
+            )),
+            None => None,
+        };
+        Ok(sync::Response::ValueResponse(
+            malachitebft_sync::ValueResponse::new(Height(w.height), value),
+        ))
+    }
+    fn encode(&self, msg: &sync::Response<Ctx>) -> Result<Bytes, CodecError> {
+        match msg {
+            sync::Response::ValueResponse(r) => encode(&WireValueResponse {
+                height: r.height.0,
+                value: r
+                    .value
+                    .as_ref()
+                    .map(|v| (v.value_bytes.to_vec(), commit_to_wire(&v.certificate))),
+            }),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! NeuroShard's side of Malachite: the context types, signatures with the runtime's keys, the
+//! borsh codec for the network and write-ahead log, and double-sign detection.
+
+pub mod codec;
+pub mod context;
+pub mod signing;
+pub mod watch;
+
+pub use codec::WireCodec;
+pub use context::{BlockHash, Height, NeuroContext, ValidatorAddress, ValidatorSet};
+pub use signing::Signer;
+pub use watch::VoteWatcher;

@@ -1,0 +1,223 @@
+//! Consensus signatures with the runtime's secp256k1 keys.
+//!
+//! Every signed consensus message is a domain-separated SHA-256 digest signed by the runtime's
+//! [`SecretKey`] (low-S ECDSA): votes with the runtime's vote format (so that a pair of conflicting
+//! votes is `ReportFraud` evidence as it is), proposals and streamed blocks with their own domains.
+
+use std::fmt;
+use std::sync::Arc;
+
+use malachitebft_app_channel::app::types::core::{
+    self as mc, Round, SignedMessage, SigningProvider,
+};
+use neuroshard_runtime::crypto::domain_hash;
+use neuroshard_runtime::{Hash32, PublicKey, SecretKey, Signature};
+
+use super::context::{BlockHash, Height, NeuroContext, Proposal, ProposalPart, Vote};
+use super::watch::VoteWatcher;
+
+/// The signing scheme: secp256k1 ECDSA over SHA-256 digests, 64-byte compact signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct K256;
+
+/// A consensus signature (ordered by its bytes, as Malachite wants).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsensusSignature(pub Signature);
+
+impl fmt::Debug for ConsensusSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialOrd for ConsensusSignature {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ConsensusSignature {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0 .0.cmp(&other.0 .0)
+    }
+}
+
+/// A signature of the wrong length.
+#[derive(Debug)]
+pub struct BadSignatureLength(pub usize);
+
+impl fmt::Display for BadSignatureLength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a signature is 64 bytes, got {}", self.0)
+    }
+}
+
+impl mc::SigningScheme for K256 {
+    type DecodingError = BadSignatureLength;
+    type Signature = ConsensusSignature;
+    type PublicKey = PublicKey;
+    type PrivateKey = SecretKey;
+
+    fn decode_signature(bytes: &[u8]) -> Result<ConsensusSignature, BadSignatureLength> {
+        let array: [u8; 64] = bytes
+            .try_into()
+            .map_err(|_| BadSignatureLength(bytes.len()))?;
+        Ok(ConsensusSignature(Signature(array)))
+    }
+
+    fn encode_signature(signature: &ConsensusSignature) -> Vec<u8> {
+        signature.0 .0.to_vec()
+    }
+}
+
+pub fn proposal_digest(chain_id: &str, p: &Proposal) -> Hash32 {
+    let bytes = borsh::to_vec(&(
+        chain_id,
+        p.height.0,
+        p.round.as_i64(),
+        p.value.0,
+        p.pol_round.as_i64(),
+        p.proposer.0,
+    ))
+    .unwrap_or_default();
+    domain_hash(b"neuroshard-proposal-v1", &bytes)
+}
+
+/// What a proposer signs at the end of a streamed block: this block, at this height and round.
+pub fn streamed_block_digest(
+    chain_id: &str,
+    height: Height,
+    round: Round,
+    hash: &BlockHash,
+) -> Hash32 {
+    let bytes = borsh::to_vec(&(chain_id, height.0, round.as_i64(), hash.0)).unwrap_or_default();
+    domain_hash(b"neuroshard-streamed-block-v1", &bytes)
+}
+
+fn part_digest(chain_id: &str, part: &ProposalPart) -> Hash32 {
+    let bytes = super::codec::part_to_wire(part)
+        .and_then(|w| borsh::to_vec(&(chain_id, w)).ok())
+        .unwrap_or_default();
+    domain_hash(b"neuroshard-proposal-part-v1", &bytes)
+}
+
+fn extension_digest(chain_id: &str, ext: &bytes::Bytes) -> Hash32 {
+    let bytes = borsh::to_vec(&(chain_id, ext.as_ref())).unwrap_or_default();
+    domain_hash(b"neuroshard-vote-extension-v1", &bytes)
+}
+
+/// Signs for this node's validator key and checks others' signatures.
+pub struct Signer {
+    key: SecretKey,
+    chain_id: String,
+    watcher: Option<Arc<VoteWatcher>>,
+}
+
+impl Signer {
+    pub fn new(key: SecretKey, chain_id: &str) -> Signer {
+        Signer {
+            key,
+            chain_id: chain_id.to_owned(),
+            watcher: None,
+        }
+    }
+
+    /// Shows every vote that verifies to `watcher`.
+    pub fn with_watcher(mut self, watcher: Arc<VoteWatcher>) -> Signer {
+        self.watcher = Some(watcher);
+        self
+    }
+
+    fn sign(&self, digest: &Hash32) -> ConsensusSignature {
+        ConsensusSignature(self.key.sign_digest(digest))
+    }
+
+    /// Signs the end of a streamed block.
+    pub fn sign_streamed_block(&self, height: Height, round: Round, hash: &BlockHash) -> Signature {
+        self.key
+            .sign_digest(&streamed_block_digest(&self.chain_id, height, round, hash))
+    }
+}
+
+fn verify(public_key: &PublicKey, digest: &Hash32, signature: &ConsensusSignature) -> bool {
+    public_key.verify_digest(digest, &signature.0).is_ok()
+}
+
+impl SigningProvider<NeuroContext> for Signer {
+    fn sign_vote(&self, vote: Vote) -> SignedMessage<NeuroContext, Vote> {
+        let signature = self.sign(&vote.to_runtime(&self.chain_id).signing_digest());
+        SignedMessage::new(vote, signature)
+    }
+
+    fn verify_signed_vote(
+        &self,
+        vote: &Vote,
+        signature: &ConsensusSignature,
+        public_key: &PublicKey,
+    ) -> bool {
+        let ok = verify(
+            public_key,
+            &vote.to_runtime(&self.chain_id).signing_digest(),
+            signature,
+        );
+        if ok {
+            if let Some(w) = &self.watcher {
+                w.observe(vote, &signature.0, public_key);
+            }
+        }
+        ok
+    }
+
+    fn sign_proposal(&self, proposal: Proposal) -> SignedMessage<NeuroContext, Proposal> {
+        let signature = self.sign(&proposal_digest(&self.chain_id, &proposal));
+        SignedMessage::new(proposal, signature)
+    }
+
+    fn verify_signed_proposal(
+        &self,
+        proposal: &Proposal,
+        signature: &ConsensusSignature,
+        public_key: &PublicKey,
+    ) -> bool {
+        verify(
+            public_key,
+            &proposal_digest(&self.chain_id, proposal),
+            signature,
+        )
+    }
+
+    fn sign_proposal_part(&self, part: ProposalPart) -> SignedMessage<NeuroContext, ProposalPart> {
+        let signature = self.sign(&part_digest(&self.chain_id, &part));
+        SignedMessage::new(part, signature)
+    }
+
+    fn verify_signed_proposal_part(
+        &self,
+        part: &ProposalPart,
+        signature: &ConsensusSignature,
+        public_key: &PublicKey,
+    ) -> bool {
+        verify(public_key, &part_digest(&self.chain_id, part), signature)
+    }
+
+    fn sign_vote_extension(
+        &self,
+        extension: bytes::Bytes,
+    ) -> SignedMessage<NeuroContext, bytes::Bytes> {
+        let signature = self.sign(&extension_digest(&self.chain_id, &extension));
+        SignedMessage::new(extension, signature)
+    }
+
+    fn verify_signed_vote_extension(
+        &self,
+        extension: &bytes::Bytes,
+        signature: &ConsensusSignature,
+        public_key: &PublicKey,
+    ) -> bool {
+        verify(
+            public_key,
+            &extension_digest(&self.chain_id, extension),
+            signature,
+        )
+    }
+}

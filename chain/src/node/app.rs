@@ -1,0 +1,495 @@
+//! The application side of Malachite: answers the engine's requests (`AppMsg`) from the chain state.
+//!
+//! * `GetValue`: build a block from the mempool (or re-use the one already built for this height
+//!   and round, kept durably), reply with its hash and stream it to peers.
+//! * `ReceivedProposalPart`: reassemble a peer's block, check the proposer's signature and
+//!   execute it; reply with its hash and validity.
+//! * `Decided`: commit the block with its commit certificate, atomically; prune the mempool;
+//!   start the next height with the validator set the block's `end_block` left.
+//! * `GetDecidedValue` / `ProcessSyncedValue`: value sync from the store.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use eyre::eyre;
+use malachitebft_app_channel::app::engine::host::Next;
+use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Validity};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use neuroshard_runtime::evidence::Evidence;
+use neuroshard_runtime::{SecretKey, Transaction, TxBody};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::block::{Block, MAX_BLOCK_BYTES};
+use crate::consensus::codec::{decode_commit, encode_commit};
+use crate::consensus::context::{
+    proposer_index, BlockHash, Height, NeuroContext, Validator, ValidatorAddress, ValidatorSet,
+};
+use crate::consensus::signing::{streamed_block_digest, Signer};
+use crate::executor::ChainState;
+use crate::node::parts::{stream_block, Assembler, StreamedBlock};
+use crate::node::shared::{now_ms, Shared};
+
+/// How far ahead of this node's clock a proposed block's time may be.
+const MAX_FUTURE_DRIFT_MS: u64 = 10_000;
+
+/// The validator set the ledger's state says is in force for the next height.
+pub(crate) fn validator_set(chain: &ChainState) -> eyre::Result<ValidatorSet> {
+    let infos = chain.ledger().validators()?;
+    Ok(ValidatorSet::new(infos.into_iter().filter_map(|v| {
+        (!v.record.jailed && v.record.power > 0)
+            .then(|| Validator::new(v.record.public_key, v.record.power))
+    })))
+}
+
+pub(crate) struct App {
+    pub shared: Arc<Shared>,
+    pub signer: Signer,
+    pub key: SecretKey,
+    pub me: ValidatorAddress,
+    pub chain_id: String,
+    pub block_interval: Duration,
+    pub max_block_txs: usize,
+    pub validators: ValidatorSet,
+    /// Blocks seen for heights not yet decided, by hash.
+    pub blocks: HashMap<BlockHash, (Block, bool)>,
+    /// Checked proposals per (height, round), to hand back when consensus enters that round.
+    pub proposals: HashMap<(u64, Round), Vec<ProposedValue<NeuroContext>>>,
+    /// Streamed blocks for heights ahead of ours, checked when we get there.
+    pub ahead: Vec<StreamedBlock>,
+    pub assembler: Assembler,
+    pub last_decided: Instant,
+}
+
+impl App {
+    fn height(&self) -> u64 {
+        self.chain().height()
+    }
+
+    fn chain(&self) -> std::sync::RwLockReadGuard<'_, ChainState> {
+        self.shared.chain.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn chain_mut(&self) -> std::sync::RwLockWriteGuard<'_, ChainState> {
+        self.shared.chain.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn run(
+        mut self,
+        mut channels: Channels<NeuroContext>,
+        mut evidence: mpsc::UnboundedReceiver<Evidence>,
+    ) -> eyre::Result<()> {
+        loop {
+            tokio::select! {
+                msg = channels.consensus.recv() => match msg {
+                    Some(msg) => self.handle(msg, &mut channels).await?,
+                    None => return Err(eyre!("consensus engine stopped")),
+                },
+                Some(ev) = evidence.recv() => self.report(ev),
+            }
+        }
+    }
+
+    /// Submits a `ReportFraud` transaction signed by this validator.
+    fn report(&self, evidence: Evidence) {
+        let sender = self.key.address();
+        let nonce = {
+            let chain = self.chain();
+            let committed = chain
+                .ledger()
+                .account(&sender)
+                .map(|a| a.nonce)
+                .unwrap_or(0);
+            let pending = self
+                .shared
+                .mempool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pending_from(&sender) as u64;
+            committed + pending
+        };
+        let tx = Transaction {
+            chain_id: self.chain_id.clone(),
+            nonce,
+            fee: neuroshard_runtime::Amount::ZERO,
+            body: TxBody::ReportFraud(Box::new(evidence)),
+        }
+        .sign(&self.key);
+        match self.shared.submit(&tx.encode(), true) {
+            Ok(hash) => info!(tx = %hex::encode(hash), "submitted double-sign evidence"),
+            Err(e) => warn!("double-sign evidence was not accepted: {e}"),
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        msg: AppMsg<NeuroContext>,
+        channels: &mut Channels<NeuroContext>,
+    ) -> eyre::Result<()> {
+        match msg {
+            AppMsg::ConsensusReady { reply, .. } => {
+                let start = Height(self.height() + 1);
+                info!(height = %start, validators = self.validators.validators.len(), "consensus ready");
+                let _ = reply.send((start, self.validators.clone()));
+            }
+
+            AppMsg::StartedRound {
+                height,
+                round,
+                proposer,
+                reply_value,
+                ..
+            } => {
+                debug!(%height, %round, %proposer, "started round");
+                self.check_ahead(height);
+                let mut values = self
+                    .proposals
+                    .remove(&(height.0, round))
+                    .unwrap_or_default();
+                // After a restart: the block this node proposed here before it stopped.
+                if let Some(round_u32) = round.as_u32() {
+                    let own = self.chain().store().own_proposal(height.0, round_u32)?;
+                    if let Some(block) = own {
+                        let hash = BlockHash(block.hash());
+                        if !values.iter().any(|v| v.value == hash) {
+                            self.blocks.insert(hash, (block, false));
+                            values.push(ProposedValue {
+                                height,
+                                round,
+                                valid_round: Round::Nil,
+                                proposer: self.me,
+                                value: hash,
+                                validity: Validity::Valid,
+                            });
+                        }
+                    }
+                }
+                let _ = reply_value.send(values);
+            }
+
+            AppMsg::GetValue {
+                height,
+                round,
+                reply,
+                ..
+            } => {
+                let block = self.build(height, round)?;
+                let hash = BlockHash(block.hash());
+                info!(%height, %round, txs = block.txs.len(), block = %hash, "proposing");
+                let _ = reply.send(LocallyProposedValue::new(height, round, hash));
+                self.stream(height, round, Round::Nil, &block, channels)
+                    .await?;
+            }
+
+            AppMsg::RestreamProposal {
+                height,
+                round,
+                valid_round,
+                value_id,
+                ..
+            } => {
+                if let Some((block, _)) = self.blocks.get(&value_id).cloned() {
+                    self.stream(height, round, valid_round, &block, channels)
+                        .await?;
+                }
+            }
+
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtension { reply, .. } => {
+                let _ = reply.send(Ok(()));
+            }
+
+            AppMsg::ReceivedProposalPart { from, part, reply } => {
+                let value = match self.assembler.push(from, part) {
+                    Ok(Some(streamed)) => self.received_block(streamed),
+                    Ok(None) => None,
+                    Err(e) => {
+                        warn!(%from, "dropped a proposal stream: {e}");
+                        None
+                    }
+                };
+                let _ = reply.send(value);
+            }
+
+            AppMsg::GetValidatorSet { reply, .. } => {
+                let _ = reply.send(Some(self.validators.clone()));
+            }
+
+            AppMsg::Decided {
+                certificate, reply, ..
+            } => {
+                let next = self.decided(certificate).await?;
+                let _ = reply.send(next);
+            }
+
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let _ = reply.send(Height(1));
+            }
+
+            AppMsg::GetDecidedValue { height, reply } => {
+                let value = {
+                    let chain = self.chain();
+                    let store = chain.store();
+                    match (store.block(height.0)?, store.certificate(height.0)?) {
+                        (Some(block), Some(cert)) => Some(RawDecidedValue::new(
+                            Bytes::from(block.encode()),
+                            decode_commit(&cert)?,
+                        )),
+                        _ => None,
+                    }
+                };
+                let _ = reply.send(value);
+            }
+
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                self.shared.catching_up.store(true, Ordering::Relaxed);
+                let value = match Block::decode(&value_bytes) {
+                    Ok(block) if block.header.height == height.0 => {
+                        let hash = BlockHash(block.hash());
+                        let validity = if height.0 == self.height() + 1 {
+                            self.check(&block)
+                        } else {
+                            Validity::Valid
+                        };
+                        self.blocks.insert(hash, (block, true));
+                        Some(ProposedValue {
+                            height,
+                            round,
+                            valid_round: Round::Nil,
+                            proposer,
+                            value: hash,
+                            validity,
+                        })
+                    }
+                    Ok(_) | Err(_) => {
+                        warn!(%height, "a peer sent a synced block that does not decode");
+                        None
+                    }
+                };
+                let _ = reply.send(value);
+            }
+        }
+        Ok(())
+    }
+
+    /// The block for (height, round): the one already built there, or a new one from the mempool.
+    fn build(&mut self, height: Height, round: Round) -> eyre::Result<Block> {
+        let round_u32 = round.as_u32().unwrap_or(0);
+        let own = self.chain().store().own_proposal(height.0, round_u32)?;
+        if let Some(block) = own {
+            self.blocks
+                .insert(BlockHash(block.hash()), (block.clone(), false));
+            return Ok(block);
+        }
+        let block = tokio::task::block_in_place(|| -> eyre::Result<Block> {
+            let mut chain = self.chain_mut();
+            let candidates = {
+                let mempool = self
+                    .shared
+                    .mempool
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let ledger = chain.ledger();
+                mempool.reap(self.max_block_txs, MAX_BLOCK_BYTES / 2, |a| {
+                    ledger.account(a).map(|acc| acc.nonce).unwrap_or(u64::MAX)
+                })
+            };
+            let block = chain.propose(&candidates, now_ms(), self.me.0)?;
+            chain
+                .store()
+                .put_own_proposal(height.0, round_u32, &block)?;
+            Ok(block)
+        })?;
+        self.blocks
+            .insert(BlockHash(block.hash()), (block.clone(), false));
+        Ok(block)
+    }
+
+    async fn stream(
+        &self,
+        height: Height,
+        round: Round,
+        pol_round: Round,
+        block: &Block,
+        channels: &mut Channels<NeuroContext>,
+    ) -> eyre::Result<()> {
+        let hash = BlockHash(block.hash());
+        let signature = self.signer.sign_streamed_block(height, round, &hash);
+        for msg in stream_block(height, round, pol_round, self.me, block, signature) {
+            channels
+                .network
+                .send(NetworkMsg::PublishProposalPart(msg))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Checks a block for the next height: header against our clock, then full execution.
+    fn check(&self, block: &Block) -> Validity {
+        if block.header.time_ms > now_ms() + MAX_FUTURE_DRIFT_MS {
+            warn!(
+                height = block.header.height,
+                "proposed block is from the future"
+            );
+            return Validity::Invalid;
+        }
+        let result = tokio::task::block_in_place(|| self.chain_mut().validate(block));
+        match result {
+            Ok(()) => Validity::Valid,
+            Err(e) => {
+                warn!(height = block.header.height, "invalid proposed block: {e}");
+                Validity::Invalid
+            }
+        }
+    }
+
+    /// A complete stream from a peer: check who signed it, then the block if it is for our next
+    /// height (blocks ahead wait; blocks behind are dropped).
+    fn received_block(&mut self, s: StreamedBlock) -> Option<ProposedValue<NeuroContext>> {
+        let next = self.height() + 1;
+        if s.height.0 < next {
+            return None;
+        }
+        if s.height.0 > next {
+            if self.ahead.len() < 64 {
+                self.ahead.push(s);
+            }
+            return None;
+        }
+        self.checked_value(s)
+    }
+
+    fn checked_value(&mut self, s: StreamedBlock) -> Option<ProposedValue<NeuroContext>> {
+        let hash = BlockHash(s.block.hash());
+        let validator = self.validators.get(&s.proposer)?;
+        let expected =
+            &self.validators.validators[proposer_index(&self.validators, s.height, s.round)];
+        if expected.address != s.proposer {
+            warn!(height = %s.height, round = %s.round, "block streamed by a validator that is not the proposer");
+            return None;
+        }
+        let digest = streamed_block_digest(&self.chain_id, s.height, s.round, &hash);
+        if validator
+            .public_key
+            .verify_digest(&digest, &s.signature)
+            .is_err()
+        {
+            warn!(height = %s.height, "streamed block with a bad proposer signature");
+            return None;
+        }
+        let validity =
+            if s.block.header.height != s.height.0 || s.block.header.proposer != s.proposer.0 {
+                Validity::Invalid
+            } else {
+                self.check(&s.block)
+            };
+        self.blocks.insert(hash, (s.block, false));
+        let value = ProposedValue {
+            height: s.height,
+            round: s.round,
+            valid_round: s.pol_round,
+            proposer: s.proposer,
+            value: hash,
+            validity,
+        };
+        self.proposals
+            .entry((s.height.0, s.round))
+            .or_default()
+            .push(value.clone());
+        Some(value)
+    }
+
+    /// Blocks that arrived early for `height`: check them now.
+    fn check_ahead(&mut self, height: Height) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ahead)
+            .into_iter()
+            .filter(|s| s.height >= height)
+            .partition(|s| s.height == height);
+        self.ahead = later;
+        for s in now {
+            self.checked_value(s);
+        }
+    }
+
+    async fn decided(
+        &mut self,
+        certificate: CommitCertificate<NeuroContext>,
+    ) -> eyre::Result<Next<NeuroContext>> {
+        let height = certificate.height;
+        let Some((block, synced)) = self.blocks.get(&certificate.value_id).cloned() else {
+            warn!(%height, "decided a block this node does not have; restarting the height");
+            return Ok(Next::Restart(height, self.validators.clone()));
+        };
+        let applied = tokio::task::block_in_place(|| {
+            let mut chain = self.chain_mut();
+            let applied =
+                chain.apply_with_certificate(&block, Some(encode_commit(&certificate)))?;
+            let _ = chain.store().prune_own_proposals(height.0);
+            let ledger = chain.ledger();
+            self.shared
+                .mempool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .prune(|a| ledger.account(a).map(|acc| acc.nonce).unwrap_or(0));
+            eyre::Ok(applied)
+        });
+        let applied = match applied {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(%height, "could not commit the decided block: {e}; restarting the height");
+                return Ok(Next::Restart(height, self.validators.clone()));
+            }
+        };
+        info!(
+            %height,
+            txs = block.txs.len(),
+            block = %BlockHash(applied.hash),
+            root = %hex::encode(&applied.state_root[..8]),
+            "committed"
+        );
+        self.blocks.retain(|_, (b, _)| b.header.height > height.0);
+        self.proposals.retain(|(h, _), _| *h > height.0);
+        self.shared.catching_up.store(synced, Ordering::Relaxed);
+        let set = validator_set(&self.chain())?;
+        if !set.validators.is_empty() {
+            self.validators = set;
+        } else {
+            warn!("every validator is jailed; keeping the last validator set");
+        }
+        let mempool_size = self
+            .shared
+            .mempool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        self.shared.status.send_modify(|s| {
+            s.height = height.0;
+            s.latest_block_hash = hex::encode(applied.hash);
+            s.state_root = hex::encode(applied.state_root);
+            s.latest_block_time_ms = block.header.time_ms;
+            s.mempool_size = mempool_size;
+        });
+        // Blocks at least `block_interval` apart (not while catching up).
+        if !synced {
+            let due = self.last_decided + self.block_interval;
+            tokio::time::sleep_until(due.into()).await;
+        }
+        self.last_decided = Instant::now();
+        Ok(Next::Start(height.increment(), self.validators.clone()))
+    }
+}
+
+use malachitebft_app_channel::app::types::core::Height as _;

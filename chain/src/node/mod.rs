@@ -1,0 +1,295 @@
+//! A running node: Malachite consensus driving the chain state, transaction gossip, and the
+//! [`NodeApi`] the RPC server uses.
+
+pub mod app;
+pub mod config;
+pub mod gossip;
+pub mod parts;
+pub mod shared;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use libp2p::Multiaddr;
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
+use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeHandle};
+use malachitebft_app_channel::app::types::Keypair;
+use neuroshard_runtime::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use crate::consensus::{Height, NeuroContext, Signer, ValidatorAddress, VoteWatcher, WireCodec};
+use crate::executor::ChainState;
+use crate::mempool::{Mempool, MempoolLimits};
+pub use config::{Home, NodeConfig};
+use shared::Shared;
+pub use shared::{NodeApi, Status, SubmitError};
+
+/// Malachite's view of our configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl malachitebft_app_channel::app::node::NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+}
+
+fn parse_addr(what: &str, s: &str) -> eyre::Result<Multiaddr> {
+    s.parse()
+        .map_err(|e| eyre::eyre!("{what} {s:?} is not a multiaddr: {e}"))
+}
+
+fn engine_config(cfg: &NodeConfig) -> eyre::Result<EngineConfig> {
+    let c = &cfg.consensus;
+    let timeouts = TimeoutConfig {
+        timeout_propose: Duration::from_millis(c.timeout_propose_ms),
+        timeout_prevote: Duration::from_millis(c.timeout_prevote_ms),
+        timeout_precommit: Duration::from_millis(c.timeout_precommit_ms),
+        ..TimeoutConfig::default()
+    };
+    let p2p = P2pConfig {
+        listen_addr: parse_addr("p2p.listen", &cfg.p2p.listen)?,
+        persistent_peers: cfg
+            .p2p
+            .persistent_peers
+            .iter()
+            .map(|p| parse_addr("p2p.persistent_peers", p))
+            .collect::<eyre::Result<_>>()?,
+        ..P2pConfig::default()
+    };
+    Ok(EngineConfig {
+        moniker: cfg.moniker.clone(),
+        consensus: ConsensusConfig {
+            timeouts,
+            p2p,
+            value_payload: ValuePayload::ProposalAndParts,
+            queue_capacity: 100,
+        },
+        value_sync: ValueSyncConfig {
+            status_update_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            ..ValueSyncConfig::default()
+        },
+    })
+}
+
+/// What Malachite's `Node` trait needs to start the engine.
+#[derive(Clone)]
+struct EngineNode {
+    home: PathBuf,
+    config: EngineConfig,
+    key: SecretKey,
+    p2p_key: Keypair,
+    chain_id: String,
+    watcher: Arc<VoteWatcher>,
+}
+
+/// The engine's handle, as Malachite's `NodeHandle`.
+pub struct EngineNodeHandle {
+    engine: EngineHandle,
+    events: TxEvent<NeuroContext>,
+}
+
+#[async_trait]
+impl NodeHandle<NeuroContext> for EngineNodeHandle {
+    fn subscribe(&self) -> RxEvent<NeuroContext> {
+        self.events.subscribe()
+    }
+    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.engine.actor.kill_and_wait(None).await?;
+        self.engine.handle.abort();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Node for EngineNode {
+    type Context = NeuroContext;
+    type Config = EngineConfig;
+    type Genesis = ();
+    type PrivateKeyFile = ();
+    type SigningProvider = Signer;
+    type NodeHandle = EngineNodeHandle;
+
+    /// NeuroShard starts its engine through [`start`], which also opens the chain state.
+    async fn start(&self) -> eyre::Result<EngineNodeHandle> {
+        Err(eyre::eyre!(
+            "start the node with neuroshard_chain::node::start"
+        ))
+    }
+    async fn run(self) -> eyre::Result<()> {
+        Err(eyre::eyre!(
+            "start the node with neuroshard_chain::node::start"
+        ))
+    }
+    fn get_home_dir(&self) -> PathBuf {
+        self.home.clone()
+    }
+    fn load_config(&self) -> eyre::Result<EngineConfig> {
+        Ok(self.config.clone())
+    }
+    fn get_address(&self, pk: &PublicKey) -> ValidatorAddress {
+        ValidatorAddress(pk.address())
+    }
+    fn get_public_key(&self, pk: &SecretKey) -> PublicKey {
+        pk.public_key()
+    }
+    fn get_keypair(&self, _pk: SecretKey) -> Keypair {
+        self.p2p_key.clone()
+    }
+    fn load_private_key(&self, _file: ()) -> SecretKey {
+        self.key.clone()
+    }
+    fn load_private_key_file(&self) -> eyre::Result<()> {
+        Ok(())
+    }
+    fn load_genesis(&self) -> eyre::Result<()> {
+        Ok(())
+    }
+    fn get_signing_provider(&self, key: SecretKey) -> Signer {
+        Signer::new(key, &self.chain_id).with_watcher(self.watcher.clone())
+    }
+}
+
+/// A started node.
+pub struct RunningNode {
+    pub api: NodeApi,
+    pub rpc_listen: String,
+    engine: EngineNodeHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops consensus, gossip and the application loop. Committed state is already durable.
+    pub async fn shutdown(self) {
+        let _ = self.engine.kill(None).await;
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Events from the consensus engine (for tests and tools).
+    pub fn events(&self) -> RxEvent<NeuroContext> {
+        self.engine.subscribe()
+    }
+}
+
+/// Opens the home, the chain state and starts consensus and gossip.
+pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
+    let config = home.load_config()?;
+    let genesis = home.load_genesis()?;
+    let key = home.load_validator_key()?;
+    let node_key = home.load_node_key()?;
+    let chain = ChainState::open(&home.data(), &genesis)?;
+    let validators = app::validator_set(&chain)?;
+    if validators.validators.is_empty() {
+        return Err(eyre::eyre!("the chain has no validator with voting power"));
+    }
+    let me = ValidatorAddress(key.address());
+    let status = Status {
+        chain_id: genesis.chain_id.clone(),
+        moniker: config.moniker.clone(),
+        height: chain.height(),
+        latest_block_hash: hex::encode(chain.last_hash()),
+        state_root: hex::encode(chain.ledger().state_root()),
+        latest_block_time_ms: chain.ledger().last_block_time_ms(),
+        validator_address: me.0.to_string(),
+        ..Status::default()
+    };
+    let start_height = Height(chain.height() + 1);
+    info!(
+        chain = %genesis.chain_id,
+        height = chain.height(),
+        validator = %me,
+        is_validator = validators.get(&me).is_some(),
+        "opened chain state"
+    );
+    let (gossip_out, gossip_in) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        chain: RwLock::new(chain),
+        mempool: Mutex::new(Mempool::new(MempoolLimits::default())),
+        peers: AtomicUsize::new(0),
+        catching_up: AtomicBool::new(false),
+        status: watch::Sender::new(status),
+        gossip_out,
+    });
+
+    let (watcher, evidence) = VoteWatcher::new(&genesis.chain_id);
+    let engine_node = EngineNode {
+        home: home.dir.clone(),
+        config: engine_config(&config)?,
+        key: key.clone(),
+        p2p_key: Keypair::ed25519_from_bytes(node_key)?,
+        chain_id: genesis.chain_id.clone(),
+        watcher: Arc::new(watcher),
+    };
+    let ctx = NeuroContext::new(&genesis.chain_id);
+    let (channels, engine) = malachitebft_app_channel::start_engine(
+        ctx,
+        engine_node.clone(),
+        engine_node.config.clone(),
+        WireCodec,
+        WireCodec,
+        Some(start_height),
+        validators.clone(),
+    )
+    .await?;
+    let events = channels.events.clone();
+
+    let app = app::App {
+        shared: shared.clone(),
+        signer: Signer::new(key.clone(), &genesis.chain_id),
+        key,
+        me,
+        chain_id: genesis.chain_id.clone(),
+        block_interval: Duration::from_millis(config.consensus.block_interval_ms),
+        max_block_txs: config.consensus.max_block_txs,
+        validators,
+        blocks: Default::default(),
+        proposals: Default::default(),
+        ahead: Vec::new(),
+        assembler: Default::default(),
+        last_decided: Instant::now(),
+    };
+    let app_task = tokio::spawn(async move {
+        if let Err(e) = app.run(channels, evidence).await {
+            tracing::error!("application stopped: {e}");
+        }
+    });
+    let gossip_task = gossip::spawn(
+        shared.clone(),
+        node_key,
+        parse_addr("gossip.listen", &config.gossip.listen)?,
+        config
+            .gossip
+            .peers
+            .iter()
+            .map(|p| parse_addr("gossip.peers", p))
+            .collect::<eyre::Result<_>>()?,
+        gossip_in,
+    )?;
+    Ok(RunningNode {
+        api: NodeApi { shared },
+        rpc_listen: config.rpc.listen.clone(),
+        engine: EngineNodeHandle { engine, events },
+        tasks: vec![app_task, gossip_task],
+    })
+}

@@ -1,0 +1,137 @@
+//! What the consensus loop, the transaction gossip and the RPC server share: the chain state, the
+//! mempool and the node's status, behind one [`NodeApi`] handle.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use neuroshard_runtime::{Hash32, SignedTransaction, TxError};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::executor::ChainState;
+use crate::mempool::{Admission, Mempool, MempoolError};
+
+/// The node's view of the chain, as `neuro_status` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub chain_id: String,
+    pub moniker: String,
+    pub height: u64,
+    pub latest_block_hash: String,
+    /// State root after the latest block.
+    pub state_root: String,
+    pub latest_block_time_ms: u64,
+    pub peers: usize,
+    pub catching_up: bool,
+    pub mempool_size: usize,
+    pub validator_address: String,
+}
+
+/// Why a transaction was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error("transaction rejected: {0}")]
+    Rejected(#[from] TxError),
+    #[error("mempool: {0}")]
+    Mempool(#[from] MempoolError),
+    #[error("node storage error: {0}")]
+    Storage(String),
+}
+
+pub(crate) struct Shared {
+    pub chain: RwLock<ChainState>,
+    pub mempool: Mutex<Mempool>,
+    pub peers: AtomicUsize,
+    pub catching_up: AtomicBool,
+    pub status: watch::Sender<Status>,
+    pub gossip_out: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    /// Verifies `bytes` and admits the transaction to the mempool. `Ok` carries the transaction
+    /// hash, also when the transaction is already pending or committed (resubmission is
+    /// idempotent). `gossip` says whether a newly admitted transaction is passed on to peers.
+    pub(crate) fn submit(&self, bytes: &[u8], gossip: bool) -> Result<Hash32, SubmitError> {
+        let signed =
+            SignedTransaction::decode(bytes).map_err(|e| SubmitError::Malformed(e.to_string()))?;
+        let hash = signed.hash();
+        let verified = signed.verify()?;
+        {
+            let chain = self.chain.read().unwrap_or_else(|p| p.into_inner());
+            if chain
+                .store()
+                .tx_location(&hash)
+                .map_err(|e| SubmitError::Storage(e.to_string()))?
+                .is_some()
+            {
+                return Ok(hash);
+            }
+            let ledger = chain.ledger();
+            let next = ledger
+                .account(&verified.sender())
+                .map_err(|e| SubmitError::Storage(e.to_string()))?
+                .nonce;
+            let nonce = verified.tx().nonce;
+            if nonce < next {
+                return Err(TxError::NonceReplayed {
+                    expected: next,
+                    got: nonce,
+                }
+                .into());
+            }
+            if nonce == next {
+                ledger.check_tx(&verified, now_ms())?;
+            }
+            let mut mempool = self.mempool.lock().unwrap_or_else(|p| p.into_inner());
+            if mempool.insert(verified, next)? == Admission::AlreadyKnown {
+                return Ok(hash);
+            }
+            self.status.send_modify(|s| s.mempool_size = mempool.len());
+        }
+        if gossip {
+            let _ = self.gossip_out.send(bytes.to_vec());
+        }
+        Ok(hash)
+    }
+}
+
+/// A handle on a running node: its status and transaction submission.
+#[derive(Clone)]
+pub struct NodeApi {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl NodeApi {
+    pub fn status(&self) -> Status {
+        let mut s = self.shared.status.borrow().clone();
+        s.peers = self.shared.peers.load(Ordering::Relaxed);
+        s.catching_up = self.shared.catching_up.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Waits for the next change of status (a new block).
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.shared.status.subscribe()
+    }
+
+    /// Submits a signed transaction (borsh bytes) to the mempool and to peers.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Hash32, SubmitError> {
+        self.shared.submit(bytes, true)
+    }
+
+    /// Runs `f` on the committed chain state (for queries).
+    pub fn with_chain<T>(&self, f: impl FnOnce(&ChainState) -> T) -> T {
+        let chain = self.shared.chain.read().unwrap_or_else(|p| p.into_inner());
+        f(&chain)
+    }
+}

@@ -1,0 +1,97 @@
+//! The typed client of the node's JSON-RPC.
+
+use std::time::Duration;
+
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use neuroshard_runtime::{Hash32, SignedTransaction};
+use serde::Deserialize;
+
+/// `neuro_status`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub chain_id: String,
+    pub moniker: String,
+    pub height: u64,
+    pub latest_block_hash: String,
+    pub state_root: String,
+    pub latest_block_time_ms: u64,
+    pub peers: usize,
+    pub catching_up: bool,
+    pub mempool_size: usize,
+    pub validator_address: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("node at {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The node answered with a JSON-RPC error.
+    #[error("{message} (code {code})")]
+    Rpc { code: i32, message: String },
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+pub struct RpcClient {
+    url: String,
+    http: HttpClient,
+}
+
+impl RpcClient {
+    pub fn new(url: &str) -> Result<RpcClient, ClientError> {
+        let http = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .build(url)
+            .map_err(|e| ClientError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(RpcClient {
+            url: url.to_owned(),
+            http,
+        })
+    }
+
+    fn error(&self, e: jsonrpsee::core::ClientError) -> ClientError {
+        match e {
+            jsonrpsee::core::ClientError::Call(obj) => ClientError::Rpc {
+                code: obj.code(),
+                message: obj.message().to_owned(),
+            },
+            jsonrpsee::core::ClientError::ParseError(e) => ClientError::Unexpected(e.to_string()),
+            other => ClientError::Unreachable {
+                url: self.url.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.http
+            .request("neuro_status", rpc_params![])
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Submits raw transaction bytes; returns the transaction hash.
+    pub async fn send_raw_transaction(&self, bytes: &[u8]) -> Result<Hash32, ClientError> {
+        let hash: String = self
+            .http
+            .request(
+                "neuro_sendRawTransaction",
+                rpc_params![format!("0x{}", hex::encode(bytes))],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let raw = hex::decode(hash.trim_start_matches("0x"))
+            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        raw.try_into()
+            .map_err(|_| ClientError::Unexpected(format!("hash {hash} is not 32 bytes")))
+    }
+
+    pub async fn send_transaction(&self, tx: &SignedTransaction) -> Result<Hash32, ClientError> {
+        self.send_raw_transaction(&tx.encode()).await
+    }
+}

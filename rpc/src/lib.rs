@@ -1,0 +1,26 @@
+//! # neuroshard-rpc
+//!
+//! The node's JSON-RPC 2.0 interface (jsonrpsee, HTTP and WebSocket on one port, CometBFT's 26657 by
+//! default) and the typed client that the wallet and the tests use. Methods are documented in
+//! `rpc/README.md`; error codes are in [`codes`].
+
+pub mod client;
+pub mod server;
+
+pub use client::RpcClient;
+pub use server::serve;
+
+/// JSON-RPC error codes of the `neuro_` methods.
+pub mod codes {
+    /// Parameters of the wrong type or shape (JSON-RPC's own code).
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// The transaction bytes are not a transaction (bad hex, bad encoding, trailing bytes).
+    pub const TX_MALFORMED: i32 = -32001;
+    /// The transaction is well formed but invalid now: bad signature, wrong chain, nonce replayed,
+    /// fee too low, insufficient funds, or a body that would fail.
+    pub const TX_REJECTED: i32 = -32002;
+    /// The mempool cannot take it: full, or another transaction holds that nonce.
+    pub const MEMPOOL: i32 = -32003;
+    /// The node could not read its own storage.
+    pub const INTERNAL: i32 = -32000;
+}

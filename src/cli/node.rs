@@ -1,0 +1,194 @@
+//! `neuroshard node`, `neuroshard dev` and `neuroshard testnet init`: run a node from a home
+//! directory, run the local single-validator dev chain, write a ready localhost testnet.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use neuroshard_chain::node::config::{random_key, DEFAULT_P2P_PORT};
+use neuroshard_chain::node::{self, Home, NodeConfig};
+use neuroshard_runtime::genesis::{GenesisValidator, DEV_GENESIS_JSON, DEV_VALIDATOR_TOKEN};
+use neuroshard_runtime::{Genesis, SecretKey};
+use tracing::info;
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The node's home directory (config.toml, genesis.json, keys, data).
+    #[arg(long)]
+    pub home: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Home of the dev node [default: $NEUROSHARD_HOME/dev, $NEUROSHARD_HOME defaulting to
+    /// ~/.neuroshard]. Created on first use, reused afterwards.
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    /// First of the ports a new dev home uses: P2P = BASE, RPC = BASE+1, gossip = BASE+3.
+    #[arg(long, default_value_t = DEFAULT_P2P_PORT)]
+    pub base_port: u16,
+    /// Least milliseconds between blocks, for a new dev home.
+    #[arg(long, default_value_t = 1000)]
+    pub block_interval_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestnetCommand {
+    /// Write homes for a localhost testnet of N validators (distinct ports) and print one line
+    /// per node: `nodeN <home> http://127.0.0.1:<rpc port>`.
+    Init {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Node i uses P2P = BASE+10i, RPC = BASE+10i+1, gossip = BASE+10i+3.
+        #[arg(long, default_value_t = DEFAULT_P2P_PORT)]
+        base_port: u16,
+        #[arg(long, default_value = "neuroshard-testnet-1")]
+        chain_id: String,
+        /// Least milliseconds between blocks.
+        #[arg(long, default_value_t = 1000)]
+        block_interval_ms: u64,
+    },
+}
+
+/// `$NEUROSHARD_HOME`, or `~/.neuroshard`.
+pub fn neuroshard_home() -> anyhow::Result<PathBuf> {
+    if let Some(h) = std::env::var_os("NEUROSHARD_HOME") {
+        return Ok(PathBuf::from(h));
+    }
+    let home = std::env::var_os("HOME").context("neither NEUROSHARD_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".neuroshard"))
+}
+
+fn ports(base: u16, index: usize) -> anyhow::Result<(u16, u16, u16)> {
+    let p2p = base
+        .checked_add(u16::try_from(index * 10).context("too many nodes")?)
+        .context("port out of range")?;
+    let last = p2p.checked_add(3).context("port out of range")?;
+    Ok((p2p, p2p + 1, last))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the node in `home` and its RPC server until SIGINT or SIGTERM.
+pub fn run_home(home: &Path) -> anyhow::Result<()> {
+    let home = Home::new(home);
+    if !home.is_initialised() {
+        anyhow::bail!(
+            "{} is not a node home (no config.toml); create one with `neuroshard testnet init` or run `neuroshard dev`",
+            home.dir.display()
+        );
+    }
+    runtime()?.block_on(async {
+        let running = node::start(&home)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .with_context(|| format!("cannot start the node in {}", home.dir.display()))?;
+        let (addr, rpc) = neuroshard_rpc::serve(&running.rpc_listen, running.api.clone())
+            .await
+            .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
+        let status = running.api.status();
+        info!(
+            chain = %status.chain_id,
+            height = status.height,
+            rpc = %format!("http://{addr}"),
+            "node running; Ctrl-C to stop"
+        );
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = rpc.stop();
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    run_home(&args.home)
+}
+
+/// The dev chain: creates its home on first use (dev genesis, the dev validator key), then runs.
+pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
+    let dir = match args.home {
+        Some(h) => h,
+        None => neuroshard_home()?.join("dev"),
+    };
+    let home = Home::new(&dir);
+    if !home.is_initialised() {
+        let (p2p, rpc, gossip) = ports(args.base_port, 0)?;
+        let mut config = NodeConfig::local("dev", p2p, rpc, gossip);
+        config.consensus.block_interval_ms = args.block_interval_ms;
+        let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
+        home.init(&config, DEV_GENESIS_JSON, &key, random_key())?;
+        info!(home = %dir.display(), rpc = %format!("http://127.0.0.1:{rpc}"), "created the dev chain home");
+    }
+    run_home(&dir)
+}
+
+pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
+    let TestnetCommand::Init {
+        validators,
+        dir,
+        base_port,
+        chain_id,
+        block_interval_ms,
+    } = cmd;
+    anyhow::ensure!(validators >= 1, "a testnet needs at least one validator");
+    let keys: Vec<SecretKey> = (0..validators)
+        .map(|_| SecretKey::from_entropy(random_key()))
+        .collect();
+    let mut genesis = Genesis::dev();
+    genesis.chain_id = chain_id;
+    genesis.validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| GenesisValidator {
+            name: format!("node{i}"),
+            public_key: k.public_key(),
+            power: 10,
+        })
+        .collect();
+    let genesis_json = serde_json::to_string_pretty(&genesis)?;
+    Genesis::from_json(&genesis_json).context("generated genesis is invalid")?;
+    let all_ports: Vec<(u16, u16, u16)> = (0..validators)
+        .map(|i| ports(base_port, i))
+        .collect::<anyhow::Result<_>>()?;
+    for (i, key) in keys.iter().enumerate() {
+        let (p2p, rpc, gossip) = all_ports[i];
+        let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
+        config.consensus.block_interval_ms = block_interval_ms;
+        for (j, (p, _, g)) in all_ports.iter().enumerate() {
+            if j != i {
+                config
+                    .p2p
+                    .persistent_peers
+                    .push(format!("/ip4/127.0.0.1/tcp/{p}"));
+                config.gossip.peers.push(format!("/ip4/127.0.0.1/tcp/{g}"));
+            }
+        }
+        let home_dir = dir.join(format!("node{i}"));
+        Home::new(&home_dir).init(&config, &genesis_json, key, random_key())?;
+        println!("node{i} {} http://127.0.0.1:{rpc}", home_dir.display());
+    }
+    Ok(())
+}

@@ -5,7 +5,9 @@ use std::time::Duration;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use neuroshard_runtime::{Hash32, SignedTransaction};
+use neuroshard_runtime::{Address, Hash32, SignedTransaction};
+
+use crate::types::{AccountInfo, ValidatorEntry};
 use serde::Deserialize;
 
 /// `neuro_status`.
@@ -71,6 +73,20 @@ impl RpcClient {
     pub async fn status(&self) -> Result<Status, ClientError> {
         self.http
             .request("neuro_status", rpc_params![])
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub async fn account(&self, address: &Address) -> Result<AccountInfo, ClientError> {
+        self.http
+            .request("neuro_getAccount", rpc_params![address.to_string()])
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub async fn validators(&self) -> Result<Vec<ValidatorEntry>, ClientError> {
+        self.http
+            .request("neuro_getValidators", rpc_params![])
             .await
             .map_err(|e| self.error(e))
     }

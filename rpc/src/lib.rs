@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod server;
+pub mod types;
 
 pub use client::RpcClient;
 pub use server::serve;

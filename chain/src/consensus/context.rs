@@ -278,22 +278,29 @@ impl NeuroContext {
     }
 }
 
-/// Weighted round robin: slot `(height + round) mod total_power` falls in one validator's share
-/// of the power line. Deterministic, and each validator proposes in proportion to its power.
+/// The proposer of round `round` at `height`: round 0's proposer is drawn in proportion to voting
+/// power from a hash of the height (so over many heights each validator proposes its share), and
+/// each later round moves to the next validator, so a crashed proposer costs one round, never
+/// several in a row.
 pub fn proposer_index(set: &ValidatorSet, height: Height, round: Round) -> usize {
+    let count = set.validators.len();
     let total: u64 = set.validators.iter().map(|v| v.power).sum();
-    if total == 0 {
+    if count == 0 || total == 0 {
         return 0;
     }
-    let round = round.as_u32().unwrap_or(0) as u64;
-    let mut slot = height.0.wrapping_add(round) % total;
+    let digest =
+        neuroshard_runtime::crypto::domain_hash(b"neuroshard-proposer-v1", &height.0.to_be_bytes());
+    let mut slot = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % total;
+    let mut first = 0;
     for (i, v) in set.validators.iter().enumerate() {
         if slot < v.power {
-            return i;
+            first = i;
+            break;
         }
         slot -= v.power;
     }
-    0
+    let round = round.as_u32().unwrap_or(0) as usize;
+    (first + round % count) % count
 }
 
 impl mc::Context for NeuroContext {

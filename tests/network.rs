@@ -1,0 +1,313 @@
+//! Multi-node tests: real `neuroshard` processes on loopback, real RocksDB, Malachite consensus.
+//! They run one at a time (a lock), since each starts several nodes on a small machine.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use neuroshard_chain::node::Home;
+use neuroshard_runtime::TxBody;
+use support::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const TESTNET: &str = "neuroshard-testnet-1";
+const DEV: &str = "neuroshard-dev-1";
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Every node has the same block (hence parent hashes and previous state roots) at every height
+/// up to the lowest node's height; returns that height.
+fn assert_same_chain(nodes: &mut [NodeProc]) -> u64 {
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    let chains: Vec<_> = nodes.iter().map(|n| n.open_chain()).collect();
+    let top = chains.iter().map(|c| c.height()).min().unwrap();
+    for h in 1..=top {
+        let first = chains[0].store().block(h).unwrap().unwrap();
+        for (i, c) in chains.iter().enumerate().skip(1) {
+            let b = c.store().block(h).unwrap().unwrap();
+            assert_eq!(b.hash(), first.hash(), "node {i} differs at height {h}");
+            assert_eq!(b.header.prev_state_root, first.header.prev_state_root);
+        }
+    }
+    // Nodes at the same height have the same state root.
+    for c in &chains {
+        if c.height() == chains[0].height() {
+            assert_eq!(c.ledger().state_root(), chains[0].ledger().state_root());
+        }
+    }
+    top
+}
+
+#[test]
+fn four_validators_commit_the_same_blocks() {
+    let _g = serial();
+    let dir = TempDir::new("four");
+    let mut nodes = testnet(&dir.0, 4, 200);
+    rt().block_on(async {
+        for n in &nodes {
+            wait_height(n, 20, 2 * MINUTE).await;
+        }
+    });
+    let top = assert_same_chain(&mut nodes);
+    assert!(top >= 20, "only {top} heights in common");
+}
+
+#[test]
+fn a_killed_validator_catches_up_by_sync() {
+    let _g = serial();
+    let dir = TempDir::new("catchup");
+    let mut nodes = testnet(&dir.0, 4, 200);
+    let rt = rt();
+    rt.block_on(wait_height(&nodes[3], 3, 2 * MINUTE));
+    nodes[3].kill9();
+    let resumed_at = rt.block_on(async {
+        let h = height(&nodes[0]).await;
+        // The other three keep committing without it.
+        for n in &nodes[..3] {
+            wait_height(n, h + 15, MINUTE).await;
+        }
+        height(&nodes[0]).await
+    });
+    nodes[3].start();
+    rt.block_on(async {
+        wait_height(&nodes[3], resumed_at + 5, 2 * MINUTE).await;
+    });
+    let top = assert_same_chain(&mut nodes);
+    assert!(top >= resumed_at + 5);
+}
+
+#[test]
+fn a_transfer_is_applied_once_wherever_it_is_sent() {
+    let _g = serial();
+    let dir = TempDir::new("transfer");
+    let mut nodes = testnet(&dir.0, 4, 200);
+    let wallet = key(1);
+    let to = key(2).address();
+    rt().block_on(async {
+        wait_height(&nodes[0], 2, 2 * MINUTE).await;
+        earn(&nodes[1], TESTNET, &wallet, &key(3)).await;
+        let transfer = sign(
+            TESTNET,
+            &wallet,
+            1,
+            "0.0001",
+            TxBody::Transfer {
+                to,
+                amount: "0.01".parse().unwrap(),
+            },
+        );
+        // The same signed transfer to two nodes, and twice to one of them.
+        let a = nodes[2]
+            .client()
+            .send_raw_transaction(&transfer)
+            .await
+            .unwrap();
+        let b = nodes[3]
+            .client()
+            .send_raw_transaction(&transfer)
+            .await
+            .unwrap();
+        let c = nodes[2]
+            .client()
+            .send_raw_transaction(&transfer)
+            .await
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        // Visible on every node.
+        for n in &nodes {
+            let deadline = std::time::Instant::now() + MINUTE;
+            loop {
+                let acct = n.client().account(&to).await.unwrap();
+                if acct.balance_neuro == "0.01" {
+                    break;
+                }
+                assert_eq!(acct.balance, "0", "credited more than once");
+                assert!(std::time::Instant::now() < deadline, "{}", n.log_tail());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Sent again after commit: still once.
+        nodes[0]
+            .client()
+            .send_raw_transaction(&transfer)
+            .await
+            .unwrap();
+        let h = height(&nodes[0]).await;
+        wait_height(&nodes[0], h + 3, MINUTE).await;
+    });
+    assert_same_chain(&mut nodes);
+    for n in &nodes {
+        let chain = n.open_chain();
+        assert_eq!(
+            chain
+                .ledger()
+                .account(&to)
+                .unwrap()
+                .balance
+                .to_neuro_string(),
+            "0.01"
+        );
+        assert_eq!(chain.ledger().account(&wallet.address()).unwrap().nonce, 2);
+    }
+}
+
+#[test]
+fn a_killed_dev_node_loses_and_doubles_nothing() {
+    let _g = serial();
+    let dir = TempDir::new("devkill");
+    let home = dir.0.join("dev");
+    let mut node = dev_node(&home, 100);
+    let wallet = key(4);
+    let to = key(5).address();
+    let rt = rt();
+    const N: u64 = 200;
+    let transfers: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            sign(
+                DEV,
+                &wallet,
+                1 + i,
+                "0.0001",
+                TxBody::Transfer {
+                    to,
+                    amount: "0.0001".parse().unwrap(),
+                },
+            )
+        })
+        .collect();
+    let seen = rt.block_on(async {
+        wait_height(&node, 1, MINUTE).await;
+        earn(&node, DEV, &wallet, &key(6)).await;
+        // Stream transfers and kill the node in the middle of the stream.
+        let client = node.client();
+        for tx in &transfers[..(N as usize / 2)] {
+            let _ = client.send_raw_transaction(tx).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        height(&node).await
+    });
+    node.kill9();
+    let after_kill = {
+        let chain = node.open_chain();
+        assert!(chain.height() >= seen, "committed height went back");
+        let paid = chain.ledger().account(&to).unwrap().balance.0;
+        let nonce = chain.ledger().account(&wallet.address()).unwrap().nonce;
+        // Every committed transfer is there exactly once: one payment per used nonce.
+        assert_eq!(paid, u128::from(nonce - 1) * 100_000_000_000_000);
+        nonce
+    };
+    node.start();
+    rt.block_on(async {
+        wait_height(&node, seen + 1, MINUTE).await;
+        // Resubmitting everything (committed or not) gets each transfer applied exactly once.
+        let client = node.client();
+        for tx in &transfers {
+            let _ = client.send_raw_transaction(tx).await;
+        }
+        let deadline = std::time::Instant::now() + MINUTE;
+        loop {
+            let acct = client.account(&wallet.address()).await.unwrap();
+            if acct.nonce == N + 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}", node.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    node.stop();
+    let chain = node.open_chain();
+    assert!(after_kill >= 1);
+    assert_eq!(
+        chain.ledger().account(&to).unwrap().balance.0,
+        u128::from(N) * 100_000_000_000_000
+    );
+}
+
+#[test]
+fn a_double_signing_validator_is_reported_and_jailed() {
+    let _g = serial();
+    let dir = TempDir::new("doublesign");
+    let mut nodes = testnet(&dir.0, 4, 200);
+    // Byzantine setup: a second process runs with node3's validator key (the classic operator
+    // mistake), so that key proposes and votes twice at the same heights.
+    let twin_home = dir.0.join("node3-twin");
+    let base = free_base_port(1);
+    let src = Home::new(&nodes[3].home);
+    let mut config = src.load_config().unwrap();
+    config.moniker = "node3-twin".into();
+    config.p2p.persistent_peers = nodes
+        .iter()
+        .map(|n| Home::new(&n.home).load_config().unwrap().p2p.listen)
+        .collect();
+    config.gossip.peers = nodes
+        .iter()
+        .map(|n| Home::new(&n.home).load_config().unwrap().gossip.listen)
+        .collect();
+    config.p2p.listen = format!("/ip4/127.0.0.1/tcp/{base}");
+    config.rpc.listen = format!("127.0.0.1:{}", base + 1);
+    config.gossip.listen = format!("/ip4/127.0.0.1/tcp/{}", base + 3);
+    let key = src.load_validator_key().unwrap();
+    let genesis = std::fs::read_to_string(src.genesis()).unwrap();
+    Home::new(&twin_home)
+        .init(&config, &genesis, &key, [7; 32])
+        .unwrap();
+    let twin_rpc = format!("http://127.0.0.1:{}", base + 1);
+    let _twin = NodeProc::spawn(
+        &["node", "--home", twin_home.to_str().unwrap()],
+        &twin_home,
+        &twin_rpc,
+    );
+    let offender = key.address().to_string();
+    let jailed_at = rt().block_on(async {
+        let client = nodes[0].client();
+        let deadline = std::time::Instant::now() + 3 * MINUTE;
+        loop {
+            let validators = client.validators().await.unwrap();
+            if validators.iter().any(|v| v.jailed) {
+                for v in &validators {
+                    assert_eq!(
+                        v.jailed,
+                        v.address == offender,
+                        "wrong validator jailed: {v:?}"
+                    );
+                }
+                break height(&nodes[0]).await;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                nodes[0].log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // The three honest validators carry on without it.
+    rt().block_on(async {
+        for n in &nodes[..3] {
+            wait_height(n, jailed_at + 5, MINUTE).await;
+        }
+    });
+    nodes[3].kill9();
+    let chain = {
+        nodes[0].stop();
+        nodes[0].open_chain()
+    };
+    let offender_addr: neuroshard_runtime::Address = offender.parse().unwrap();
+    let record = chain
+        .ledger()
+        .validators()
+        .unwrap()
+        .into_iter()
+        .find(|v| v.address == offender_addr)
+        .unwrap();
+    assert!(record.record.jailed);
+    assert_eq!(record.record.power, 0);
+}

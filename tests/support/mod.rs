@@ -1,0 +1,310 @@
+//! Real nodes for end-to-end tests: `neuroshard` processes on loopback ports, each with its own
+//! home and RocksDB, driven through the JSON-RPC client.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use neuroshard_chain::node::Home;
+use neuroshard_chain::ChainState;
+use neuroshard_rpc::RpcClient;
+use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::{
+    proof::{Proof, Role, WorkMetrics},
+    SecretKey, Transaction, TxBody,
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_neuroshard");
+
+/// A scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "neuroshard-{name}-{}-{}",
+            std::process::id(),
+            rand_u64()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
+}
+
+/// A base port such that BASE..BASE+10*nodes are free now.
+pub fn free_base_port(nodes: usize) -> u16 {
+    for _ in 0..200 {
+        let base = 20_000 + (rand_u64() % 400) as u16 * 100;
+        let free =
+            (0..nodes * 10).all(|i| TcpListener::bind(("127.0.0.1", base + i as u16)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no free port range");
+}
+
+/// One node process.
+pub struct NodeProc {
+    pub home: PathBuf,
+    pub rpc_url: String,
+    child: Option<Child>,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl NodeProc {
+    pub fn spawn(args: &[&str], home: &Path, rpc_url: &str) -> NodeProc {
+        let mut n = NodeProc {
+            home: home.to_owned(),
+            rpc_url: rpc_url.to_owned(),
+            child: None,
+            log: home.with_extension("log"),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        n.start();
+        n
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(&self.args)
+            .env("NEUROSHARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start neuroshard");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn client(&self) -> RpcClient {
+        RpcClient::new(&self.rpc_url).unwrap()
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Opens this (stopped) node's database.
+    pub fn open_chain(&self) -> ChainState {
+        let home = Home::new(&self.home);
+        ChainState::open(&home.data(), &home.load_genesis().unwrap()).unwrap()
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A testnet written by `neuroshard testnet init`.
+pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<NodeProc> {
+    let base = free_base_port(validators);
+    let out = Command::new(BIN)
+        .args([
+            "testnet",
+            "init",
+            "--validators",
+            &validators.to_string(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--block-interval-ms",
+            &block_interval_ms.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(parts.len(), 3, "testnet init line: {line}");
+            let home = PathBuf::from(parts[1]);
+            NodeProc::spawn(&["node", "--home", parts[1]], &home, parts[2])
+        })
+        .collect()
+}
+
+/// A dev node in `home` (created on first start).
+pub fn dev_node(home: &Path, block_interval_ms: u64) -> NodeProc {
+    let base = free_base_port(1);
+    NodeProc::spawn(
+        &[
+            "dev",
+            "--home",
+            home.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--block-interval-ms",
+            &block_interval_ms.to_string(),
+        ],
+        home,
+        &format!("http://127.0.0.1:{}", base + 1),
+    )
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Polls `node`'s height until it reaches `height`, or panics with its log after `timeout`.
+pub async fn wait_height(node: &NodeProc, height: u64, timeout: Duration) -> u64 {
+    let client = node.client();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(s) = client.status().await {
+            if s.height >= height {
+                return s.height;
+            }
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{} did not reach height {height} in {timeout:?}; log:\n{}",
+                node.rpc_url,
+                node.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn height(node: &NodeProc) -> u64 {
+    node.client().status().await.map(|s| s.height).unwrap_or(0)
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub fn key(seed: u8) -> SecretKey {
+    SecretKey::from_entropy([seed; 32])
+}
+
+pub fn sign(chain_id: &str, key: &SecretKey, nonce: u64, fee: &str, body: TxBody) -> Vec<u8> {
+    Transaction {
+        chain_id: chain_id.to_owned(),
+        nonce,
+        fee: fee.parse().unwrap(),
+        body,
+    }
+    .sign(key)
+    .encode()
+}
+
+/// Gives `wallet` its first NEURO the only way there is: register a node to it and prove work
+/// (100 batches, 0.05 NEURO). Returns when the reward is on the node's chain.
+pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &SecretKey) {
+    let client = node.client();
+    let sig = worker.sign_digest(&node_registration_digest(chain_id, &wallet.address()));
+    let register = sign(
+        chain_id,
+        wallet,
+        0,
+        "0",
+        TxBody::RegisterNode {
+            node_key: worker.public_key(),
+            node_signature: sig,
+        },
+    );
+    client.send_raw_transaction(&register).await.unwrap();
+    // The rate limit counts from registration: wait out the minimum proof interval (5 s).
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    let layers = neuroshard_runtime::Genesis::dev().params.model.layers;
+    let proof = Proof {
+        role: Role::Driver,
+        layer_start: 0,
+        layer_end: layers,
+        model_version: [1; 32],
+        data_shard: [2; 32],
+        pseudo_gradient: [3; 32],
+        first_batch: 0,
+        metrics: WorkMetrics {
+            batches: 100,
+            ..WorkMetrics::default()
+        },
+        timestamp_ms: now_ms(),
+    };
+    client
+        .send_raw_transaction(&sign(chain_id, worker, 0, "0", TxBody::SubmitProof(proof)))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .account(&wallet.address())
+        .await
+        .map(|a| a.balance == "0")
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reward; log:\n{}",
+            node.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

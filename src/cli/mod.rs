@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
+mod bench_chain;
 mod genesis;
 mod node;
 #[cfg(feature = "training")]
@@ -44,6 +45,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Committed transfers per second and commit latency of a loopback testnet in this process.
+    Chain(bench_chain::BenchChainArgs),
     /// Robust-aggregation throughput (GB/s) over WORKERS vectors of LEN f32 values.
     #[cfg(feature = "training")]
     Aggregate {
@@ -70,8 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Aggregate { workers, len })) => {
             train::bench_aggregate(workers, len)
         }
-        #[cfg(not(feature = "training"))]
-        Some(Command::Bench(cmd)) => match cmd {},
+        Some(Command::Bench(BenchCommand::Chain(args))) => bench_chain::run(args),
         None => {
             genesis::summary_of_dev()?;
             node::run_dev(node::DevArgs {

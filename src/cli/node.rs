@@ -153,12 +153,29 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         chain_id,
         block_interval_ms,
     } = cmd;
+    for (i, (home, rpc)) in init_testnet(validators, &dir, base_port, &chain_id, block_interval_ms)?
+        .iter()
+        .enumerate()
+    {
+        println!("node{i} {} http://127.0.0.1:{rpc}", home.display());
+    }
+    Ok(())
+}
+
+/// Writes the homes of a localhost testnet; returns each node's home and RPC port.
+pub fn init_testnet(
+    validators: usize,
+    dir: &Path,
+    base_port: u16,
+    chain_id: &str,
+    block_interval_ms: u64,
+) -> anyhow::Result<Vec<(PathBuf, u16)>> {
     anyhow::ensure!(validators >= 1, "a testnet needs at least one validator");
     let keys: Vec<SecretKey> = (0..validators)
         .map(|_| SecretKey::from_entropy(random_key()))
         .collect();
     let mut genesis = Genesis::dev();
-    genesis.chain_id = chain_id;
+    genesis.chain_id = chain_id.to_owned();
     genesis.validators = keys
         .iter()
         .enumerate()
@@ -173,6 +190,7 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
     let all_ports: Vec<(u16, u16, u16)> = (0..validators)
         .map(|i| ports(base_port, i))
         .collect::<anyhow::Result<_>>()?;
+    let mut out = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let (p2p, rpc, gossip) = all_ports[i];
         let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
@@ -188,7 +206,7 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         }
         let home_dir = dir.join(format!("node{i}"));
         Home::new(&home_dir).init(&config, &genesis_json, key, random_key())?;
-        println!("node{i} {} http://127.0.0.1:{rpc}", home_dir.display());
+        out.push((home_dir, rpc));
     }
-    Ok(())
+    Ok(out)
 }

@@ -102,24 +102,6 @@ struct EngineNode {
     watcher: Arc<VoteWatcher>,
 }
 
-/// The engine's handle, as Malachite's `NodeHandle`.
-pub struct EngineNodeHandle {
-    engine: EngineHandle,
-    events: TxEvent<NeuroContext>,
-}
-
-#[async_trait]
-impl NodeHandle<NeuroContext> for EngineNodeHandle {
-    fn subscribe(&self) -> RxEvent<NeuroContext> {
-        self.events.subscribe()
-    }
-    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
-        self.engine.actor.kill_and_wait(None).await?;
-        self.engine.handle.abort();
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Node for EngineNode {
     type Context = NeuroContext;
@@ -127,18 +109,16 @@ impl Node for EngineNode {
     type Genesis = ();
     type PrivateKeyFile = ();
     type SigningProvider = Signer;
-    type NodeHandle = EngineNodeHandle;
+    type NodeHandle = RunningNode;
 
-    /// NeuroShard starts its engine through [`start`], which also opens the chain state.
-    async fn start(&self) -> eyre::Result<EngineNodeHandle> {
-        Err(eyre::eyre!(
-            "start the node with neuroshard_chain::node::start"
-        ))
+    async fn start(&self) -> eyre::Result<RunningNode> {
+        start(&Home::new(&self.home)).await
     }
     async fn run(self) -> eyre::Result<()> {
-        Err(eyre::eyre!(
-            "start the node with neuroshard_chain::node::start"
-        ))
+        let mut node = self.start().await?;
+        let app = node.tasks.remove(0);
+        app.await?;
+        Ok(())
     }
     fn get_home_dir(&self) -> PathBuf {
         self.home.clone()
@@ -173,22 +153,32 @@ impl Node for EngineNode {
 pub struct RunningNode {
     pub api: NodeApi,
     pub rpc_listen: String,
-    engine: EngineNodeHandle,
+    engine: EngineHandle,
+    events: TxEvent<NeuroContext>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
     /// Stops consensus, gossip and the application loop. Committed state is already durable.
     pub async fn shutdown(self) {
-        let _ = self.engine.kill(None).await;
-        for t in self.tasks {
-            t.abort();
-        }
+        let _ = self.kill(None).await;
+    }
+}
+
+#[async_trait]
+impl NodeHandle<NeuroContext> for RunningNode {
+    /// Events from the consensus engine.
+    fn subscribe(&self) -> RxEvent<NeuroContext> {
+        self.events.subscribe()
     }
 
-    /// Events from the consensus engine (for tests and tools).
-    pub fn events(&self) -> RxEvent<NeuroContext> {
-        self.engine.subscribe()
+    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.engine.actor.kill_and_wait(None).await?;
+        self.engine.handle.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+        Ok(())
     }
 }
 
@@ -289,7 +279,8 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
     Ok(RunningNode {
         api: NodeApi { shared },
         rpc_listen: config.rpc.listen.clone(),
-        engine: EngineNodeHandle { engine, events },
+        engine,
+        events,
         tasks: vec![app_task, gossip_task],
     })
 }

@@ -179,6 +179,16 @@ impl ChainState {
 
     /// Checks a proposed block without committing it (it stays executed, see [`ChainState::apply`]).
     pub fn validate(&mut self, block: &Block) -> Result<(), ChainError> {
+        self.validate_with(block, &|_| None)
+    }
+
+    /// [`ChainState::validate`], taking transactions whose signatures this node already checked
+    /// (its mempool's) from `known` instead of checking them again.
+    pub fn validate_with(
+        &mut self,
+        block: &Block,
+        known: &(dyn Fn(&Hash32) -> Option<VerifiedTx> + Sync),
+    ) -> Result<(), ChainError> {
         if self
             .pending
             .as_ref()
@@ -187,7 +197,7 @@ impl ChainState {
             return Ok(());
         }
         self.abort_pending();
-        let (receipts, updates) = self.execute(block)?;
+        let (receipts, updates) = self.execute_with(block, known)?;
         self.pending = Some(Pending {
             hash: block.hash(),
             receipts,
@@ -236,6 +246,14 @@ impl ChainState {
         &mut self,
         block: &Block,
     ) -> Result<(Vec<Receipt>, Vec<ValidatorUpdate>), ChainError> {
+        self.execute_with(block, &|_| None)
+    }
+
+    fn execute_with(
+        &mut self,
+        block: &Block,
+        known: &(dyn Fn(&Hash32) -> Option<VerifiedTx> + Sync),
+    ) -> Result<(Vec<Receipt>, Vec<ValidatorUpdate>), ChainError> {
         let h = &block.header;
         let invalid = |why: String| Err(ChainError::InvalidBlock(why));
         if h.chain_id != self.ledger.chain_id() {
@@ -261,6 +279,9 @@ impl ChainState {
             .into_par_iter()
             .enumerate()
             .map(|(i, tx): (usize, SignedTransaction)| {
+                if let Some(v) = known(&tx.hash()) {
+                    return Ok(v);
+                }
                 tx.verify()
                     .map_err(|e| ChainError::InvalidBlock(format!("transaction {i}: {e}")))
             })

@@ -116,6 +116,12 @@ impl Mempool {
         Ok(Admission::Added)
     }
 
+    /// The pending transaction with this hash (already verified).
+    pub fn get(&self, hash: &Hash32) -> Option<&VerifiedTx> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        self.by_sender.get(sender)?.get(nonce).map(|e| &e.tx)
+    }
+
     /// How many transactions from `sender` are pending.
     pub fn pending_from(&self, sender: &Address) -> usize {
         self.by_sender.get(sender).map_or(0, BTreeMap::len)

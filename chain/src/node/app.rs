@@ -346,7 +346,26 @@ impl App {
             );
             return Validity::Invalid;
         }
-        let result = tokio::task::block_in_place(|| self.chain_mut().validate(block));
+        let result = tokio::task::block_in_place(|| {
+            // Signatures this node checked when the transactions entered its mempool.
+            let known: HashMap<_, _> = {
+                let mempool = self
+                    .shared
+                    .mempool
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                block
+                    .txs
+                    .iter()
+                    .filter_map(|raw| {
+                        let hash = crate::block::tx_hash(raw);
+                        mempool.get(&hash).map(|v| (hash, v.clone()))
+                    })
+                    .collect()
+            };
+            self.chain_mut()
+                .validate_with(block, &|h| known.get(h).cloned())
+        });
         match result {
             Ok(()) => Validity::Valid,
             Err(e) => {

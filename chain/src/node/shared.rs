@@ -65,6 +65,14 @@ impl Shared {
         let signed =
             SignedTransaction::decode(bytes).map_err(|e| SubmitError::Malformed(e.to_string()))?;
         let hash = signed.hash();
+        if self
+            .mempool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&hash)
+        {
+            return Ok(hash);
+        }
         let verified = signed.verify()?;
         {
             let chain = self.chain.read().unwrap_or_else(|p| p.into_inner());

@@ -226,6 +226,9 @@ impl ChainState {
             None => self.execute(block)?,
         };
         self.ledger.store().stage_block(block);
+        self.ledger
+            .store()
+            .stage_receipts(block.header.height, &receipts);
         if let Some(cert) = certificate {
             self.ledger
                 .store()

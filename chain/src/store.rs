@@ -6,6 +6,9 @@
 //! | `blocks` | height (big-endian u64) | borsh [`Block`] |
 //! | `index` | `h/` + block hash → height; `x/` + tx hash → (height, position) | borsh |
 //! | `meta` | `schema`, `chain`, `last` | identity of the data dir, last block height |
+//! | `index` | `r/` + tx hash | the transaction's [`StoredReceipt`] |
+//! | `index` | `a/` + address + height + position | tx hash: every transaction touching the account |
+//! | `index` | `w/` + wallet (or `n/` + node) + height + position | tx hash of an accepted proof |
 //! | `meta` | `c/` + height | the block's commit certificate (what value sync serves) |
 //! | `meta` | `p/` + height + round | a block this node proposed and has not yet seen decided |
 //!
@@ -35,6 +38,25 @@ const COLUMN_FAMILIES: [&str; 4] = [CF_STATE, CF_BLOCKS, CF_INDEX, CF_META];
 pub struct ChainIdentity {
     pub chain_id: String,
     pub genesis_root: Hash32,
+}
+
+/// A transaction's receipt as stored for the explorer.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct StoredReceipt {
+    pub height: u64,
+    pub position: u32,
+    pub sender: neuroshard_runtime::Address,
+    pub fee: neuroshard_runtime::Amount,
+    /// `None` if the body took effect; otherwise why it failed (the fee was still paid).
+    pub error: Option<String>,
+    pub events: Vec<neuroshard_runtime::Event>,
+}
+
+/// A position in the chain, newest first in history listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub height: u64,
+    pub position: u32,
 }
 
 /// Where a transaction was included.
@@ -214,6 +236,110 @@ impl RocksStore {
             key: b"last".to_vec(),
             value: height.to_be_bytes().to_vec(),
         });
+    }
+
+    /// Queues the receipts of the block at `height` and the explorer's indexes over them.
+    pub fn stage_receipts(&self, height: u64, receipts: &[neuroshard_runtime::Receipt]) {
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        for (position, r) in receipts.iter().enumerate() {
+            let position = position as u32;
+            let stored = StoredReceipt {
+                height,
+                position,
+                sender: r.sender,
+                fee: r.fee,
+                error: r.result.as_ref().err().map(|e| e.to_string()),
+                events: r.events.clone(),
+            };
+            staged.push(Staged {
+                cf: CF_INDEX,
+                key: [b"r/".as_slice(), &r.tx_hash].concat(),
+                value: borsh::to_vec(&stored).unwrap_or_default(),
+            });
+            let at = [height.to_be_bytes().as_slice(), &position.to_be_bytes()].concat();
+            let mut accounts: Vec<neuroshard_runtime::Address> = vec![r.sender];
+            for e in &r.events {
+                accounts.extend(e.accounts());
+                if let neuroshard_runtime::Event::Minted { wallet, node, .. } = e {
+                    for (tag, who) in [(b"w/", wallet), (b"n/", node)] {
+                        staged.push(Staged {
+                            cf: CF_INDEX,
+                            key: [tag.as_slice(), &who.0, &at].concat(),
+                            value: r.tx_hash.to_vec(),
+                        });
+                    }
+                }
+            }
+            accounts.sort();
+            accounts.dedup();
+            for a in accounts {
+                staged.push(Staged {
+                    cf: CF_INDEX,
+                    key: [b"a/".as_slice(), &a.0, &at].concat(),
+                    value: r.tx_hash.to_vec(),
+                });
+            }
+        }
+    }
+
+    pub fn receipt(&self, tx_hash: &Hash32) -> Result<Option<StoredReceipt>, StorageError> {
+        let key = [b"r/".as_slice(), tx_hash].concat();
+        match self.get_cf(CF_INDEX, &key)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&key, &bytes).map(Some),
+        }
+    }
+
+    /// Newest-first transaction hashes under an index (`kind` is `b'a'`, `b'w'` or `b'n'`) for
+    /// `address`, strictly before `before` if given, at most `limit`.
+    pub fn history(
+        &self,
+        kind: u8,
+        address: &neuroshard_runtime::Address,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<(Cursor, Hash32)>, StorageError> {
+        let prefix = [[kind, b'/'].as_slice(), &address.0].concat();
+        let upper = match before {
+            Some(c) => [
+                prefix.as_slice(),
+                &c.height.to_be_bytes(),
+                &c.position.to_be_bytes(),
+            ]
+            .concat(),
+            None => [prefix.as_slice(), &[0xFF; 12]].concat(),
+        };
+        let cf = self.cf(CF_INDEX)?;
+        let mode = rocksdb::IteratorMode::From(&upper, rocksdb::Direction::Reverse);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, mode) {
+            let (key, value) = item.map_err(storage_error)?;
+            if !key.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            if key.as_ref() >= upper.as_slice() {
+                continue; // `From` in reverse starts at the key itself when it exists
+            }
+            let rest = &key[prefix.len()..];
+            let (Ok(h), Ok(p), Ok(hash)) = (
+                <[u8; 8]>::try_from(&rest[..8.min(rest.len())]),
+                <[u8; 4]>::try_from(&rest[8.min(rest.len())..]),
+                <[u8; 32]>::try_from(value.as_ref()),
+            ) else {
+                return Err(StorageError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "bad history entry".into(),
+                });
+            };
+            out.push((
+                Cursor {
+                    height: u64::from_be_bytes(h),
+                    position: u32::from_be_bytes(p),
+                },
+                hash,
+            ));
+        }
+        Ok(out)
     }
 
     /// Queues the commit certificate of the block at `height` with the next state commit.

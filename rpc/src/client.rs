@@ -91,6 +91,41 @@ impl RpcClient {
             .map_err(|e| self.error(e))
     }
 
+    /// Any method, raw JSON in and out (for the explorer methods).
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut p = jsonrpsee::core::params::ArrayParams::new();
+        for v in params {
+            p.insert(v)
+                .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        }
+        self.http
+            .request(method, p)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The committed transaction and its receipt, or `None` if not (yet) committed.
+    pub async fn transaction(
+        &self,
+        hash: &Hash32,
+    ) -> Result<Option<serde_json::Value>, ClientError> {
+        match self
+            .call(
+                "neuro_getTransaction",
+                vec![format!("0x{}", hex::encode(hash)).into()],
+            )
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Rpc { code, .. }) if code == crate::codes::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Submits raw transaction bytes; returns the transaction hash.
     pub async fn send_raw_transaction(&self, bytes: &[u8]) -> Result<Hash32, ClientError> {
         let hash: String = self

@@ -5,6 +5,7 @@
 //! `rpc/README.md`; error codes are in [`codes`].
 
 pub mod client;
+pub mod explorer;
 pub mod server;
 pub mod types;
 
@@ -24,4 +25,6 @@ pub mod codes {
     pub const MEMPOOL: i32 = -32003;
     /// The node could not read its own storage.
     pub const INTERNAL: i32 = -32000;
+    /// No such block or transaction (unknown hash, height beyond the chain).
+    pub const NOT_FOUND: i32 = -32004;
 }

@@ -1,19 +1,27 @@
-//! The JSON-RPC server over a running node.
+//! The JSON-RPC server over a running node: HTTP and WebSocket on one port.
 
 use std::net::SocketAddr;
 
-use jsonrpsee::server::{RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    PendingSubscriptionSink, RpcModule, Server, ServerConfig, ServerHandle, SubscriptionMessage,
+};
 use jsonrpsee::types::ErrorObjectOwned;
 use neuroshard_chain::node::{NodeApi, SubmitError};
-
-use neuroshard_runtime::Address;
+use serde_json::{json, Value};
 
 use crate::codes;
-use crate::types::{AccountInfo, ValidatorEntry};
+use crate::explorer::{self, amount, err, parse_address};
 
 /// Largest request body (a transaction is at most 64 KiB, hex doubles it).
 const MAX_REQUEST_BYTES: u32 = 512 * 1024;
+/// Largest response (a full block of transactions).
+const MAX_RESPONSE_BYTES: u32 = 32 * 1024 * 1024;
 const MAX_CONNECTIONS: u32 = 1024;
+const MAX_BATCH: u32 = 100;
+const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
+
+/// The OpenRPC document served by `rpc.discover`.
+pub const OPENRPC: &str = include_str!("../openrpc.json");
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     let code = match &e {
@@ -22,93 +30,167 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
         SubmitError::Mempool(_) => codes::MEMPOOL,
         SubmitError::Storage(_) => codes::INTERNAL,
     };
-    ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+    err(code, e.to_string())
+}
+
+fn account_json(api: &NodeApi, address: &neuroshard_runtime::Address) -> Result<Value, ErrorObjectOwned> {
+    let (account, validator) = api.with_chain(|c| {
+        let account = c.ledger().account(address);
+        let validator = c
+            .ledger()
+            .validators()
+            .map(|vs| vs.into_iter().find(|v| v.address == *address));
+        (account, validator)
+    });
+    let account = account.map_err(|e| err(codes::INTERNAL, e.to_string()))?;
+    let validator = validator.map_err(|e| err(codes::INTERNAL, e.to_string()))?;
+    Ok(json!({
+        "address": address,
+        "balance": account.balance.0.to_string(),
+        "balanceNeuro": account.balance.to_neuro_string(),
+        "nonce": account.nonce,
+        "stake": account.stake.0.to_string(),
+        "stakeNeuro": account.stake.to_neuro_string(),
+        "unbonding": account.unbonding_total().0.to_string(),
+        "unbondingEntries": account.unbonding.iter().map(|u| json!({
+            "amount": amount(u.amount), "maturesAtMs": u.matures_at_ms
+        })).collect::<Vec<_>>(),
+        "validator": validator.map(|v| json!({
+            "power": v.record.power, "jailed": v.record.jailed
+        })),
+    }))
+}
+
+fn head_json(api: &NodeApi) -> Value {
+    let s = api.status();
+    json!({
+        "height": s.height,
+        "hash": format!("0x{}", s.latest_block_hash),
+        "stateRoot": format!("0x{}", s.state_root),
+        "timeMs": s.latest_block_time_ms,
+    })
+}
+
+fn message(v: &Value) -> Option<SubscriptionMessage> {
+    serde_json::value::to_raw_value(v).ok().map(SubscriptionMessage::from)
 }
 
 /// The RPC methods over `api`.
-pub fn module(api: NodeApi) -> RpcModule<NodeApi> {
+pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(api);
-    module
-        .register_method("neuro_status", |_params, api, _| {
-            Ok::<_, ErrorObjectOwned>(api.status())
-        })
-        .expect("method names are unique");
-    module
-        .register_blocking_method("neuro_sendRawTransaction", |params, api, _| {
-            let hex_tx: String = params.one().map_err(invalid_params)?;
-            let bytes = hex::decode(hex_tx.trim_start_matches("0x")).map_err(|e| {
-                ErrorObjectOwned::owned(
-                    codes::TX_MALFORMED,
-                    format!("transaction is not hex: {e}"),
-                    None::<()>,
-                )
-            })?;
-            let hash = api.submit(&bytes).map_err(submit_error)?;
-            Ok::<_, ErrorObjectOwned>(format!("0x{}", hex::encode(hash)))
-        })
-        .expect("method names are unique");
-    module
-        .register_blocking_method("neuro_getAccount", |params, api, _| {
-            let text: String = params.one().map_err(invalid_params)?;
-            let address: Address = text.parse().map_err(|_| {
-                ErrorObjectOwned::owned(
-                    codes::INVALID_PARAMS,
-                    format!("{text:?} is not an address (0x + 40 hex digits)"),
-                    None::<()>,
-                )
-            })?;
-            let account = api
-                .with_chain(|c| c.ledger().account(&address))
-                .map_err(internal)?;
-            Ok::<_, ErrorObjectOwned>(AccountInfo {
-                address: address.to_string(),
-                balance: account.balance.0.to_string(),
-                balance_neuro: account.balance.to_neuro_string(),
-                nonce: account.nonce,
-                stake: account.stake.0.to_string(),
-                stake_neuro: account.stake.to_neuro_string(),
-                unbonding: account.unbonding_total().0.to_string(),
-            })
-        })
-        .expect("method names are unique");
-    module
-        .register_blocking_method("neuro_getValidators", |_params, api, _| {
-            let validators = api
-                .with_chain(|c| c.ledger().validators())
-                .map_err(internal)?;
-            Ok::<_, ErrorObjectOwned>(
-                validators
-                    .into_iter()
-                    .map(|v| ValidatorEntry {
-                        address: v.address.to_string(),
-                        public_key: v.record.public_key.to_string(),
-                        power: v.record.power,
-                        jailed: v.record.jailed,
-                        stake: v.stake.0.to_string(),
+    module.register_method("neuro_status", |_params, api, _| {
+        Ok::<_, ErrorObjectOwned>(api.status())
+    })?;
+    module.register_blocking_method("neuro_sendRawTransaction", |params, api, _| {
+        let hex_tx: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let bytes = hex::decode(hex_tx.trim_start_matches("0x"))
+            .map_err(|e| err(codes::TX_MALFORMED, format!("transaction is not hex: {e}")))?;
+        let hash = api.submit(&bytes).map_err(submit_error)?;
+        Ok::<_, ErrorObjectOwned>(format!("0x{}", hex::encode(hash)))
+    })?;
+    module.register_blocking_method("neuro_getAccount", |params, api, _| {
+        let text: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        account_json(&api, &parse_address(&text)?)
+    })?;
+    module.register_blocking_method("neuro_getValidators", |_params, api, _| {
+        let validators = api
+            .with_chain(|c| c.ledger().validators())
+            .map_err(|e| err(codes::INTERNAL, e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(
+            validators
+                .into_iter()
+                .map(|v| {
+                    json!({
+                        "address": v.address,
+                        "publicKey": v.record.public_key.to_string(),
+                        "power": v.record.power,
+                        "jailed": v.record.jailed,
+                        "stake": v.stake.0.to_string(),
                     })
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .expect("method names are unique");
-    module
-}
+                })
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    explorer::register(&mut module)?;
+    module.register_method("rpc.discover", |_params, _api, _| {
+        serde_json::from_str::<Value>(OPENRPC).map_err(|e| err(codes::INTERNAL, e.to_string()))
+    })?;
 
-fn invalid_params(e: jsonrpsee::types::ErrorObjectOwned) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(codes::INVALID_PARAMS, e.message().to_owned(), None::<()>)
-}
+    module.register_subscription(
+        "neuro_subscribeNewHeads",
+        "neuro_newHead",
+        "neuro_unsubscribeNewHeads",
+        |_params, pending: PendingSubscriptionSink, api, _| async move {
+            let Ok(sink) = pending.accept().await else {
+                return;
+            };
+            let mut heads = api.subscribe();
+            while heads.changed().await.is_ok() {
+                let Some(msg) = message(&head_json(&api)) else {
+                    return;
+                };
+                if sink.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        },
+    )?;
 
-fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(codes::INTERNAL, e.to_string(), None::<()>)
+    module.register_subscription(
+        "neuro_subscribeAccount",
+        "neuro_accountChanged",
+        "neuro_unsubscribeAccount",
+        |params, pending: PendingSubscriptionSink, api, _| async move {
+            let address = match params.one::<String>() {
+                Ok(a) => match parse_address(&a) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return;
+                    }
+                },
+                Err(e) => {
+                    pending.reject(err(codes::INVALID_PARAMS, e.message())).await;
+                    return;
+                }
+            };
+            let Ok(sink) = pending.accept().await else {
+                return;
+            };
+            let mut heads = api.subscribe();
+            let mut last = account_json(&api, &address).ok();
+            while heads.changed().await.is_ok() {
+                let now = account_json(&api, &address).ok();
+                if now != last {
+                    if let Some(msg) = now.as_ref().and_then(message) {
+                        if sink.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    last = now;
+                }
+            }
+        },
+    )?;
+    Ok(module)
 }
 
 /// Serves the RPC on `addr` until the handle is stopped. Returns the bound address.
 pub async fn serve(addr: &str, api: NodeApi) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
         .max_connections(MAX_CONNECTIONS)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let local = server.local_addr()?;
-    let handle = server.start(module(api));
+    let module = module(api).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let handle = server.start(module);
     Ok((local, handle))
 }

@@ -1,12 +1,15 @@
 //! What applying a transaction did: its result and the events the explorer indexes.
 
+use borsh::{BorshDeserialize, BorshSerialize};
+
 use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};
 use crate::error::TxError;
 use crate::tx::SpendPurpose;
 
 /// One effect of a transaction on balances, stakes or the registry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
 pub enum Event {
     FeePaid {
         payer: Address,
@@ -64,6 +67,26 @@ pub enum Event {
     ValidatorJailed {
         validator: Address,
     },
+}
+
+impl Event {
+    /// Every account this event touches (for per-account history).
+    pub fn accounts(&self) -> Vec<Address> {
+        match self {
+            Event::FeePaid { payer, proposer, .. } => vec![*payer, *proposer],
+            Event::Transfer { from, to, .. } | Event::Spent { from, to, .. } => vec![*from, *to],
+            Event::NodeRegistered { node, wallet } | Event::Minted { wallet, node, .. } => {
+                vec![*wallet, *node]
+            }
+            Event::Staked { account, .. }
+            | Event::UnbondingStarted { account, .. }
+            | Event::Withdrawn { account, .. } => vec![*account],
+            Event::Slashed {
+                offender, reporter, ..
+            } => vec![*offender, *reporter],
+            Event::ValidatorJailed { validator } => vec![*validator],
+        }
+    }
 }
 
 /// The outcome of a transaction included in a block.

@@ -1,8 +1,10 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
 mod bench_chain;
+mod bench_rpc;
 mod genesis;
 mod node;
+mod wallet;
 #[cfg(feature = "training")]
 mod train;
 
@@ -38,6 +40,8 @@ pub enum Command {
     /// Create local test networks.
     #[command(subcommand)]
     Testnet(node::TestnetCommand),
+    /// Wallet: keys, balances, transfers, staking, history (talks to a node's JSON-RPC).
+    Wallet(wallet::WalletArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -47,6 +51,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Committed transfers per second and commit latency of a loopback testnet in this process.
     Chain(bench_chain::BenchChainArgs),
+    /// Requests per second of neuro_getAccount and neuro_getBlock over loopback HTTP.
+    Rpc(bench_rpc::BenchRpcArgs),
     /// Robust-aggregation throughput (GB/s) over WORKERS vectors of LEN f32 values.
     #[cfg(feature = "training")]
     Aggregate {
@@ -61,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Genesis(cmd)) => genesis::run(cmd),
         Some(Command::Node(args)) => node::run_node(args),
+        Some(Command::Wallet(args)) => wallet::run(args),
         Some(Command::Dev(args)) => node::run_dev(args),
         Some(Command::Testnet(cmd)) => node::run_testnet(cmd),
         #[cfg(feature = "training")]
@@ -74,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             train::bench_aggregate(workers, len)
         }
         Some(Command::Bench(BenchCommand::Chain(args))) => bench_chain::run(args),
+        Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),
         None => {
             genesis::summary_of_dev()?;
             node::run_dev(node::DevArgs {

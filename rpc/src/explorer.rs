@@ -1,0 +1,412 @@
+//! The explorer's methods: blocks, transactions with receipts, account history, proofs, supply,
+//! parameters and fee estimates, all read from the node's RocksDB indexes.
+
+use jsonrpsee::server::RpcModule;
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use neuroshard_chain::node::NodeApi;
+use neuroshard_chain::store::{Cursor, StoredReceipt};
+use neuroshard_chain::Block;
+use neuroshard_runtime::{Address, Amount, Event, Hash32, SignedTransaction, TxBody};
+use serde_json::{json, Value};
+
+use crate::codes;
+
+/// Most entries in one page of history.
+pub const MAX_PAGE: usize = 100;
+
+pub(crate) fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(codes::INTERNAL, e.to_string())
+}
+
+pub(crate) fn amount(a: Amount) -> Value {
+    json!({ "base": a.0.to_string(), "neuro": a.to_neuro_string() })
+}
+
+fn hex32(h: &Hash32) -> String {
+    format!("0x{}", hex::encode(h))
+}
+
+fn parse_hash(s: &str) -> Result<Hash32, ErrorObjectOwned> {
+    let bytes = hex::decode(s.trim_start_matches("0x"))
+        .map_err(|_| err(codes::INVALID_PARAMS, format!("{s:?} is not a hex hash")))?;
+    bytes
+        .try_into()
+        .map_err(|_| err(codes::INVALID_PARAMS, format!("{s:?} is not 32 bytes")))
+}
+
+pub(crate) fn parse_address(s: &str) -> Result<Address, ErrorObjectOwned> {
+    s.parse().map_err(|_| {
+        err(
+            codes::INVALID_PARAMS,
+            format!("{s:?} is not an address (0x + 40 hex digits)"),
+        )
+    })
+}
+
+pub fn event_json(e: &Event) -> Value {
+    match e {
+        Event::FeePaid {
+            payer,
+            proposer,
+            to_proposer,
+            burned,
+        } => json!({"type": "feePaid", "payer": payer, "proposer": proposer,
+            "toProposer": amount(*to_proposer), "burned": amount(*burned)}),
+        Event::Transfer { from, to, amount: a } => {
+            json!({"type": "transfer", "from": from, "to": to, "amount": amount(*a)})
+        }
+        Event::Spent {
+            from,
+            to,
+            amount: a,
+            burned,
+            purpose,
+        } => json!({"type": "spent", "from": from, "to": to, "amount": amount(*a),
+            "burned": amount(*burned), "purpose": format!("{purpose:?}")}),
+        Event::NodeRegistered { node, wallet } => {
+            json!({"type": "nodeRegistered", "node": node, "wallet": wallet})
+        }
+        Event::Minted {
+            wallet,
+            node,
+            gross,
+            amount: a,
+            first_batch,
+            batches,
+        } => json!({"type": "reward", "wallet": wallet, "node": node, "gross": amount(*gross),
+            "amount": amount(*a), "firstBatch": first_batch, "batches": batches}),
+        Event::Staked { account, amount: a } => {
+            json!({"type": "staked", "account": account, "amount": amount(*a)})
+        }
+        Event::UnbondingStarted {
+            account,
+            amount: a,
+            matures_at_ms,
+        } => json!({"type": "unbondingStarted", "account": account, "amount": amount(*a),
+            "maturesAtMs": matures_at_ms}),
+        Event::Withdrawn { account, amount: a } => {
+            json!({"type": "withdrawn", "account": account, "amount": amount(*a)})
+        }
+        Event::Slashed {
+            offender,
+            reporter,
+            taken,
+            to_reporter,
+            destroyed,
+            offence,
+        } => json!({"type": "slashed", "offender": offender, "reporter": reporter,
+            "taken": amount(*taken), "toReporter": amount(*to_reporter),
+            "destroyed": amount(*destroyed), "offence": hex32(offence)}),
+        Event::ValidatorJailed { validator } => {
+            json!({"type": "validatorJailed", "validator": validator})
+        }
+    }
+}
+
+fn kind_of(body: &TxBody) -> &'static str {
+    match body {
+        TxBody::Transfer { .. } => "transfer",
+        TxBody::RegisterNode { .. } => "registerNode",
+        TxBody::SubmitProof(_) => "submitProof",
+        TxBody::Stake { .. } => "stake",
+        TxBody::Unstake { .. } => "unstake",
+        TxBody::WithdrawUnbonded => "withdraw",
+        TxBody::Spend { .. } => "spend",
+        TxBody::ReportFraud(_) => "reportFraud",
+    }
+}
+
+fn receipt_json(r: &StoredReceipt) -> Value {
+    let burned: u128 = r
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::FeePaid { burned, .. } | Event::Spent { burned, .. } => burned.0,
+            _ => 0,
+        })
+        .sum();
+    json!({
+        "height": r.height,
+        "position": r.position,
+        "sender": r.sender,
+        "success": r.error.is_none(),
+        "error": r.error,
+        "fee": amount(r.fee),
+        "burned": amount(Amount(burned)),
+        "events": r.events.iter().map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+fn tx_json(tx: &SignedTransaction) -> Value {
+    let body = match &tx.tx.body {
+        TxBody::Transfer { to, amount: a } => json!({"to": to, "amount": amount(*a)}),
+        TxBody::Stake { amount: a } | TxBody::Unstake { amount: a } => {
+            json!({"amount": amount(*a)})
+        }
+        TxBody::Spend {
+            to,
+            amount: a,
+            purpose,
+        } => json!({"to": to, "amount": amount(*a), "purpose": format!("{purpose:?}")}),
+        TxBody::RegisterNode { node_key, .. } => {
+            json!({"node": node_key.address(), "nodeKey": node_key.to_string()})
+        }
+        TxBody::SubmitProof(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+        TxBody::WithdrawUnbonded => json!({}),
+        TxBody::ReportFraud(e) => json!({"offence": hex32(&e.offence_id())}),
+    };
+    json!({
+        "hash": hex32(&tx.hash()),
+        "from": tx.signer.address(),
+        "nonce": tx.tx.nonce,
+        "fee": amount(tx.tx.fee),
+        "kind": kind_of(&tx.tx.body),
+        "body": body,
+    })
+}
+
+fn block_json(block: &Block, full: bool) -> Value {
+    let h = &block.header;
+    let txs: Vec<Value> = if full {
+        block
+            .transactions()
+            .map(|t| t.iter().map(tx_json).collect())
+            .unwrap_or_default()
+    } else {
+        block
+            .txs
+            .iter()
+            .map(|raw| Value::String(hex32(&neuroshard_chain::block::tx_hash(raw))))
+            .collect()
+    };
+    json!({
+        "hash": hex32(&block.hash()),
+        "height": h.height,
+        "timeMs": h.time_ms,
+        "proposer": h.proposer,
+        "parentHash": hex32(&h.parent_hash),
+        "txsRoot": hex32(&h.txs_root),
+        "prevStateRoot": hex32(&h.prev_state_root),
+        "transactions": txs,
+    })
+}
+
+/// Page options: `{ "limit": n, "before": "height:position" }`.
+fn page(params: &Params<'_>, index: usize) -> Result<(usize, Option<Cursor>), ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    for _ in 0..index {
+        let _: Value = seq.next().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+    }
+    let opts: Option<Value> = seq
+        .optional_next()
+        .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+    let opts = opts.unwrap_or(Value::Null);
+    let limit = match opts.get("limit") {
+        None | Some(Value::Null) => 20,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| err(codes::INVALID_PARAMS, "limit must be a number"))?
+            as usize,
+    };
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(err(
+            codes::INVALID_PARAMS,
+            format!("limit must be 1..={MAX_PAGE}"),
+        ));
+    }
+    let before = match opts.get("before") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let (h, p) = s
+                .split_once(':')
+                .ok_or_else(|| err(codes::INVALID_PARAMS, "before must be \"height:position\""))?;
+            Some(Cursor {
+                height: h
+                    .parse()
+                    .map_err(|_| err(codes::INVALID_PARAMS, "bad height in before"))?,
+                position: p
+                    .parse()
+                    .map_err(|_| err(codes::INVALID_PARAMS, "bad position in before"))?,
+            })
+        }
+        Some(_) => return Err(err(codes::INVALID_PARAMS, "before must be a string")),
+    };
+    Ok((limit, before))
+}
+
+fn history_page(
+    api: &NodeApi,
+    kinds: &[u8],
+    address: &Address,
+    limit: usize,
+    before: Option<Cursor>,
+) -> Result<Value, ErrorObjectOwned> {
+    api.with_chain(|c| {
+        let store = c.store();
+        let mut entries = Vec::new();
+        for kind in kinds {
+            entries.extend(
+                store
+                    .history(*kind, address, before, limit)
+                    .map_err(internal)?,
+            );
+        }
+        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.dedup_by_key(|e| e.0);
+        entries.truncate(limit);
+        let mut items = Vec::new();
+        for (_, hash) in &entries {
+            let Some(r) = store.receipt(hash).map_err(internal)? else {
+                continue;
+            };
+            let tx = store
+                .block(r.height)
+                .map_err(internal)?
+                .and_then(|b| b.txs.get(r.position as usize).cloned())
+                .and_then(|raw| SignedTransaction::decode(&raw).ok());
+            let mut item = receipt_json(&r);
+            item["hash"] = Value::String(hex32(hash));
+            if let Some(tx) = tx {
+                item["kind"] = Value::String(kind_of(&tx.tx.body).into());
+                item["transaction"] = tx_json(&tx);
+            }
+            items.push(item);
+        }
+        let next = (entries.len() == limit)
+            .then(|| entries.last().map(|(c, _)| format!("{}:{}", c.height, c.position)))
+            .flatten();
+        Ok(json!({ "items": items, "next": next }))
+    })
+}
+
+pub fn register(module: &mut RpcModule<NodeApi>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_blocking_method("neuro_getBlock", |params, api, _| {
+        let mut seq = params.sequence();
+        let id: Value = seq.next().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let full: Option<bool> = seq
+            .optional_next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        api.with_chain(|c| {
+            let top = c.height();
+            let height = match &id {
+                Value::Number(n) => n
+                    .as_u64()
+                    .ok_or_else(|| err(codes::INVALID_PARAMS, "height must be a whole number"))?,
+                Value::String(s) => {
+                    let hash = parse_hash(s)?;
+                    c.store()
+                        .block_height_by_hash(&hash)
+                        .map_err(internal)?
+                        .ok_or_else(|| err(codes::NOT_FOUND, format!("no block with hash {s}")))?
+                }
+                _ => {
+                    return Err(err(
+                        codes::INVALID_PARAMS,
+                        "give a height (number) or a block hash (hex string)",
+                    ))
+                }
+            };
+            if height == 0 || height > top {
+                return Err(err(
+                    codes::NOT_FOUND,
+                    format!("no block at height {height}: the chain is at height {top}"),
+                ));
+            }
+            let block = c
+                .store()
+                .block(height)
+                .map_err(internal)?
+                .ok_or_else(|| err(codes::NOT_FOUND, format!("block {height} is missing")))?;
+            Ok(block_json(&block, full.unwrap_or(false)))
+        })
+    })?;
+
+    module.register_blocking_method("neuro_getTransaction", |params, api, _| {
+        let s: String = params.one().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let hash = parse_hash(&s)?;
+        api.with_chain(|c| {
+            let store = c.store();
+            let r = store
+                .receipt(&hash)
+                .map_err(internal)?
+                .ok_or_else(|| err(codes::NOT_FOUND, format!("no committed transaction {s}")))?;
+            let tx = store
+                .block(r.height)
+                .map_err(internal)?
+                .and_then(|b| b.txs.get(r.position as usize).cloned())
+                .and_then(|raw| SignedTransaction::decode(&raw).ok())
+                .ok_or_else(|| internal("receipt without its transaction"))?;
+            Ok::<_, ErrorObjectOwned>(json!({ "transaction": tx_json(&tx), "receipt": receipt_json(&r) }))
+        })
+    })?;
+
+    module.register_blocking_method("neuro_getAccountHistory", |params, api, _| {
+        let address: String = params
+            .sequence()
+            .next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let address = parse_address(&address)?;
+        let (limit, before) = page(&params, 1)?;
+        history_page(&api, b"a", &address, limit, before)
+    })?;
+
+    module.register_blocking_method("neuro_getProofs", |params, api, _| {
+        let address: String = params
+            .sequence()
+            .next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let address = parse_address(&address)?;
+        let (limit, before) = page(&params, 1)?;
+        history_page(&api, b"wn", &address, limit, before)
+    })?;
+
+    module.register_blocking_method("neuro_getSupply", |_params, api, _| {
+        let s = api.with_chain(|c| c.ledger().supply()).map_err(internal)?;
+        let circulating = s
+            .minted
+            .checked_sub(s.burned)
+            .and_then(|x| x.checked_sub(s.slashed))
+            .unwrap_or_default();
+        Ok::<_, ErrorObjectOwned>(json!({
+            "minted": amount(s.minted),
+            "burned": amount(s.burned),
+            "slashed": amount(s.slashed),
+            "circulating": amount(circulating),
+        }))
+    })?;
+
+    module.register_blocking_method("neuro_getParams", |_params, api, _| {
+        let p = api.with_chain(|c| c.ledger().params().clone());
+        serde_json::to_value(&p).map_err(internal)
+    })?;
+
+    module.register_blocking_method("neuro_estimateFee", |params, api, _| {
+        let kind: Option<String> = params
+            .sequence()
+            .optional_next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let min = api.with_chain(|c| c.ledger().params().min_fee);
+        let exempt = ["registerNode", "submitProof", "reportFraud"];
+        let known = [
+            "transfer", "stake", "unstake", "withdraw", "spend", "registerNode", "submitProof",
+            "reportFraud",
+        ];
+        let fee = match kind.as_deref() {
+            None => min,
+            Some(k) if exempt.contains(&k) => Amount::ZERO,
+            Some(k) if known.contains(&k) => min,
+            Some(k) => {
+                return Err(err(
+                    codes::INVALID_PARAMS,
+                    format!("unknown transaction kind {k:?}; one of {known:?}"),
+                ))
+            }
+        };
+        Ok(json!({ "fee": amount(fee), "minFee": amount(min), "feeExemptKinds": exempt }))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! `neuroshard wallet …`: keys, balances and signed transactions against a node's JSON-RPC.
+//!
+//! The wallet's key comes from, in order: `--token` (warns: it shows in process listings),
+//! `NEUROSHARD_TOKEN`, or the key file `$NEUROSHARD_HOME/wallet.key` (mode 0600) that `wallet new`
+//! and `wallet import` write. The token and key never appear in output or logs.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use neuroshard_chain::node::config::{random_key, write_file};
+use neuroshard_rpc::client::ClientError;
+use neuroshard_rpc::RpcClient;
+use neuroshard_runtime::{Address, Amount, SecretKey, Transaction, TxBody};
+use serde_json::{json, Value};
+
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// The node's JSON-RPC address.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:26657", env = "NEUROSHARD_NODE")]
+    pub node: String,
+    /// Print JSON (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Wallet token. Visible to other users in process listings: prefer NEUROSHARD_TOKEN or the
+    /// key file.
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: WalletCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create a new wallet key file and print its address.
+    New {
+        /// Replace an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Store the key of a token (from NEUROSHARD_TOKEN, or typed on standard input).
+    Import {
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print this wallet's address.
+    Address,
+    /// Balance, stake and nonce of ADDR (default: this wallet).
+    Balance { address: Option<String> },
+    /// Send AMOUNT NEURO (exact decimal, e.g. 1.25) to TO.
+    Transfer { to: String, amount: String },
+    /// Bond AMOUNT NEURO as validator stake.
+    Stake { amount: String },
+    /// Start unbonding AMOUNT NEURO of stake.
+    Unstake { amount: String },
+    /// Withdraw matured unbonding stake.
+    Withdraw,
+    /// Transactions touching ADDR, newest first.
+    History {
+        address: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Accepted proofs of ADDR (wallet or node), newest first, with rewards.
+    Proofs {
+        address: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Minted, burned, slashed and circulating NEURO.
+    Supply,
+}
+
+fn key_file() -> anyhow::Result<PathBuf> {
+    Ok(super::node::neuroshard_home()?.join("wallet.key"))
+}
+
+fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
+    if let Some(token) = &args.token {
+        eprintln!("warning: --token is visible to other users in process listings; prefer NEUROSHARD_TOKEN or `neuroshard wallet import`");
+        return SecretKey::from_token(token).context("invalid token");
+    }
+    if let Ok(token) = std::env::var("NEUROSHARD_TOKEN") {
+        return SecretKey::from_token(&token).context("NEUROSHARD_TOKEN is not a valid token");
+    }
+    let path = key_file()?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no wallet: set NEUROSHARD_TOKEN, or create {} with `neuroshard wallet new` or `import`",
+            path.display()
+        )
+    })?;
+    SecretKey::from_token(text.trim()).with_context(|| format!("{} holds no valid key", path.display()))
+}
+
+fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> {
+    let path = key_file()?;
+    if path.exists() && !force {
+        bail!("{} already exists (use --force to replace it)", path.display());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_file(&path, key.to_token().as_bytes(), true)?;
+    Ok(path)
+}
+
+fn parse_amount(s: &str) -> anyhow::Result<Amount> {
+    s.parse::<Amount>()
+        .map_err(|e| anyhow::anyhow!("{s:?} is not an amount of NEURO: {e}"))
+}
+
+fn target(args: &WalletArgs, address: &Option<String>) -> anyhow::Result<Address> {
+    match address {
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{a:?} is not an address (0x + 40 hex digits)")),
+        None => Ok(load_key(args)?.address()),
+    }
+}
+
+fn client(args: &WalletArgs) -> anyhow::Result<RpcClient> {
+    Ok(RpcClient::new(&args.node)?)
+}
+
+fn print(args: &WalletArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", human(value));
+    }
+}
+
+fn neuro(v: &Value) -> String {
+    v.get("neuro").and_then(Value::as_str).unwrap_or("?").to_owned()
+}
+
+async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> anyhow::Result<Value> {
+    c.call(method, params).await.map_err(|e| match e {
+        ClientError::Unreachable { url, reason } => {
+            anyhow::anyhow!("node unreachable at {url}: {reason} (is it running? see --node)")
+        }
+        other => anyhow::anyhow!("{other}"),
+    })
+}
+
+/// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
+async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
+    let key = load_key(args)?;
+    let c = client(args)?;
+    let status = call(&c, "neuro_status", vec![]).await?;
+    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_owned();
+    let account = call(&c, "neuro_getAccount", vec![key.address().to_string().into()]).await?;
+    let nonce = account["nonce"].as_u64().context("account without nonce")?;
+    let fee_info = call(&c, "neuro_estimateFee", vec![kind.into()]).await?;
+    let fee: Amount = fee_info["fee"]["base"]
+        .as_str()
+        .and_then(|s| s.parse::<u128>().ok())
+        .map(Amount)
+        .context("fee estimate")?;
+    let balance = account["balance"]
+        .as_str()
+        .and_then(|s| s.parse::<u128>().ok())
+        .map(Amount)
+        .unwrap_or_default();
+    let needed = spend.checked_add(fee).context("amount too large")?;
+    if balance < needed {
+        bail!(
+            "insufficient balance: {} has {} NEURO, this needs {} NEURO (amount {} + fee {})",
+            key.address(),
+            balance.to_neuro_string(),
+            needed.to_neuro_string(),
+            spend.to_neuro_string(),
+            fee.to_neuro_string()
+        );
+    }
+    let tx = Transaction { chain_id, nonce, fee, body }.sign(&key);
+    let hash = c.send_transaction(&tx).await.map_err(|e| anyhow::anyhow!("rejected: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = c.transaction(&hash).await? {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            bail!("transaction 0x{} was accepted but is not in a block after 60 s", hex::encode(hash));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn receipt_line(v: &Value) -> String {
+    let r = &v["receipt"];
+    let t = &v["transaction"];
+    let outcome = if r["success"].as_bool() == Some(true) {
+        "ok".to_owned()
+    } else {
+        format!("FAILED: {}", r["error"].as_str().unwrap_or("?"))
+    };
+    format!(
+        "{} {} in block {} ({outcome}); fee {} NEURO, burned {} NEURO",
+        t["kind"].as_str().unwrap_or("?"),
+        t["hash"].as_str().unwrap_or("?"),
+        r["height"],
+        neuro(&r["fee"]),
+        neuro(&r["burned"]),
+    )
+}
+
+fn history_lines(v: &Value) -> String {
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return "nothing yet".into();
+    }
+    items
+        .iter()
+        .map(|i| {
+            let events: Vec<String> = i["events"]
+                .as_array()
+                .map(|es| {
+                    es.iter()
+                        .filter(|e| e["type"] != "feePaid")
+                        .map(|e| match e["type"].as_str().unwrap_or("?") {
+                            "transfer" => format!("transfer {} -> {}: {} NEURO", e["from"].as_str().unwrap_or("?"), e["to"].as_str().unwrap_or("?"), neuro(&e["amount"])),
+                            "reward" => format!("reward {} NEURO for {} batches", neuro(&e["amount"]), e["batches"]),
+                            "slashed" => format!("slashed {} NEURO ({} to the reporter)", neuro(&e["taken"]), neuro(&e["toReporter"])),
+                            "spent" => format!("spent {} NEURO ({} burned)", neuro(&e["amount"]), neuro(&e["burned"])),
+                            other => other.to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "#{:<8} {:<12} {} {}",
+                i["height"],
+                i["kind"].as_str().unwrap_or("?"),
+                if i["success"].as_bool() == Some(true) { "ok    " } else { "failed" },
+                events.join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn run(args: WalletArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run_async(&args))
+}
+
+async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
+    match &args.command {
+        WalletCommand::New { force } => {
+            let key = SecretKey::from_entropy(random_key());
+            let path = save_key(&key, *force)?;
+            print(args, &json!({"address": key.address(), "keyFile": path}), |_| {
+                format!("new wallet {} (key saved to {}, mode 0600)", key.address(), path.display())
+            });
+        }
+        WalletCommand::Import { force } => {
+            let token = match std::env::var("NEUROSHARD_TOKEN") {
+                Ok(t) => t,
+                Err(_) => {
+                    eprintln!("wallet token (then Enter):");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim().to_owned()
+                }
+            };
+            let key = SecretKey::from_token(&token).context("invalid token")?;
+            let path = save_key(&key, *force)?;
+            print(args, &json!({"address": key.address(), "keyFile": path}), |_| {
+                format!("imported wallet {} (key saved to {})", key.address(), path.display())
+            });
+        }
+        WalletCommand::Address => {
+            let a = load_key(args)?.address();
+            print(args, &json!({"address": a}), |_| a.to_string());
+        }
+        WalletCommand::Balance { address } => {
+            let a = target(args, address)?;
+            let v = call(&client(args)?, "neuro_getAccount", vec![a.to_string().into()]).await?;
+            print(args, &v, |v| {
+                format!(
+                    "{a}\n  balance  {} NEURO\n  stake    {} NEURO\n  nonce    {}",
+                    v["balanceNeuro"].as_str().unwrap_or("?"),
+                    v["stakeNeuro"].as_str().unwrap_or("?"),
+                    v["nonce"]
+                )
+            });
+        }
+        WalletCommand::Transfer { to, amount } => {
+            let to: Address = to
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{to:?} is not an address (0x + 40 hex digits)"))?;
+            let amount = parse_amount(amount)?;
+            let v = send(args, "transfer", TxBody::Transfer { to, amount }, amount).await?;
+            print(args, &v, receipt_line);
+        }
+        WalletCommand::Stake { amount } => {
+            let amount = parse_amount(amount)?;
+            let v = send(args, "stake", TxBody::Stake { amount }, amount).await?;
+            print(args, &v, receipt_line);
+        }
+        WalletCommand::Unstake { amount } => {
+            let amount = parse_amount(amount)?;
+            let v = send(args, "unstake", TxBody::Unstake { amount }, Amount::ZERO).await?;
+            print(args, &v, receipt_line);
+        }
+        WalletCommand::Withdraw => {
+            let v = send(args, "withdraw", TxBody::WithdrawUnbonded, Amount::ZERO).await?;
+            print(args, &v, receipt_line);
+        }
+        WalletCommand::History { address, limit } => {
+            let a = target(args, address)?;
+            let v = call(
+                &client(args)?,
+                "neuro_getAccountHistory",
+                vec![a.to_string().into(), json!({"limit": limit})],
+            )
+            .await?;
+            print(args, &v, history_lines);
+        }
+        WalletCommand::Proofs { address, limit } => {
+            let a = target(args, address)?;
+            let v = call(
+                &client(args)?,
+                "neuro_getProofs",
+                vec![a.to_string().into(), json!({"limit": limit})],
+            )
+            .await?;
+            print(args, &v, history_lines);
+        }
+        WalletCommand::Supply => {
+            let v = call(&client(args)?, "neuro_getSupply", vec![]).await?;
+            print(args, &v, |v| {
+                format!(
+                    "minted       {} NEURO\nburned       {} NEURO\nslashed      {} NEURO\ncirculating  {} NEURO",
+                    neuro(&v["minted"]),
+                    neuro(&v["burned"]),
+                    neuro(&v["slashed"]),
+                    neuro(&v["circulating"])
+                )
+            });
+        }
+    }
+    Ok(())
+}

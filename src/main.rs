@@ -18,6 +18,10 @@ fn default_filter(args: &cli::Cli) -> String {
     if matches!(args.command, None | Some(cli::Command::Dev(_))) {
         filter.push_str(",informalsystems_malachitebft_network=off");
     }
+    if matches!(args.command, Some(cli::Command::Bench(_))) {
+        // Benchmarks print figures; per-block logs of several in-process nodes would drown them.
+        return "warn,informalsystems_malachitebft_engine=off".into();
+    }
     filter
 }
 

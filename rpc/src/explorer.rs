@@ -56,7 +56,11 @@ pub fn event_json(e: &Event) -> Value {
             burned,
         } => json!({"type": "feePaid", "payer": payer, "proposer": proposer,
             "toProposer": amount(*to_proposer), "burned": amount(*burned)}),
-        Event::Transfer { from, to, amount: a } => {
+        Event::Transfer {
+            from,
+            to,
+            amount: a,
+        } => {
             json!({"type": "transfer", "from": from, "to": to, "amount": amount(*a)})
         }
         Event::Spent {
@@ -199,7 +203,9 @@ fn block_json(block: &Block, full: bool) -> Value {
 fn page(params: &Params<'_>, index: usize) -> Result<(usize, Option<Cursor>), ErrorObjectOwned> {
     let mut seq = params.sequence();
     for _ in 0..index {
-        let _: Value = seq.next().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let _: Value = seq
+            .next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
     }
     let opts: Option<Value> = seq
         .optional_next()
@@ -255,7 +261,7 @@ fn history_page(
                     .map_err(internal)?,
             );
         }
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         entries.dedup_by_key(|e| e.0);
         entries.truncate(limit);
         let mut items = Vec::new();
@@ -277,16 +283,24 @@ fn history_page(
             items.push(item);
         }
         let next = (entries.len() == limit)
-            .then(|| entries.last().map(|(c, _)| format!("{}:{}", c.height, c.position)))
+            .then(|| {
+                entries
+                    .last()
+                    .map(|(c, _)| format!("{}:{}", c.height, c.position))
+            })
             .flatten();
         Ok(json!({ "items": items, "next": next }))
     })
 }
 
-pub fn register(module: &mut RpcModule<NodeApi>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub fn register(
+    module: &mut RpcModule<NodeApi>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     module.register_blocking_method("neuro_getBlock", |params, api, _| {
         let mut seq = params.sequence();
-        let id: Value = seq.next().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let id: Value = seq
+            .next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
         let full: Option<bool> = seq
             .optional_next()
             .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
@@ -326,7 +340,9 @@ pub fn register(module: &mut RpcModule<NodeApi>) -> Result<(), jsonrpsee::core::
     })?;
 
     module.register_blocking_method("neuro_getTransaction", |params, api, _| {
-        let s: String = params.one().map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let s: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
         let hash = parse_hash(&s)?;
         api.with_chain(|c| {
             let store = c.store();
@@ -340,7 +356,9 @@ pub fn register(module: &mut RpcModule<NodeApi>) -> Result<(), jsonrpsee::core::
                 .and_then(|b| b.txs.get(r.position as usize).cloned())
                 .and_then(|raw| SignedTransaction::decode(&raw).ok())
                 .ok_or_else(|| internal("receipt without its transaction"))?;
-            Ok::<_, ErrorObjectOwned>(json!({ "transaction": tx_json(&tx), "receipt": receipt_json(&r) }))
+            Ok::<_, ErrorObjectOwned>(
+                json!({ "transaction": tx_json(&tx), "receipt": receipt_json(&r) }),
+            )
         })
     })?;
 
@@ -392,7 +410,13 @@ pub fn register(module: &mut RpcModule<NodeApi>) -> Result<(), jsonrpsee::core::
         let min = api.with_chain(|c| c.ledger().params().min_fee);
         let exempt = ["registerNode", "submitProof", "reportFraud"];
         let known = [
-            "transfer", "stake", "unstake", "withdraw", "spend", "registerNode", "submitProof",
+            "transfer",
+            "stake",
+            "unstake",
+            "withdraw",
+            "spend",
+            "registerNode",
+            "submitProof",
             "reportFraud",
         ];
         let fee = match kind.as_deref() {

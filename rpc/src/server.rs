@@ -33,7 +33,10 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     err(code, e.to_string())
 }
 
-fn account_json(api: &NodeApi, address: &neuroshard_runtime::Address) -> Result<Value, ErrorObjectOwned> {
+fn account_json(
+    api: &NodeApi,
+    address: &neuroshard_runtime::Address,
+) -> Result<Value, ErrorObjectOwned> {
     let (account, validator) = api.with_chain(|c| {
         let account = c.ledger().account(address);
         let validator = c
@@ -72,7 +75,9 @@ fn head_json(api: &NodeApi) -> Value {
 }
 
 fn message(v: &Value) -> Option<SubscriptionMessage> {
-    serde_json::value::to_raw_value(v).ok().map(SubscriptionMessage::from)
+    serde_json::value::to_raw_value(v)
+        .ok()
+        .map(SubscriptionMessage::from)
 }
 
 /// The RPC methods over `api`.
@@ -154,7 +159,9 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
                     }
                 },
                 Err(e) => {
-                    pending.reject(err(codes::INVALID_PARAMS, e.message())).await;
+                    pending
+                        .reject(err(codes::INVALID_PARAMS, e.message()))
+                        .await;
                     return;
                 }
             };

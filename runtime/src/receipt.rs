@@ -73,7 +73,9 @@ impl Event {
     /// Every account this event touches (for per-account history).
     pub fn accounts(&self) -> Vec<Address> {
         match self {
-            Event::FeePaid { payer, proposer, .. } => vec![*payer, *proposer],
+            Event::FeePaid {
+                payer, proposer, ..
+            } => vec![*payer, *proposer],
             Event::Transfer { from, to, .. } | Event::Spent { from, to, .. } => vec![*from, *to],
             Event::NodeRegistered { node, wallet } | Event::Minted { wallet, node, .. } => {
                 vec![*wallet, *node]

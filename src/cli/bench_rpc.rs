@@ -32,16 +32,28 @@ pub fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
     let p = args.base_port;
     let mut config = NodeConfig::local("bench", p, p + 1, p + 3);
     config.consensus.block_interval_ms = 100;
-    home.init(&config, DEV_GENESIS_JSON, &SecretKey::from_token(DEV_VALIDATOR_TOKEN)?, random_key())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    home.init(
+        &config,
+        DEV_GENESIS_JSON,
+        &SecretKey::from_token(DEV_VALIDATOR_TOKEN)?,
+        random_key(),
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async {
-        let running = node::start(&home).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let (addr, server) = neuroshard_rpc::serve(&running.rpc_listen, running.api.clone()).await?;
+        let running = node::start(&home)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let (addr, server) =
+            neuroshard_rpc::serve(&running.rpc_listen, running.api.clone()).await?;
         let url = format!("http://{addr}");
         while running.api.status().height < 5 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let who = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?.address().to_string();
+        let who = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?
+            .address()
+            .to_string();
         for (method, param) in [
             ("neuro_getAccount", Value::String(who)),
             ("neuro_getBlock", Value::from(3u64)),

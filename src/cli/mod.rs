@@ -4,9 +4,9 @@ mod bench_chain;
 mod bench_rpc;
 mod genesis;
 mod node;
-mod wallet;
 #[cfg(feature = "training")]
 mod train;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 

@@ -19,7 +19,12 @@ use serde_json::{json, Value};
 #[derive(Debug, Args)]
 pub struct WalletArgs {
     /// The node's JSON-RPC address.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:26657", env = "NEUROSHARD_NODE")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:26657",
+        env = "NEUROSHARD_NODE"
+    )]
     pub node: String,
     /// Print JSON (for scripts).
     #[arg(long, global = true)]
@@ -92,13 +97,17 @@ fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
             path.display()
         )
     })?;
-    SecretKey::from_token(text.trim()).with_context(|| format!("{} holds no valid key", path.display()))
+    SecretKey::from_token(text.trim())
+        .with_context(|| format!("{} holds no valid key", path.display()))
 }
 
 fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> {
     let path = key_file()?;
     if path.exists() && !force {
-        bail!("{} already exists (use --force to replace it)", path.display());
+        bail!(
+            "{} already exists (use --force to replace it)",
+            path.display()
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -127,14 +136,20 @@ fn client(args: &WalletArgs) -> anyhow::Result<RpcClient> {
 
 fn print(args: &WalletArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         println!("{}", human(value));
     }
 }
 
 fn neuro(v: &Value) -> String {
-    v.get("neuro").and_then(Value::as_str).unwrap_or("?").to_owned()
+    v.get("neuro")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_owned()
 }
 
 async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> anyhow::Result<Value> {
@@ -152,7 +167,12 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;
     let chain_id = status["chain_id"].as_str().unwrap_or_default().to_owned();
-    let account = call(&c, "neuro_getAccount", vec![key.address().to_string().into()]).await?;
+    let account = call(
+        &c,
+        "neuro_getAccount",
+        vec![key.address().to_string().into()],
+    )
+    .await?;
     let nonce = account["nonce"].as_u64().context("account without nonce")?;
     let fee_info = call(&c, "neuro_estimateFee", vec![kind.into()]).await?;
     let fee: Amount = fee_info["fee"]["base"]
@@ -176,15 +196,27 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
             fee.to_neuro_string()
         );
     }
-    let tx = Transaction { chain_id, nonce, fee, body }.sign(&key);
-    let hash = c.send_transaction(&tx).await.map_err(|e| anyhow::anyhow!("rejected: {e}"))?;
+    let tx = Transaction {
+        chain_id,
+        nonce,
+        fee,
+        body,
+    }
+    .sign(&key);
+    let hash = c
+        .send_transaction(&tx)
+        .await
+        .map_err(|e| anyhow::anyhow!("rejected: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(found) = c.transaction(&hash).await? {
             return Ok(found);
         }
         if Instant::now() > deadline {
-            bail!("transaction 0x{} was accepted but is not in a block after 60 s", hex::encode(hash));
+            bail!(
+                "transaction 0x{} was accepted but is not in a block after 60 s",
+                hex::encode(hash)
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -222,10 +254,27 @@ fn history_lines(v: &Value) -> String {
                     es.iter()
                         .filter(|e| e["type"] != "feePaid")
                         .map(|e| match e["type"].as_str().unwrap_or("?") {
-                            "transfer" => format!("transfer {} -> {}: {} NEURO", e["from"].as_str().unwrap_or("?"), e["to"].as_str().unwrap_or("?"), neuro(&e["amount"])),
-                            "reward" => format!("reward {} NEURO for {} batches", neuro(&e["amount"]), e["batches"]),
-                            "slashed" => format!("slashed {} NEURO ({} to the reporter)", neuro(&e["taken"]), neuro(&e["toReporter"])),
-                            "spent" => format!("spent {} NEURO ({} burned)", neuro(&e["amount"]), neuro(&e["burned"])),
+                            "transfer" => format!(
+                                "transfer {} -> {}: {} NEURO",
+                                e["from"].as_str().unwrap_or("?"),
+                                e["to"].as_str().unwrap_or("?"),
+                                neuro(&e["amount"])
+                            ),
+                            "reward" => format!(
+                                "reward {} NEURO for {} batches",
+                                neuro(&e["amount"]),
+                                e["batches"]
+                            ),
+                            "slashed" => format!(
+                                "slashed {} NEURO ({} to the reporter)",
+                                neuro(&e["taken"]),
+                                neuro(&e["toReporter"])
+                            ),
+                            "spent" => format!(
+                                "spent {} NEURO ({} burned)",
+                                neuro(&e["amount"]),
+                                neuro(&e["burned"])
+                            ),
                             other => other.to_owned(),
                         })
                         .collect()
@@ -235,7 +284,11 @@ fn history_lines(v: &Value) -> String {
                 "#{:<8} {:<12} {} {}",
                 i["height"],
                 i["kind"].as_str().unwrap_or("?"),
-                if i["success"].as_bool() == Some(true) { "ok    " } else { "failed" },
+                if i["success"].as_bool() == Some(true) {
+                    "ok    "
+                } else {
+                    "failed"
+                },
                 events.join("; ")
             )
         })
@@ -244,7 +297,9 @@ fn history_lines(v: &Value) -> String {
 }
 
 pub fn run(args: WalletArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_async(&args))
 }
 
@@ -253,9 +308,17 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
         WalletCommand::New { force } => {
             let key = SecretKey::from_entropy(random_key());
             let path = save_key(&key, *force)?;
-            print(args, &json!({"address": key.address(), "keyFile": path}), |_| {
-                format!("new wallet {} (key saved to {}, mode 0600)", key.address(), path.display())
-            });
+            print(
+                args,
+                &json!({"address": key.address(), "keyFile": path}),
+                |_| {
+                    format!(
+                        "new wallet {} (key saved to {}, mode 0600)",
+                        key.address(),
+                        path.display()
+                    )
+                },
+            );
         }
         WalletCommand::Import { force } => {
             let token = match std::env::var("NEUROSHARD_TOKEN") {
@@ -269,9 +332,17 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             };
             let key = SecretKey::from_token(&token).context("invalid token")?;
             let path = save_key(&key, *force)?;
-            print(args, &json!({"address": key.address(), "keyFile": path}), |_| {
-                format!("imported wallet {} (key saved to {})", key.address(), path.display())
-            });
+            print(
+                args,
+                &json!({"address": key.address(), "keyFile": path}),
+                |_| {
+                    format!(
+                        "imported wallet {} (key saved to {})",
+                        key.address(),
+                        path.display()
+                    )
+                },
+            );
         }
         WalletCommand::Address => {
             let a = load_key(args)?.address();
@@ -279,7 +350,12 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
         }
         WalletCommand::Balance { address } => {
             let a = target(args, address)?;
-            let v = call(&client(args)?, "neuro_getAccount", vec![a.to_string().into()]).await?;
+            let v = call(
+                &client(args)?,
+                "neuro_getAccount",
+                vec![a.to_string().into()],
+            )
+            .await?;
             print(args, &v, |v| {
                 format!(
                     "{a}\n  balance  {} NEURO\n  stake    {} NEURO\n  nonce    {}",

@@ -20,7 +20,7 @@ fn default_filter(args: &cli::Cli) -> String {
     }
     if matches!(args.command, Some(cli::Command::Bench(_))) {
         // Benchmarks print figures; per-block logs of several in-process nodes would drown them.
-        return "warn,informalsystems_malachitebft_engine=off".into();
+        return "warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_network=off".into();
     }
     filter
 }

@@ -115,6 +115,22 @@ fn explorer_and_wallet_end_to_end() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 
+    // Staking below the minimum, withdrawing or unstaking nothing: the node refuses them before
+    // any block (so no fee is lost), and the wallet says why.
+    for args in [
+        &["stake", "0.001"][..],
+        &["withdraw"][..],
+        &["unstake", "0.001"][..],
+    ] {
+        let (ok, out, err) = wallet(&node, &wallet_home, None, args);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(err.contains("rejected"), "{args:?}: {err}");
+    }
+    let (_, out, _) = wallet(&node, &wallet_home, None, &["--json", "balance"]);
+    let bal: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(bal["balanceNeuro"], "0.0123");
+    assert_eq!(bal["nonce"], 0);
+
     // History of both sides, proofs, supply.
     let (ok, out, _) = wallet(&node, &wallet_home, Some(&token), &["--json", "history"]);
     assert!(ok);
@@ -138,6 +154,7 @@ fn explorer_and_wallet_end_to_end() {
     let (_, out, _) = wallet(&node, &wallet_home, None, &["--json", "supply"]);
     let supply: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(supply["minted"]["neuro"], "0.05");
+    // The transfer's fee (0.0001) burned 5%.
     // The transfer's fee (0.0001) burned 5%.
     assert_eq!(supply["burned"]["neuro"], "0.000005");
     assert_eq!(supply["circulating"]["neuro"], "0.049995");
@@ -326,6 +343,32 @@ fn explorer_and_wallet_end_to_end() {
         assert_eq!(
             rpc_err(&node, "neuro_sendRawTransaction", vec!["00ff".into()]).await,
             TX_MALFORMED
+        );
+        // Two different transactions for the same future nonce: the second finds it taken.
+        let future = c.account(&earner.address()).await.unwrap().nonce + 5;
+        let t1 = sign(
+            DEV,
+            &earner,
+            future,
+            "0.0001",
+            neuroshard_runtime::TxBody::WithdrawUnbonded,
+        );
+        let t2 = sign(
+            DEV,
+            &earner,
+            future,
+            "0.0002",
+            neuroshard_runtime::TxBody::WithdrawUnbonded,
+        );
+        c.send_raw_transaction(&t1).await.unwrap();
+        assert_eq!(
+            rpc_err(
+                &node,
+                "neuro_sendRawTransaction",
+                vec![hex::encode(t2).into()]
+            )
+            .await,
+            MEMPOOL
         );
         // A replay of the committed transfer's nonce with other content: rejected.
         let replay = sign(

@@ -222,6 +222,18 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
     }
 }
 
+/// Prints the receipt; a transaction whose body failed (fee still paid) is an error exit.
+fn report(args: &WalletArgs, v: &Value) -> anyhow::Result<()> {
+    print(args, v, receipt_line);
+    if v["receipt"]["success"].as_bool() != Some(true) {
+        bail!(
+            "the transaction is in a block but failed: {}",
+            v["receipt"]["error"].as_str().unwrap_or("unknown reason")
+        );
+    }
+    Ok(())
+}
+
 fn receipt_line(v: &Value) -> String {
     let r = &v["receipt"];
     let t = &v["transaction"];
@@ -371,21 +383,21 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("{to:?} is not an address (0x + 40 hex digits)"))?;
             let amount = parse_amount(amount)?;
             let v = send(args, "transfer", TxBody::Transfer { to, amount }, amount).await?;
-            print(args, &v, receipt_line);
+            report(args, &v)?;
         }
         WalletCommand::Stake { amount } => {
             let amount = parse_amount(amount)?;
             let v = send(args, "stake", TxBody::Stake { amount }, amount).await?;
-            print(args, &v, receipt_line);
+            report(args, &v)?;
         }
         WalletCommand::Unstake { amount } => {
             let amount = parse_amount(amount)?;
             let v = send(args, "unstake", TxBody::Unstake { amount }, Amount::ZERO).await?;
-            print(args, &v, receipt_line);
+            report(args, &v)?;
         }
         WalletCommand::Withdraw => {
             let v = send(args, "withdraw", TxBody::WithdrawUnbonded, Amount::ZERO).await?;
-            print(args, &v, receipt_line);
+            report(args, &v)?;
         }
         WalletCommand::History { address, limit } => {
             let a = target(args, address)?;

@@ -93,6 +93,21 @@ fn a_transfer_is_applied_once_wherever_it_is_sent() {
     rt().block_on(async {
         wait_height(&nodes[0], 2, 2 * MINUTE).await;
         earn(&nodes[1], TESTNET, &wallet, &key(3)).await;
+        // Every node has committed the reward (a lagging node rightly refuses an unfunded
+        // transfer).
+        for n in &nodes {
+            let deadline = std::time::Instant::now() + MINUTE;
+            while n
+                .client()
+                .account(&wallet.address())
+                .await
+                .map(|a| a.balance == "0")
+                .unwrap_or(true)
+            {
+                assert!(std::time::Instant::now() < deadline, "{}", n.log_tail());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         let transfer = sign(
             TESTNET,
             &wallet,

@@ -275,7 +275,7 @@ fn a_double_signing_validator_is_reported_and_jailed() {
         .init(&config, &genesis, &key, [7; 32])
         .unwrap();
     let twin_rpc = format!("http://127.0.0.1:{}", base + 1);
-    let _twin = NodeProc::spawn(
+    let twin = NodeProc::spawn(
         &["node", "--home", twin_home.to_str().unwrap()],
         &twin_home,
         &twin_rpc,
@@ -283,7 +283,7 @@ fn a_double_signing_validator_is_reported_and_jailed() {
     let offender = key.address().to_string();
     let jailed_at = rt().block_on(async {
         let client = nodes[0].client();
-        let deadline = std::time::Instant::now() + 3 * MINUTE;
+        let deadline = std::time::Instant::now() + 4 * MINUTE;
         loop {
             let validators = client.validators().await.unwrap_or_default();
             if validators.iter().any(|v| v.jailed) {
@@ -298,8 +298,9 @@ fn a_double_signing_validator_is_reported_and_jailed() {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{}",
-                nodes[0].log_tail()
+                "no double sign reported; node0:\n{}\ntwin:\n{}",
+                nodes[0].log_tail(),
+                twin.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

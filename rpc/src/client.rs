@@ -8,22 +8,9 @@ use jsonrpsee::rpc_params;
 use neuroshard_runtime::{Address, Hash32, SignedTransaction};
 
 use crate::types::{AccountInfo, ValidatorEntry};
-use serde::Deserialize;
 
-/// `neuro_status`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct Status {
-    pub chain_id: String,
-    pub moniker: String,
-    pub height: u64,
-    pub latest_block_hash: String,
-    pub state_root: String,
-    pub latest_block_time_ms: u64,
-    pub peers: usize,
-    pub catching_up: bool,
-    pub mempool_size: usize,
-    pub validator_address: String,
-}
+/// `neuro_status`: the node's own status type.
+pub use neuroshard_chain::node::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -362,25 +362,21 @@ pub fn register(
         })
     })?;
 
-    module.register_blocking_method("neuro_getAccountHistory", |params, api, _| {
-        let address: String = params
-            .sequence()
-            .next()
-            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        let address = parse_address(&address)?;
-        let (limit, before) = page(&params, 1)?;
-        history_page(&api, b"a", &address, limit, before)
-    })?;
-
-    module.register_blocking_method("neuro_getProofs", |params, api, _| {
-        let address: String = params
-            .sequence()
-            .next()
-            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        let address = parse_address(&address)?;
-        let (limit, before) = page(&params, 1)?;
-        history_page(&api, b"wn", &address, limit, before)
-    })?;
+    // History and proofs: the same paged listing over different indexes.
+    for (method, kinds) in [
+        ("neuro_getAccountHistory", b"a".as_slice()),
+        ("neuro_getProofs", b"wn".as_slice()),
+    ] {
+        module.register_blocking_method(method, move |params, api, _| {
+            let address: String = params
+                .sequence()
+                .next()
+                .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+            let address = parse_address(&address)?;
+            let (limit, before) = page(&params, 1)?;
+            history_page(&api, kinds, &address, limit, before)
+        })?;
+    }
 
     module.register_blocking_method("neuro_getSupply", |_params, api, _| {
         let s = api.with_chain(|c| c.ledger().supply()).map_err(internal)?;

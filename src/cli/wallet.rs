@@ -308,6 +308,24 @@ fn history_lines(v: &Value) -> String {
         .join("\n")
 }
 
+/// A paged listing (history or proofs) of ADDR, newest first.
+async fn listing(
+    args: &WalletArgs,
+    method: &str,
+    address: &Option<String>,
+    limit: u64,
+) -> anyhow::Result<()> {
+    let a = target(args, address)?;
+    let v = call(
+        &client(args)?,
+        method,
+        vec![a.to_string().into(), json!({ "limit": limit })],
+    )
+    .await?;
+    print(args, &v, history_lines);
+    Ok(())
+}
+
 pub fn run(args: WalletArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -400,24 +418,10 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             report(args, &v)?;
         }
         WalletCommand::History { address, limit } => {
-            let a = target(args, address)?;
-            let v = call(
-                &client(args)?,
-                "neuro_getAccountHistory",
-                vec![a.to_string().into(), json!({"limit": limit})],
-            )
-            .await?;
-            print(args, &v, history_lines);
+            listing(args, "neuro_getAccountHistory", address, *limit).await?
         }
         WalletCommand::Proofs { address, limit } => {
-            let a = target(args, address)?;
-            let v = call(
-                &client(args)?,
-                "neuro_getProofs",
-                vec![a.to_string().into(), json!({"limit": limit})],
-            )
-            .await?;
-            print(args, &v, history_lines);
+            listing(args, "neuro_getProofs", address, *limit).await?
         }
         WalletCommand::Supply => {
             let v = call(&client(args)?, "neuro_getSupply", vec![]).await?;

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use neuroshard_runtime::{Hash32, SignedTransaction, TxError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::executor::ChainState;
 use crate::mempool::{Admission, Mempool, MempoolError};
 
 /// The node's view of the chain, as `neuro_status` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub chain_id: String,
     pub moniker: String,

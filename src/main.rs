@@ -2,6 +2,8 @@
 //! tools, local training, and benchmarks. Bare `neuroshard` runs the local dev chain.
 
 mod cli;
+#[cfg(feature = "training")]
+mod ponw;
 
 use std::process::ExitCode;
 

@@ -260,7 +260,7 @@ impl RocksStore {
             let mut accounts: Vec<neuroshard_runtime::Address> = vec![r.sender];
             for e in &r.events {
                 accounts.extend(e.accounts());
-                if let neuroshard_runtime::Event::Minted { wallet, node, .. } = e {
+                if let neuroshard_runtime::Event::ProofAccepted { wallet, node, .. } = e {
                     for (tag, who) in [(b"w/", wallet), (b"n/", node)] {
                         staged.push(Staged {
                             cf: CF_INDEX,

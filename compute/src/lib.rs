@@ -22,6 +22,7 @@ pub mod error;
 pub mod generate;
 pub mod model;
 pub mod pipeline;
+pub mod ponw;
 pub mod tokenizer;
 pub mod train;
 pub mod work;

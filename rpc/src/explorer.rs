@@ -6,6 +6,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use neuroshard_chain::node::NodeApi;
 use neuroshard_chain::store::{Cursor, StoredReceipt};
 use neuroshard_chain::Block;
+use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Address, Amount, Event, Hash32, SignedTransaction, TxBody};
 use serde_json::{json, Value};
 
@@ -18,7 +19,7 @@ pub(crate) fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)
 }
 
-fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(codes::INTERNAL, e.to_string())
 }
 
@@ -26,11 +27,11 @@ pub(crate) fn amount(a: Amount) -> Value {
     json!({ "base": a.0.to_string(), "neuro": a.to_neuro_string() })
 }
 
-fn hex32(h: &Hash32) -> String {
+pub(crate) fn hex32(h: &Hash32) -> String {
     format!("0x{}", hex::encode(h))
 }
 
-fn parse_hash(s: &str) -> Result<Hash32, ErrorObjectOwned> {
+pub(crate) fn parse_hash(s: &str) -> Result<Hash32, ErrorObjectOwned> {
     let bytes = hex::decode(s.trim_start_matches("0x"))
         .map_err(|_| err(codes::INVALID_PARAMS, format!("{s:?} is not a hex hash")))?;
     bytes
@@ -74,15 +75,50 @@ pub fn event_json(e: &Event) -> Value {
         Event::NodeRegistered { node, wallet } => {
             json!({"type": "nodeRegistered", "node": node, "wallet": wallet})
         }
-        Event::Minted {
+        Event::ProofAccepted {
             wallet,
             node,
             gross,
             amount: a,
             first_batch,
             batches,
+            matures_at_ms,
         } => json!({"type": "reward", "wallet": wallet, "node": node, "gross": amount(*gross),
-            "amount": amount(*a), "firstBatch": first_batch, "batches": batches}),
+            "amount": amount(*a), "firstBatch": first_batch, "batches": batches,
+            "maturesAtMs": matures_at_ms}),
+        Event::VerdictGiven {
+            validator,
+            proof,
+            valid,
+        } => json!({"type": "verdict", "validator": validator, "proof": hex32(proof),
+            "valid": valid}),
+        Event::ProofVerified { proof } => json!({"type": "proofVerified", "proof": hex32(proof)}),
+        Event::FraudProven {
+            proof,
+            node,
+            wallet,
+            voided,
+            voided_pending,
+            taken,
+            to_reporters,
+            destroyed,
+        } => json!({"type": "fraudProven", "proof": hex32(proof), "node": node, "wallet": wallet,
+            "voided": amount(*voided), "voidedPending": amount(*voided_pending),
+            "taken": amount(*taken), "toReporters": amount(*to_reporters),
+            "destroyed": amount(*destroyed)}),
+        Event::VerdictOverruled {
+            validator,
+            proof,
+            taken,
+        } => json!({"type": "verdictOverruled", "validator": validator, "proof": hex32(proof),
+            "taken": amount(*taken)}),
+        Event::RoundClosed {
+            round,
+            aggregate,
+            next_model,
+            proofs,
+        } => json!({"type": "roundClosed", "round": round, "aggregate": hex32(aggregate),
+            "nextModel": hex32(next_model), "proofs": proofs}),
         Event::Staked { account, amount: a } => {
             json!({"type": "staked", "account": account, "amount": amount(*a)})
         }
@@ -121,7 +157,40 @@ fn kind_of(body: &TxBody) -> &'static str {
         TxBody::WithdrawUnbonded => "withdraw",
         TxBody::Spend { .. } => "spend",
         TxBody::ReportFraud(_) => "reportFraud",
+        TxBody::Verdict { .. } => "verdict",
+        TxBody::CloseRound { .. } => "closeRound",
     }
+}
+
+/// An accepted proof's ledger record: status, reward, verdicts.
+pub fn proof_record_json(p: &ProofRecord) -> Value {
+    let status = match p.status {
+        ProofStatus::Pending if p.disputed() => "disputed",
+        ProofStatus::Pending => "pending",
+        ProofStatus::Verified => "verified",
+        ProofStatus::Paid => "paid",
+        ProofStatus::Voided => "voided",
+    };
+    json!({
+        "status": status,
+        "node": p.node,
+        "wallet": p.wallet,
+        "round": p.round,
+        "height": p.height,
+        "acceptedMs": p.accepted_ms,
+        "maturesAtMs": p.matures_at_ms,
+        "gross": amount(p.gross),
+        "reward": amount(p.reward),
+        "firstBatch": p.first_batch,
+        "batches": p.batches,
+        "layers": [p.layer_start, p.layer_end],
+        "modelVersion": hex32(&p.model_version),
+        "dataSeed": hex32(&p.data_seed),
+        "pseudoGradient": hex32(&p.pseudo_gradient),
+        "verdicts": p.verdicts.iter().map(|v| json!({
+            "validator": v.validator, "valid": v.valid, "power": v.power
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn receipt_json(r: &StoredReceipt) -> Value {
@@ -159,9 +228,33 @@ fn tx_json(tx: &SignedTransaction) -> Value {
         TxBody::RegisterNode { node_key, .. } => {
             json!({"node": node_key.address(), "nodeKey": node_key.to_string()})
         }
-        TxBody::SubmitProof(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+        TxBody::SubmitProof(p) => json!({
+            "role": format!("{:?}", p.role),
+            "layers": [p.layer_start, p.layer_end],
+            "round": p.round,
+            "modelVersion": hex32(&p.model_version),
+            "dataSeed": hex32(&p.data_seed),
+            "dataShard": hex32(&p.data_shard),
+            "pseudoGradient": hex32(&p.pseudo_gradient),
+            "firstBatch": p.first_batch,
+            "metrics": {
+                "batches": p.metrics.batches,
+                "tokens": p.metrics.tokens,
+                "samples": p.metrics.samples,
+                "uptimeSecs": p.metrics.uptime_secs,
+            },
+            "timestampMs": p.timestamp_ms,
+        }),
         TxBody::WithdrawUnbonded => json!({}),
         TxBody::ReportFraud(e) => json!({"offence": hex32(&e.offence_id())}),
+        TxBody::Verdict { proof, valid } => json!({"proof": hex32(proof), "valid": valid}),
+        TxBody::CloseRound {
+            round,
+            aggregate,
+            next_model,
+            included,
+        } => json!({"round": round, "aggregate": hex32(aggregate),
+            "nextModel": hex32(next_model), "included": included.iter().map(hex32).collect::<Vec<_>>()}),
     };
     json!({
         "hash": hex32(&tx.hash()),
@@ -279,6 +372,11 @@ fn history_page(
             if let Some(tx) = tx {
                 item["kind"] = Value::String(kind_of(&tx.tx.body).into());
                 item["transaction"] = tx_json(&tx);
+                if matches!(tx.tx.body, TxBody::SubmitProof(_)) {
+                    if let Some(p) = c.ledger().proof(hash).map_err(internal)? {
+                        item["proof"] = proof_record_json(&p);
+                    }
+                }
             }
             items.push(item);
         }
@@ -390,6 +488,8 @@ pub fn register(
             "burned": amount(s.burned),
             "slashed": amount(s.slashed),
             "circulating": amount(circulating),
+            "pending": amount(s.pending),
+            "voided": amount(s.voided),
         }))
     })?;
 
@@ -404,7 +504,13 @@ pub fn register(
             .optional_next()
             .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
         let min = api.with_chain(|c| c.ledger().params().min_fee);
-        let exempt = ["registerNode", "submitProof", "reportFraud"];
+        let exempt = [
+            "registerNode",
+            "submitProof",
+            "reportFraud",
+            "verdict",
+            "closeRound",
+        ];
         let known = [
             "transfer",
             "stake",
@@ -414,6 +520,8 @@ pub fn register(
             "registerNode",
             "submitProof",
             "reportFraud",
+            "verdict",
+            "closeRound",
         ];
         let fee = match kind.as_deref() {
             None => min,

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod explorer;
 pub mod server;
+pub mod training;
 pub mod types;
 
 pub use client::RpcClient;

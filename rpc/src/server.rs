@@ -55,6 +55,7 @@ fn account_json(
         "stake": account.stake.0.to_string(),
         "stakeNeuro": account.stake.to_neuro_string(),
         "unbonding": account.unbonding_total().0.to_string(),
+        "pending": amount(account.pending),
         "unbondingEntries": account.unbonding.iter().map(|u| json!({
             "amount": amount(u.amount), "maturesAtMs": u.matures_at_ms
         })).collect::<Vec<_>>(),
@@ -121,6 +122,7 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
         )
     })?;
     explorer::register(&mut module)?;
+    crate::training::register(&mut module)?;
     module.register_method("rpc.discover", |_params, _api, _| {
         serde_json::from_str::<Value>(OPENRPC).map_err(|e| err(codes::INTERNAL, e.to_string()))
     })?;

@@ -74,6 +74,10 @@ impl Amount {
         self.0.checked_mul(n).map(Amount)
     }
 
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
     pub fn saturating_sub(self, other: Amount) -> Amount {
         Amount(self.0.saturating_sub(other.0))
     }

@@ -4,12 +4,14 @@
 use std::collections::BTreeSet;
 
 use crate::amount::Amount;
-use crate::crypto::Address;
+use crate::crypto::{Address, Hash32};
 use crate::error::{StorageError, TxError};
 use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::receipt::Event;
-use crate::state::{keys, Account, NodeRecord, Supply, ValidatorRecord};
+use crate::state::{
+    keys, Account, NodeRecord, ProofRecord, Supply, TrainingState, ValidatorIndex, ValidatorRecord,
+};
 use crate::storage::Storage;
 
 /// The block a transaction executes in.
@@ -26,6 +28,9 @@ pub(crate) struct Env<'e> {
     pub chain_id: &'e str,
     pub params: &'e Params,
     pub header: BlockHeader,
+    /// State root of the last committed block (the app hash this block's header commits to):
+    /// the randomness nobody could know before that block was decided.
+    pub prev_root: Hash32,
 }
 
 pub(crate) struct Ctx<'c, 'a, S: Storage> {
@@ -73,6 +78,40 @@ impl<S: Storage> Ctx<'_, '_, S> {
         self.ov.get(&keys::validator(a))
     }
 
+    pub fn training(&self) -> Result<TrainingState, StorageError> {
+        Ok(self.ov.get(keys::TRAINING)?.unwrap_or_default())
+    }
+
+    pub fn put_training(&mut self, t: &TrainingState) {
+        self.ov.put(keys::TRAINING.to_vec(), t);
+    }
+
+    pub fn proof(&self, id: &Hash32) -> Result<Option<ProofRecord>, StorageError> {
+        self.ov.get(&keys::proof(id))
+    }
+
+    pub fn put_proof(&mut self, id: &Hash32, record: &ProofRecord) {
+        self.ov.put(keys::proof(id), record);
+    }
+
+    /// Voting power of validator `a` if it is active (not jailed, power > 0).
+    pub fn active_power(&self, a: &Address) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .validator(a)?
+            .filter(|v| !v.jailed && v.power > 0)
+            .map(|v| v.power))
+    }
+
+    /// Sum of the power of every active validator.
+    pub fn total_power(&self) -> Result<u64, StorageError> {
+        let index: ValidatorIndex = self.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
+        let mut total = 0u64;
+        for a in &index.0 {
+            total = total.saturating_add(self.active_power(a)?.unwrap_or(0));
+        }
+        Ok(total)
+    }
+
     pub fn credit(&mut self, a: &Address, amount: Amount) -> Result<(), TxError> {
         let mut acct = self.account(a)?;
         acct.balance = acct.balance.checked_add(amount).ok_or(TxError::Overflow)?;
@@ -90,15 +129,6 @@ impl<S: Storage> Ctx<'_, '_, S> {
                 available: acct.balance,
             })?;
         self.put_account(a, &acct);
-        Ok(())
-    }
-
-    /// Creates `amount` new NEURO in `to`'s balance.
-    pub fn mint(&mut self, to: &Address, amount: Amount) -> Result<(), TxError> {
-        let mut supply = self.supply()?;
-        supply.minted = supply.minted.checked_add(amount).ok_or(TxError::Overflow)?;
-        self.credit(to, amount)?;
-        self.put_supply(&supply);
         Ok(())
     }
 

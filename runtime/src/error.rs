@@ -106,6 +106,33 @@ pub enum TxError {
         first_batch: u64,
         next_unclaimed: u64,
     },
+    #[error("proof is for round {got} with model {got_model}, but round {current} with model {current_model} is open")]
+    StaleModel {
+        current: u64,
+        got: u64,
+        current_model: String,
+        got_model: String,
+    },
+    #[error("proof's data seed {got} is not the node's assigned seed {expected}")]
+    WrongDataSeed { expected: String, got: String },
+    #[error("no accepted proof with transaction hash {0}")]
+    UnknownProof(String),
+    #[error("proof {0} is already settled (paid, voided or verified)")]
+    ProofSettled(String),
+    #[error("validator {0} already gave its verdict on this proof")]
+    DuplicateVerdict(Address),
+    #[error("round {got} is not the open round {current}")]
+    WrongRound { current: u64, got: u64 },
+    #[error("round {round} opened at {opened_ms} ms and may close from {earliest_ms} ms")]
+    RoundTooYoung {
+        round: u64,
+        opened_ms: u64,
+        earliest_ms: u64,
+    },
+    #[error("proof {0} cannot be aggregated: it is not a verified proof of this round")]
+    NotAggregatable(String),
+    #[error("a round closes with at least one verified proof, listed once each")]
+    EmptyRoundClose,
     #[error("evidence is invalid: {0}")]
     InvalidEvidence(String),
     #[error("this evidence was already used")]

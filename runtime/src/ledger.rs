@@ -12,13 +12,18 @@ use crate::crypto::{Address, PublicKey};
 use crate::ctx::{BlockHeader, Env};
 use crate::error::{BlockError, StorageError, TxError};
 use crate::execute;
+use crate::maturity;
 use crate::genesis::Genesis;
 use crate::handlers::voting_power;
 use crate::merkle::{self, StateRoot};
 use crate::overlay::{Changes, Overlay};
 use crate::params::Params;
 use crate::receipt::Receipt;
-use crate::state::{keys, Account, ChainInfo, NodeRecord, Supply, ValidatorIndex, ValidatorRecord};
+use crate::crypto::Hash32;
+use crate::state::{
+    keys, Account, ChainInfo, NodeRecord, ProofRecord, RoundRecord, Supply, TrainingState,
+    ValidatorIndex, ValidatorRecord,
+};
 use crate::storage::{Storage, WriteBatch};
 use crate::tx::VerifiedTx;
 
@@ -89,6 +94,28 @@ impl<S: Storage> Ledger<S> {
             ov.put(keys::CHAIN.to_vec(), &chain);
             ov.put(keys::PARAMS.to_vec(), &genesis.params);
             ov.put(keys::SUPPLY.to_vec(), &Supply::default());
+            let model = genesis.params.training.genesis_model;
+            ov.put(
+                keys::TRAINING.to_vec(),
+                &TrainingState {
+                    round: 0,
+                    model_version: model,
+                    opened_ms: time_ms,
+                    queue_head: 0,
+                    queue_tail: 0,
+                },
+            );
+            ov.put(
+                keys::round(0),
+                &RoundRecord {
+                    round: 0,
+                    model_version: model,
+                    opened_ms: time_ms,
+                    opened_height: 0,
+                    proofs: 0,
+                    close: None,
+                },
+            );
             let mut index = ValidatorIndex::default();
             for v in &genesis.validators {
                 let address = v.public_key.address();
@@ -208,6 +235,7 @@ impl<S: Storage> Ledger<S> {
             chain_id: &self.chain.chain_id,
             params: &self.params,
             header: block.header,
+            prev_root: self.root,
         };
         let mut ov = Overlay::new(&self.store, &mut block.changes);
         execute::deliver(&mut ov, &env, &mut block.touched, tx)
@@ -225,6 +253,7 @@ impl<S: Storage> Ledger<S> {
                 time_ms: time_ms.max(self.chain.time_ms),
                 proposer: self.chain.proposer,
             },
+            prev_root: self.root,
         };
         let mut scratch = Changes::new();
         let mut ov = Overlay::new(&self.store, &mut scratch);
@@ -245,6 +274,7 @@ impl<S: Storage> Ledger<S> {
         };
         block.ended = true;
         let mut ov = Overlay::new(&self.store, &mut block.changes);
+        maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         let mut updates = Vec::new();
         for address in &block.touched {
             let Some(mut record) = ov.get::<ValidatorRecord>(&keys::validator(address))? else {
@@ -327,6 +357,37 @@ impl<S: Storage> Ledger<S> {
     }
     pub fn node(&self, address: &Address) -> Result<Option<NodeRecord>, StorageError> {
         read(&self.store, &keys::node(address))
+    }
+
+    /// The open training round and the maturity queue.
+    pub fn training(&self) -> Result<TrainingState, StorageError> {
+        Ok(read(&self.store, keys::TRAINING)?.unwrap_or_default())
+    }
+    pub fn round(&self, round: u64) -> Result<Option<RoundRecord>, StorageError> {
+        read(&self.store, &keys::round(round))
+    }
+    /// The transaction hashes of the proofs accepted in `round`, in order, from `start`, at most
+    /// `limit`.
+    pub fn round_proofs(
+        &self,
+        round: u64,
+        start: u64,
+        limit: u64,
+    ) -> Result<Vec<Hash32>, StorageError> {
+        let Some(record) = self.round(round)? else {
+            return Ok(Vec::new());
+        };
+        let end = record.proofs.min(start.saturating_add(limit));
+        let mut out = Vec::new();
+        for i in start..end {
+            if let Some(id) = read::<Hash32>(&self.store, &keys::round_proof(round, i))? {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+    pub fn proof(&self, id: &Hash32) -> Result<Option<ProofRecord>, StorageError> {
+        read(&self.store, &keys::proof(id))
     }
 
     /// Every validator record, in address order, with its account's bonded stake.

@@ -24,6 +24,7 @@ mod execute;
 pub mod genesis;
 mod handlers;
 pub mod ledger;
+mod maturity;
 mod merkle;
 mod overlay;
 pub mod params;

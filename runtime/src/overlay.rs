@@ -69,6 +69,10 @@ impl<'a, S: Storage> Overlay<'a, S> {
         self.writes().insert(key, Some(bytes));
     }
 
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes().insert(key, None);
+    }
+
     fn writes(&mut self) -> &mut Changes {
         match self.fork.as_mut() {
             Some(fork) => fork,

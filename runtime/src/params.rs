@@ -6,6 +6,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
+use crate::crypto::Hash32;
 use crate::error::GenesisError;
 
 /// Economic, consensus-facing and training parameters.
@@ -59,6 +60,15 @@ pub struct Params {
     /// Share of any slash paid to whoever reported it; the rest is destroyed.
     pub reporter_share_bps: u16,
 
+    // --- Proof verification (challenge window and verdicts) ---
+    /// A proof's reward is pending (held, unspendable, unminted) this long after the proof is
+    /// accepted; it is minted only if no fraud was proven by then.
+    pub challenge_window_ms: u64,
+    /// Taken from a validator whose verdict on a proof is overruled by a two-thirds majority.
+    pub false_verdict_penalty: Amount,
+    /// A training round lasts at least this long before validators may close it.
+    pub round_length_ms: u64,
+
     // --- NeuroLLM and training ---
     pub model: ModelParams,
     pub training: TrainingParams,
@@ -92,8 +102,35 @@ pub struct TrainingParams {
     pub outer_momentum_ppm: u32,
     pub aggregation: Aggregation,
     pub trim_bps: u16,
-    /// Share of claimed batches a validator re-executes.
+    /// Share of proofs (and so of claimed batches) each validator re-executes.
     pub verify_sample_bps: u16,
+    /// Sequences per training batch.
+    pub batch_size: u32,
+    /// Tokens per sequence (at most `model.context`).
+    pub seq_len: u32,
+    /// Seed of the genesis weights (round 0 starts from `NeuroLlm::new(model, init_seed)` on CPU).
+    pub init_seed: u64,
+    /// Hash of the genesis weights: round 0's model version.
+    #[serde(with = "hex32")]
+    pub genesis_model: Hash32,
+}
+
+/// `Hash32` as 64 hex digits in JSON.
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&text, &mut out).map_err(|_| {
+            serde::de::Error::custom(format!("{text:?} is not 64 hex digits (a SHA-256 hash)"))
+        })?;
+        Ok(out)
+    }
 }
 
 /// Byzantine-robust aggregation rule for pseudo-gradients.
@@ -137,6 +174,9 @@ impl Params {
             slash_fraud_bps: 1_000,
             fraud_penalty: Amount::neuro(10),
             reporter_share_bps: 5_000,
+            challenge_window_ms: 600_000,
+            false_verdict_penalty: Amount::neuro(20),
+            round_length_ms: 3_600_000,
             model: ModelParams {
                 version: 1,
                 hidden: 768,
@@ -159,6 +199,10 @@ impl Params {
                 aggregation: Aggregation::TrimmedMean,
                 trim_bps: 1_000,
                 verify_sample_bps: 500,
+                batch_size: 8,
+                seq_len: 512,
+                init_seed: 0,
+                genesis_model: [0; 32],
             },
         }
     }
@@ -206,6 +250,8 @@ impl Params {
             ("min_proof_interval_ms", self.min_proof_interval_ms),
             ("max_claim_window_ms", self.max_claim_window_ms),
             ("unbonding_period_ms", self.unbonding_period_ms),
+            ("challenge_window_ms", self.challenge_window_ms),
+            ("round_length_ms", self.round_length_ms),
         ];
         for (name, value) in nonzero_ms {
             if value == 0 {
@@ -256,6 +302,15 @@ impl Params {
             return Err(bad(
                 "model.vocab",
                 "byte-level vocab needs at least 256 tokens and a context",
+            ));
+        }
+        if self.training.batch_size == 0
+            || self.training.seq_len == 0
+            || self.training.seq_len > m.context
+        {
+            return Err(bad(
+                "training.seq_len",
+                "batch size and sequence length must be at least 1, sequences at most the context",
             ));
         }
         if self.training.inner_steps == 0 {

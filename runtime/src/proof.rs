@@ -8,7 +8,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::Hash32;
+use crate::crypto::{domain_hash, Address, Hash32};
 
 /// The part a node plays for the batches it claims.
 #[derive(
@@ -62,11 +62,18 @@ pub struct Proof {
     pub layer_start: u32,
     /// Last layer held (exclusive).
     pub layer_end: u32,
-    /// Hash of the weights the work started from.
+    /// The training round the work belongs to (must be the current one).
+    pub round: u64,
+    /// Hash of the weights the work started from: the round's model version.
     pub model_version: Hash32,
+    /// The node's data assignment seed, as the chain recorded it (see
+    /// [`crate::state::NodeRecord::data_seed`]): batch `i` of this proof is a function of this seed
+    /// and `i`, so no node picks its own batches.
+    pub data_seed: Hash32,
     /// Content hash of the data shard the batches came from.
     pub data_shard: Hash32,
-    /// Hash of the pseudo-gradient produced.
+    /// Hash of the pseudo-gradient produced (`start weights − end weights` after one inner step per
+    /// claimed batch, in batch order): what a validator's re-execution must reproduce bit for bit.
     pub pseudo_gradient: Hash32,
     /// Batch ids claimed are `first_batch .. first_batch + metrics.batches`, per node; a batch id is
     /// paid at most once.
@@ -90,4 +97,10 @@ impl Proof {
     pub fn layers_held(&self) -> u32 {
         self.layer_end.saturating_sub(self.layer_start)
     }
+}
+
+/// The data seed a node gets after a proof (or its registration) is accepted in a block whose
+/// predecessor's state root is `prev_root`.
+pub fn next_data_seed(prev_root: &Hash32, node: &Address) -> Hash32 {
+    domain_hash(b"neuroshard-data-seed-v1", &[prev_root.as_slice(), &node.0].concat())
 }

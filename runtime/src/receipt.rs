@@ -33,14 +33,51 @@ pub enum Event {
         node: Address,
         wallet: Address,
     },
-    /// A proof was accepted and `amount` minted to `wallet` (`gross` before diminishing returns).
-    Minted {
+    /// A proof was accepted: `amount` (`gross` before diminishing returns) is pending for
+    /// `wallet` and is minted at `matures_at_ms` unless fraud is proven first.
+    ProofAccepted {
         wallet: Address,
         node: Address,
         gross: Amount,
         amount: Amount,
         first_batch: u64,
         batches: u64,
+        matures_at_ms: u64,
+    },
+    /// A validator's verdict on an accepted proof.
+    VerdictGiven {
+        validator: Address,
+        proof: Hash32,
+        valid: bool,
+    },
+    /// Two thirds of validator power reproduced the proof's work.
+    ProofVerified { proof: Hash32 },
+    /// Two thirds of validator power could not reproduce the proof's work: its pending reward
+    /// (`voided`, never minted) is cancelled, `taken` is taken from the wallet's holdings and
+    /// `voided_pending` from its other pending rewards; `to_reporters` goes to the validators who
+    /// found it, `destroyed` is gone.
+    FraudProven {
+        proof: Hash32,
+        node: Address,
+        wallet: Address,
+        voided: Amount,
+        voided_pending: Amount,
+        taken: Amount,
+        to_reporters: Amount,
+        destroyed: Amount,
+    },
+    /// A validator's verdict was overruled by two thirds of validator power: `taken` destroyed.
+    VerdictOverruled {
+        validator: Address,
+        proof: Hash32,
+        taken: Amount,
+    },
+    /// A round closed; the next one trains from `next_model`.
+    RoundClosed {
+        round: u64,
+        aggregate: Hash32,
+        next_model: Hash32,
+        proofs: u64,
     },
     Staked {
         account: Address,
@@ -77,9 +114,13 @@ impl Event {
                 payer, proposer, ..
             } => vec![*payer, *proposer],
             Event::Transfer { from, to, .. } | Event::Spent { from, to, .. } => vec![*from, *to],
-            Event::NodeRegistered { node, wallet } | Event::Minted { wallet, node, .. } => {
-                vec![*wallet, *node]
+            Event::NodeRegistered { node, wallet }
+            | Event::ProofAccepted { wallet, node, .. }
+            | Event::FraudProven { wallet, node, .. } => vec![*wallet, *node],
+            Event::VerdictGiven { validator, .. } | Event::VerdictOverruled { validator, .. } => {
+                vec![*validator]
             }
+            Event::ProofVerified { .. } | Event::RoundClosed { .. } => Vec::new(),
             Event::Staked { account, .. }
             | Event::UnbondingStarted { account, .. }
             | Event::Withdrawn { account, .. } => vec![*account],

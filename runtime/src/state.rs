@@ -20,6 +20,11 @@ pub mod keys {
     pub const SUPPLY: &[u8] = b"s/supply";
     pub const CHAIN: &[u8] = b"s/chain";
     pub const PARAMS: &[u8] = b"s/params";
+    pub const TRAINING: &[u8] = b"s/training";
+    pub const PROOF_PREFIX: &[u8] = b"s/proof/";
+    pub const ROUND_PREFIX: &[u8] = b"s/round/";
+    pub const ROUND_PROOF_PREFIX: &[u8] = b"s/rproof/";
+    pub const MATURITY_PREFIX: &[u8] = b"s/mature/";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -35,6 +40,21 @@ pub mod keys {
     }
     pub fn evidence(id: &Hash32) -> Vec<u8> {
         join(EVIDENCE_PREFIX, id)
+    }
+    /// An accepted proof, by its transaction hash.
+    pub fn proof(tx_hash: &Hash32) -> Vec<u8> {
+        join(PROOF_PREFIX, tx_hash)
+    }
+    pub fn round(round: u64) -> Vec<u8> {
+        join(ROUND_PREFIX, &round.to_be_bytes())
+    }
+    /// The `index`-th proof accepted in `round`.
+    pub fn round_proof(round: u64, index: u64) -> Vec<u8> {
+        [ROUND_PROOF_PREFIX, &round.to_be_bytes(), &index.to_be_bytes()].concat()
+    }
+    /// Entry `index` of the maturity queue.
+    pub fn maturity(index: u64) -> Vec<u8> {
+        join(MATURITY_PREFIX, &index.to_be_bytes())
     }
 }
 
@@ -58,6 +78,9 @@ pub struct Account {
     pub reward_window: u64,
     /// Diminishing returns: gross reward claimed in that window.
     pub reward_in_window: Amount,
+    /// Rewards of accepted proofs still in their challenge window: not minted, not spendable,
+    /// not stakeable. Minted into `balance` when each proof matures; voided by proven fraud.
+    pub pending: Amount,
 }
 
 impl Account {
@@ -91,8 +114,14 @@ pub struct NodeRecord {
     /// Lowest batch id it may still claim.
     pub next_batch: u64,
     pub proofs: u64,
-    /// Total minted for its proofs.
+    /// Total minted for its proofs (matured rewards).
     pub earned: Amount,
+    /// The seed its next proof's batches are drawn from: `SHA-256(state root before the block
+    /// that accepted its previous proof (or registration) ‖ node address)`. Nobody, the node
+    /// included, knows it before that block is committed.
+    pub data_seed: Hash32,
+    /// Its accepted proofs whose challenge window is still open (transaction hashes).
+    pub pending_proofs: Vec<Hash32>,
 }
 
 /// A member (or former member) of the validator set.
@@ -119,6 +148,10 @@ pub struct Supply {
     pub burned: Amount,
     /// Destroyed by slashing (the reporter's share is moved, not destroyed).
     pub slashed: Amount,
+    /// Rewards of accepted proofs in their challenge window (not yet minted; Σ `Account::pending`).
+    pub pending: Amount,
+    /// Pending rewards cancelled by proven fraud (never minted).
+    pub voided: Amount,
 }
 
 impl Supply {
@@ -139,4 +172,104 @@ pub struct ChainInfo {
     pub height: u64,
     pub time_ms: u64,
     pub proposer: Address,
+}
+
+/// Where an accepted proof's reward stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = false)]
+pub enum ProofStatus {
+    /// In its challenge window; the reward is pending.
+    Pending,
+    /// Two thirds of validator power re-executed it and agreed; still waits for its window.
+    Verified,
+    /// Matured: the reward was minted to the wallet.
+    Paid,
+    /// Two thirds of validator power found that re-execution does not reproduce it: fraud.
+    Voided,
+}
+
+/// One validator's verdict on a proof it re-executed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct VerdictRecord {
+    pub validator: Address,
+    pub valid: bool,
+    /// The validator's voting power when it voted.
+    pub power: u64,
+}
+
+/// An accepted Proof of Neural Work and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ProofRecord {
+    pub node: Address,
+    pub wallet: Address,
+    pub round: u64,
+    pub height: u64,
+    pub accepted_ms: u64,
+    pub matures_at_ms: u64,
+    /// Reward before diminishing returns.
+    pub gross: Amount,
+    /// What the wallet is paid at maturity (what is left of it after any penalty).
+    pub reward: Amount,
+    pub first_batch: u64,
+    pub batches: u64,
+    pub layer_start: u32,
+    pub layer_end: u32,
+    pub model_version: Hash32,
+    pub data_seed: Hash32,
+    pub pseudo_gradient: Hash32,
+    pub status: ProofStatus,
+    pub verdicts: Vec<VerdictRecord>,
+}
+
+impl ProofRecord {
+    /// A verdict of "invalid" is on record and the proof is neither voided nor verified: the
+    /// reward waits for the dispute to end.
+    pub fn disputed(&self) -> bool {
+        self.status == ProofStatus::Pending && self.verdicts.iter().any(|v| !v.valid)
+    }
+}
+
+/// The training round now open, and the maturity queue's bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TrainingState {
+    pub round: u64,
+    /// Hash of the weights this round trains from.
+    pub model_version: Hash32,
+    pub opened_ms: u64,
+    /// Maturity queue: entries `head..tail` are waiting, oldest first.
+    pub queue_head: u64,
+    pub queue_tail: u64,
+}
+
+/// A proof waiting for its challenge window to end. Windows are all the same length and block
+/// time never goes back, so the queue is ordered by `matures_at_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MaturityEntry {
+    pub proof: Hash32,
+    pub matures_at_ms: u64,
+}
+
+/// How a round ended: the aggregate of its verified pseudo-gradients and the next weights.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoundClose {
+    /// Hash of the robust aggregate of the included pseudo-gradients.
+    pub aggregate: Hash32,
+    /// Hash of the weights after the outer step: the next round's model version.
+    pub next_model: Hash32,
+    /// The verified proofs whose pseudo-gradients were aggregated, in aggregation order.
+    pub included: Vec<Hash32>,
+    pub closed_ms: u64,
+    pub closed_by: Address,
+}
+
+/// One training round, as the ledger records it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoundRecord {
+    pub round: u64,
+    pub model_version: Hash32,
+    pub opened_ms: u64,
+    pub opened_height: u64,
+    /// Proofs accepted in the round (listed under `keys::round_proof`).
+    pub proofs: u64,
+    pub close: Option<RoundClose>,
 }

@@ -57,7 +57,22 @@ pub enum TxBody {
     },
     /// Submit evidence of misbehaviour; the offender is slashed and the reporter rewarded.
     ReportFraud(Box<Evidence>),
+    /// Signed by an active validator: whether its re-execution of the accepted proof `proof` (a
+    /// `SubmitProof` transaction hash) reproduced the committed pseudo-gradient.
+    Verdict { proof: Hash32, valid: bool },
+    /// Signed by an active validator: close the open round. `included` are verified proofs of
+    /// the round whose pseudo-gradients were aggregated (robust rule of the genesis) into
+    /// `aggregate`; `next_model` is the hash of the weights after the outer step.
+    CloseRound {
+        round: u64,
+        aggregate: Hash32,
+        next_model: Hash32,
+        included: Vec<Hash32>,
+    },
 }
+
+/// Most proofs one `CloseRound` may aggregate.
+pub const MAX_ROUND_PROOFS: usize = 1_024;
 
 impl TxBody {
     /// Transactions that exist before anyone holds NEURO pay no minimum fee: genesis mints
@@ -67,7 +82,11 @@ impl TxBody {
     pub fn is_fee_exempt(&self) -> bool {
         matches!(
             self,
-            TxBody::RegisterNode { .. } | TxBody::SubmitProof(_) | TxBody::ReportFraud(_)
+            TxBody::RegisterNode { .. }
+                | TxBody::SubmitProof(_)
+                | TxBody::ReportFraud(_)
+                | TxBody::Verdict { .. }
+                | TxBody::CloseRound { .. }
         )
     }
 }
@@ -162,7 +181,18 @@ impl SignedTransaction {
                 }
             }
             TxBody::ReportFraud(evidence) => evidence.verify_signatures()?,
-            TxBody::WithdrawUnbonded => {}
+            TxBody::CloseRound { included, .. } => {
+                let mut sorted = included.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                if included.is_empty()
+                    || included.len() > MAX_ROUND_PROOFS
+                    || sorted.len() != included.len()
+                {
+                    return Err(TxError::EmptyRoundClose);
+                }
+            }
+            TxBody::WithdrawUnbonded | TxBody::Verdict { .. } => {}
         }
         let hash = domain_hash(TXID_DOMAIN, &wire);
         Ok(VerifiedTx {

@@ -53,6 +53,13 @@ enum Op {
     BadNonce {
         who: u8,
     },
+    /// A verdict on `node`'s last proof by wallet `voter` (staked wallets are validators) or, for
+    /// `voter == USERS`, by the genesis validator.
+    Verdict {
+        voter: u8,
+        node: u8,
+        valid: bool,
+    },
     EndBlock {
         advance_ms: u64,
     },
@@ -71,7 +78,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (u.clone(), u.clone(), 1..50u64).prop_map(|(validator, reporter, height)| Op::DoubleSign { validator, reporter, height }),
         1 => (u.clone(), u.clone()).prop_map(|(node, reporter)| Op::ConflictingProof { node, reporter }),
         1 => u.clone().prop_map(|who| Op::BadNonce { who }),
+        3 => (0..=USERS, u.clone(), any::<bool>()).prop_map(|(voter, node, valid)| Op::Verdict { voter, node, valid }),
         3 => (1_000..15_000u64).prop_map(|advance_ms| Op::EndBlock { advance_ms }),
+        1 => Just(Op::EndBlock { advance_ms: 25_000 }),
     ]
 }
 
@@ -119,6 +128,7 @@ fn run(ops: Vec<Op>) {
         }
         c.assert_supply_invariant();
     };
+    let mut dev_in_block = 0u64;
     for op in ops {
         let tx = match op {
             Op::Transfer {
@@ -183,11 +193,14 @@ fn run(ops: Vec<Op>) {
                 } else {
                     record.next_batch
                 };
+                let training = c.ledger.training().unwrap();
                 let proof = Proof {
                     role: Role::Worker,
                     layer_start: 0,
                     layer_end: 2,
-                    model_version: [0; 32],
+                    round: training.round,
+                    model_version: training.model_version,
+                    data_seed: record.data_seed,
                     data_shard: [0; 32],
                     pseudo_gradient: [node; 32],
                     first_batch,
@@ -260,6 +273,30 @@ fn run(ops: Vec<Op>) {
                     TxBody::ReportFraud(Box::new(Evidence::ConflictingProofs { a, b })),
                 )
             }
+            Op::Verdict { voter, node, valid } => {
+                let Some(proof) = last_proofs[node as usize].as_ref().map(|t| t.hash()) else {
+                    continue;
+                };
+                if voter == USERS {
+                    let dev = SecretKey::from_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
+                    let nonce = c.nonce(&dev) + dev_in_block;
+                    dev_in_block += 1;
+                    Transaction {
+                        chain_id: CHAIN.into(),
+                        nonce,
+                        fee: Amount::ZERO,
+                        body: TxBody::Verdict { proof, valid },
+                    }
+                    .sign(&dev)
+                } else {
+                    sign(
+                        &wallet(voter),
+                        &mut nonces[voter as usize],
+                        Amount::ZERO,
+                        TxBody::Verdict { proof, valid },
+                    )
+                }
+            }
             Op::BadNonce { who } => Transaction {
                 chain_id: CHAIN.into(),
                 nonce: 0,
@@ -268,6 +305,7 @@ fn run(ops: Vec<Op>) {
             }
             .sign(&wallet(who)),
             Op::EndBlock { advance_ms } => {
+                dev_in_block = 0;
                 flush(
                     &mut c,
                     &mut pending,
@@ -333,7 +371,8 @@ proptest! {
             1 => TxBody::Stake { amount: Amount(amount) },
             2 => TxBody::Spend { to: Address(to), amount: Amount(amount), purpose: SpendPurpose::Data },
             _ => TxBody::SubmitProof(Proof {
-                role: Role::Validator, layer_start: 1, layer_end: 3, model_version: [1; 32], data_shard: [2; 32],
+                role: Role::Validator, layer_start: 1, layer_end: 3, round: first_batch / 3, model_version: [1; 32],
+                data_seed: [4; 32], data_shard: [2; 32],
                 pseudo_gradient: [3; 32], first_batch,
                 metrics: WorkMetrics { batches: metrics.0, tokens: metrics.1, samples: metrics.2, uptime_secs: metrics.3 },
                 timestamp_ms: nonce,

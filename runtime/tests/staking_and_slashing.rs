@@ -369,6 +369,7 @@ fn a_node_claiming_batches_twice_costs_its_wallet_the_fraud_penalty() {
     // Two different signed proofs over batches 0..500 and 250..750.
     let (tx1, tx2) = two_claims(&c, &node, 500, |p| p.first_batch = 250);
     c.ok(tx1.clone());
+    c.mature();
     let earned = c.balance(&wallet.address());
     assert_eq!(earned, Amount::neuro(500));
     let ev = Evidence::ConflictingProofs {
@@ -414,6 +415,7 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     c.time_ms += 9_000;
     let (tx1, tx2) = two_claims(&c, &node, 100, |p| p.pseudo_gradient = [7; 32]);
     c.ok(tx1.clone());
+    c.mature();
     let held = c.balance(&wallet.address());
     assert_eq!(held, neuro("0.05"));
     // The reporter needs a fee: give it work of its own.
@@ -422,6 +424,7 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     c.time_ms += 9_000;
     c.next_batch.insert(rnode.address(), 0);
     assert_eq!(c.prove(&rnode, 1_000, 10_000).unwrap().result, Ok(()));
+    c.mature();
     let ev = Evidence::ConflictingProofs {
         a: signed_proof(&tx1),
         b: signed_proof(&tx2),

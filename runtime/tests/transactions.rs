@@ -353,14 +353,25 @@ fn accepted_proof_mints_exactly_the_faq_rates_to_the_wallet() {
         .unwrap()
         .checked_add(neuro("0.0005"))
         .unwrap();
+    // Pending first: not minted, not spendable, until the challenge window closes.
+    assert_eq!(c.pending(&wallet.address()), expected);
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
+    assert_eq!(c.ledger.supply().unwrap().minted, Amount::ZERO);
+    assert_eq!(c.ledger.supply().unwrap().pending, expected);
+    assert!(matches!(receipt.events[0], Event::ProofAccepted { amount, .. } if amount == expected));
+    c.assert_supply_invariant();
+    // One block before the window ends: still pending.
+    c.block(c.params().challenge_window_ms - 1_000, &[]);
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
+    c.block(1_000, &[]);
     assert_eq!(c.balance(&wallet.address()), expected);
+    assert_eq!(c.pending(&wallet.address()), Amount::ZERO);
     assert_eq!(
         c.balance(&node.address()),
         Amount::ZERO,
         "rewards go to the wallet, not the node"
     );
     assert_eq!(c.ledger.supply().unwrap().minted, expected);
-    assert!(matches!(receipt.events[0], Event::Minted { amount, .. } if amount == expected));
     let record = c.ledger.node(&node.address()).unwrap().unwrap();
     assert_eq!(
         (record.next_batch, record.proofs, record.earned),
@@ -578,7 +589,7 @@ fn pipeline_stages_share_a_batch_by_layers() {
         assert_eq!(r.unwrap().result, Ok(()));
     }
     // 10 batches × 0.0005 = 0.005, split 1/4 + 3/4.
-    assert_eq!(c.balance(&wallet.address()), neuro("0.005"));
+    assert_eq!(c.pending(&wallet.address()), neuro("0.005"));
 }
 
 #[test]
@@ -616,7 +627,7 @@ fn diminishing_returns_apply_per_wallet_across_its_nodes() {
     let minted: Vec<Amount> = receipts
         .into_iter()
         .map(|r| match r.unwrap().events[0] {
-            Event::Minted { amount, .. } => amount,
+            Event::ProofAccepted { amount, .. } => amount,
             ref e => panic!("{e:?}"),
         })
         .collect();
@@ -626,7 +637,7 @@ fn diminishing_returns_apply_per_wallet_across_its_nodes() {
     c.time_ms += c.params().diminishing_window_ms;
     c.next_batch.insert(n1.address(), 1_000);
     let r = c.prove(&n1, 1_000, 10_000).unwrap();
-    assert!(matches!(r.events[0], Event::Minted { amount, .. } if amount == Amount::neuro(1_000)));
+    assert!(matches!(r.events[0], Event::ProofAccepted { amount, .. } if amount == Amount::neuro(1_000)));
 }
 
 #[test]
@@ -689,7 +700,7 @@ fn check_tx_judges_proofs_at_the_callers_clock_and_changes_nothing() {
     let now = c.ledger.check_tx(&tx, c.time_ms);
     assert!(matches!(now, Err(TxError::ProofTooSoon { .. })), "{now:?}");
     let receipt = c.ledger.check_tx(&tx, later).unwrap();
-    assert!(matches!(receipt.events[0], Event::Minted { .. }));
+    assert!(matches!(receipt.events[0], Event::ProofAccepted { .. }));
     let record = c.ledger.node(&node.address()).unwrap().unwrap();
     assert_eq!(
         (record.proofs, record.next_batch),

@@ -142,11 +142,19 @@ async fn bench(
     tokio::time::sleep(Duration::from_secs(21)).await;
     let layers = neuroshard_runtime::Genesis::dev().params.model.layers;
     for w in &workers {
+        let (training, seed) = api0.with_chain(|c| {
+            let l = c.ledger();
+            let seed = l.node(&w.address()).ok().flatten().map(|n| n.data_seed);
+            (l.training(), seed)
+        });
+        let training = training?;
         let proof = Proof {
             role: Role::Driver,
             layer_start: 0,
             layer_end: layers,
-            model_version: [1; 32],
+            round: training.round,
+            model_version: training.model_version,
+            data_seed: seed.context("worker not registered")?,
             data_shard: [2; 32],
             pseudo_gradient: [3; 32],
             first_batch: 0,
@@ -160,7 +168,8 @@ async fn bench(
             .map_err(|e| anyhow::anyhow!("proof: {e}"))?;
     }
     let last = senders.last().context("no senders")?.address();
-    wait_for(&api0, "the rewards", Duration::from_secs(60), |a| {
+    // Rewards mature after the challenge window (20 s on the dev genesis).
+    wait_for(&api0, "the rewards", Duration::from_secs(90), |a| {
         a.with_chain(|c| {
             c.ledger()
                 .account(&last)

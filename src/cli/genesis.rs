@@ -18,6 +18,10 @@ pub enum GenesisCommand {
     Root { file: PathBuf },
     /// Summarise the embedded dev chain (id, validators, genesis state root).
     Summary,
+    /// Print the hash of the genesis weights a genesis file's model and `init_seed` give (the
+    /// value its `training.genesis_model` must hold); the embedded dev genesis if no file.
+    #[cfg(feature = "training")]
+    Model { file: Option<PathBuf> },
 }
 
 fn load(file: &PathBuf) -> anyhow::Result<Genesis> {
@@ -45,6 +49,14 @@ pub fn run(cmd: GenesisCommand) -> anyhow::Result<()> {
         GenesisCommand::Dev => print!("{DEV_GENESIS_JSON}"),
         GenesisCommand::Root { file } => println!("{}", root_of(&load(&file)?)?),
         GenesisCommand::Summary => summary_of_dev()?,
+        #[cfg(feature = "training")]
+        GenesisCommand::Model { file } => {
+            let g = match file {
+                Some(f) => load(&f)?,
+                None => Genesis::dev(),
+            };
+            println!("{}", hex::encode(genesis_model_hash(&g.params)?));
+        }
     }
     Ok(())
 }
@@ -60,4 +72,23 @@ pub fn summary_of_dev() -> anyhow::Result<()> {
         root_of(&g)?
     );
     Ok(())
+}
+
+/// Hash of the weights `params` make at genesis.
+#[cfg(feature = "training")]
+pub fn genesis_model_hash(params: &neuroshard_runtime::Params) -> anyhow::Result<[u8; 32]> {
+    let cfg = crate::ponw::spec::model_config_of(&params.model);
+    Ok(neuroshard_compute::ponw::genesis_model(&cfg, params.training.init_seed)?.weights_hash())
+}
+
+#[cfg(all(test, feature = "training"))]
+mod tests {
+    #[test]
+    fn dev_genesis_names_the_weights_its_seed_makes() {
+        let g = neuroshard_runtime::Genesis::dev();
+        assert_eq!(
+            super::genesis_model_hash(&g.params).unwrap(),
+            g.params.training.genesis_model
+        );
+    }
 }

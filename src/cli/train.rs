@@ -121,21 +121,7 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
-/// NeuroLLM's shape as genesis versions it.
-pub fn model_config_of(m: &neuroshard_runtime::params::ModelParams) -> ModelConfig {
-    ModelConfig {
-        version: m.version,
-        vocab: i64::from(m.vocab),
-        hidden: i64::from(m.hidden),
-        layers: i64::from(m.layers),
-        heads: i64::from(m.heads),
-        kv_heads: i64::from(m.kv_heads),
-        ffn: i64::from(m.ffn),
-        context: i64::from(m.context),
-        rope_theta: f64::from(m.rope_theta),
-        tied_embeddings: m.tied_embeddings,
-    }
-}
+pub use crate::ponw::spec::model_config_of;
 
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(n) = args.threads {

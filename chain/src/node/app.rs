@@ -21,7 +21,7 @@ use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use neuroshard_runtime::evidence::Evidence;
-use neuroshard_runtime::{SecretKey, Transaction, TxBody};
+use neuroshard_runtime::{SecretKey, TxBody};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -97,30 +97,8 @@ impl App {
 
     /// Submits a `ReportFraud` transaction signed by this validator.
     fn report(&self, evidence: Evidence) {
-        let sender = self.key.address();
-        let nonce = {
-            let chain = self.chain();
-            let committed = chain
-                .ledger()
-                .account(&sender)
-                .map(|a| a.nonce)
-                .unwrap_or(0);
-            let pending = self
-                .shared
-                .mempool
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pending_from(&sender) as u64;
-            committed + pending
-        };
-        let tx = Transaction {
-            chain_id: self.chain_id.clone(),
-            nonce,
-            fee: neuroshard_runtime::Amount::ZERO,
-            body: TxBody::ReportFraud(Box::new(evidence)),
-        }
-        .sign(&self.key);
-        match self.shared.submit(&tx.encode(), true) {
+        let body = TxBody::ReportFraud(Box::new(evidence));
+        match self.shared.sign_and_submit(&self.key, body) {
             Ok(hash) => info!(tx = %hex::encode(hash), "submitted double-sign evidence"),
             Err(e) => warn!("double-sign evidence was not accepted: {e}"),
         }

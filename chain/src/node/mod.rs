@@ -220,6 +220,8 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
         catching_up: AtomicBool::new(false),
         status: watch::Sender::new(status),
         gossip_out,
+        home: home.dir.clone(),
+        signing: Mutex::new(()),
     });
 
     let (watcher, evidence) = VoteWatcher::new(&genesis.chain_id);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use neuroshard_runtime::{Hash32, SignedTransaction, TxError};
+use neuroshard_runtime::{Amount, Hash32, SecretKey, SignedTransaction, Transaction, TxBody, TxError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
@@ -48,6 +48,10 @@ pub(crate) struct Shared {
     pub catching_up: AtomicBool,
     pub status: watch::Sender<Status>,
     pub gossip_out: mpsc::UnboundedSender<Vec<u8>>,
+    /// The node's home directory (models, worker state live beside the chain data).
+    pub home: std::path::PathBuf,
+    /// Serialises nonce assignment for transactions this node signs itself.
+    pub signing: Mutex<()>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -113,6 +117,44 @@ impl Shared {
     }
 }
 
+impl Shared {
+    pub(crate) fn sign_and_submit(
+        &self,
+        key: &SecretKey,
+        body: TxBody,
+    ) -> Result<Hash32, SubmitError> {
+        let _one_at_a_time = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = key.address();
+        let (chain_id, committed, min_fee) = {
+            let chain = self.chain.read().unwrap_or_else(|p| p.into_inner());
+            let ledger = chain.ledger();
+            let nonce = ledger
+                .account(&sender)
+                .map_err(|e| SubmitError::Storage(e.to_string()))?
+                .nonce;
+            (ledger.chain_id().to_owned(), nonce, ledger.params().min_fee)
+        };
+        let pending = self
+            .mempool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending_from(&sender) as u64;
+        let fee = if body.is_fee_exempt() {
+            Amount::ZERO
+        } else {
+            min_fee
+        };
+        let tx = Transaction {
+            chain_id,
+            nonce: committed + pending,
+            fee,
+            body,
+        }
+        .sign(key);
+        self.submit(&tx.encode(), true)
+    }
+}
+
 /// A handle on a running node: its status and transaction submission.
 #[derive(Clone)]
 pub struct NodeApi {
@@ -135,6 +177,18 @@ impl NodeApi {
     /// Submits a signed transaction (borsh bytes) to the mempool and to peers.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash32, SubmitError> {
         self.shared.submit(bytes, true)
+    }
+
+    /// Signs `body` with `key` at the key's next nonce (committed nonce plus what this node's
+    /// mempool already holds from it), fee-exempt kinds with no fee and others with the minimum,
+    /// and submits it.
+    pub fn sign_and_submit(&self, key: &SecretKey, body: TxBody) -> Result<Hash32, SubmitError> {
+        self.shared.sign_and_submit(key, body)
+    }
+
+    /// The node's home directory.
+    pub fn home(&self) -> &std::path::Path {
+        &self.shared.home
     }
 
     /// Runs `f` on the committed chain state (for queries).

@@ -56,6 +56,17 @@ impl NeuroLlm {
         range: Range<i64>,
         seed: Option<i64>,
     ) -> Result<NeuroLlm, ComputeError> {
+        Self::build_on(cfg, range, seed, crate::default_device())
+    }
+
+    /// [`Self::build`] on `device`. Seeded weights are always drawn on the CPU, so a seed gives
+    /// the same weights on every machine, then moved to `device`.
+    pub fn build_on(
+        cfg: &ModelConfig,
+        range: Range<i64>,
+        seed: Option<i64>,
+        device: Device,
+    ) -> Result<NeuroLlm, ComputeError> {
         cfg.validate()?;
         if range.start < 0 || range.start >= range.end || range.end > cfg.layers {
             return Err(ComputeError::Config(format!(
@@ -66,7 +77,7 @@ impl NeuroLlm {
         if let Some(seed) = seed {
             tch::manual_seed(seed);
         }
-        let vs = nn::VarStore::new(crate::default_device());
+        let mut vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let std = 0.02;
         let out_std = std / (2.0 * cfg.layers as f64).sqrt();
@@ -98,6 +109,9 @@ impl NeuroLlm {
         let final_norm = last.then(|| root.var("norm", &[d], Init::Const(1.0)));
         let head = (last && !cfg.tied_embeddings)
             .then(|| (root.clone() / "head").var("weight", &[cfg.vocab, d], normal(std)));
+        if device != Device::Cpu {
+            vs.set_device(device);
+        }
         let rope = Rope::new(cfg.head_dim(), cfg.context, cfg.rope_theta, vs.device());
         Ok(NeuroLlm {
             cfg: cfg.clone(),

@@ -4,8 +4,8 @@
 //! * A double-signing validator loses `slash_double_sign_bps` of its bonded and unbonding stake
 //!   and is jailed for good (voting power 0, cannot stake again).
 //! * A node that claimed the same batches twice costs its wallet `fraud_penalty`, taken from the
-//!   balance, then stake, then unbonding stake: drivers and workers stake nothing, so their
-//!   balance answers for them.
+//!   balance, then stake, then unbonding stake, then the node's pending rewards: drivers and
+//!   workers stake nothing, so their balance and unpaid rewards answer for them.
 //!
 //! What the offender loses equals what the reporter gains plus what is destroyed, so
 //! `minted - burned - slashed` keeps matching what accounts hold.
@@ -60,15 +60,11 @@ pub(super) fn report<S: Storage>(
             (validator, taken)
         }
         Offender::Node(node) => {
-            let wallet = ctx.node(&node)?.ok_or(TxError::UnknownNode(node))?.wallet;
-            let mut account = ctx.account(&wallet)?;
-            let taken = take(&mut account, params.fraud_penalty, true);
-            if taken.is_zero() {
+            let (wallet, penalty) = penalise_node(ctx, &node, params.fraud_penalty)?;
+            if penalty.taken.is_zero() && penalty.voided_pending.is_zero() {
                 return Err(TxError::NothingToSlash);
             }
-            ctx.put_account(&wallet, &account);
-            ctx.touched.insert(wallet);
-            (wallet, taken)
+            (wallet, penalty.taken)
         }
     };
     let to_reporter = taken.bps(params.reporter_share_bps);
@@ -87,9 +83,60 @@ pub(super) fn report<S: Storage>(
     Ok(())
 }
 
+/// What a node's wallet lost to a penalty.
+pub(super) struct NodePenalty {
+    /// Taken from minted holdings (balance, stake, unbonding): the caller pays the reporter's
+    /// share out of it and records the rest as slashed.
+    pub taken: Amount,
+    /// Cancelled from the node's pending rewards (never minted, so nothing to pay out).
+    pub voided_pending: Amount,
+}
+
+/// Charges `penalty` to the wallet of `node`: from its balance, stake and unbonding stake first,
+/// then from the node's pending rewards, newest first. Returns the wallet and what it lost.
+pub(super) fn penalise_node<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    node: &Address,
+    penalty: Amount,
+) -> Result<(Address, NodePenalty), TxError> {
+    let record = ctx.node(node)?.ok_or(TxError::UnknownNode(*node))?;
+    let wallet = record.wallet;
+    let mut account = ctx.account(&wallet)?;
+    let taken = take(&mut account, penalty, true);
+    let mut short = penalty.saturating_sub(taken);
+    let mut voided_pending = Amount::ZERO;
+    for id in record.pending_proofs.iter().rev() {
+        if short.is_zero() {
+            break;
+        }
+        let Some(mut proof) = ctx.proof(id)? else {
+            continue;
+        };
+        let cut = short.min(proof.reward);
+        proof.reward = proof.reward.saturating_sub(cut);
+        short = short.saturating_sub(cut);
+        voided_pending = voided_pending.saturating_add(cut);
+        ctx.put_proof(id, &proof);
+    }
+    account.pending = account.pending.saturating_sub(voided_pending);
+    ctx.put_account(&wallet, &account);
+    let mut supply = ctx.supply()?;
+    supply.pending = supply.pending.saturating_sub(voided_pending);
+    supply.voided = supply.voided.saturating_add(voided_pending);
+    ctx.put_supply(&supply);
+    ctx.touched.insert(wallet);
+    Ok((
+        wallet,
+        NodePenalty {
+            taken,
+            voided_pending,
+        },
+    ))
+}
+
 /// Takes up to `want` from the account (balance first if `balance_first`, then stake, then
 /// unbonding entries, newest first) and returns what was taken.
-fn take(account: &mut Account, want: Amount, balance_first: bool) -> Amount {
+pub(super) fn take(account: &mut Account, want: Amount, balance_first: bool) -> Amount {
     let mut left = want;
     let mut grab = |from: &mut Amount| {
         let part = left.min(*from);

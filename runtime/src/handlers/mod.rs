@@ -4,9 +4,11 @@
 mod fraud;
 mod proof;
 mod register;
+mod round;
 mod spend;
 mod staking;
 mod transfer;
+mod verdict;
 
 pub(crate) use staking::voting_power;
 
@@ -28,10 +30,17 @@ pub(crate) fn execute<S: Storage>(
             purpose,
         } => spend::spend(ctx, sender, *to, *amount, *purpose),
         TxBody::RegisterNode { node_key, .. } => register::register_node(ctx, sender, *node_key),
-        TxBody::SubmitProof(p) => proof::submit_proof(ctx, sender, p),
+        TxBody::SubmitProof(p) => proof::submit_proof(ctx, sender, tx.hash(), p),
         TxBody::Stake { amount } => staking::stake(ctx, tx.signed().signer, *amount),
         TxBody::Unstake { amount } => staking::unstake(ctx, sender, *amount),
         TxBody::WithdrawUnbonded => staking::withdraw(ctx, sender),
         TxBody::ReportFraud(evidence) => fraud::report(ctx, sender, evidence),
+        TxBody::Verdict { proof, valid } => verdict::verdict(ctx, sender, *proof, *valid),
+        TxBody::CloseRound {
+            round,
+            aggregate,
+            next_model,
+            included,
+        } => round::close_round(ctx, sender, *round, *aggregate, *next_model, included),
     }
 }

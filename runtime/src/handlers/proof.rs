@@ -1,28 +1,50 @@
 //! `SubmitProof`: the only way NEURO is minted.
 //!
-//! Checks, in order: the node is registered; the layer range fits the model; a `Validator` role
+//! Checks, in order: the node is registered; the proof trains the open round's model version
+//! from the data seed the chain assigned to the node; the layer range fits the model; a `Validator` role
 //! belongs to a wallet in the validator set; the proof's timestamp is near block time; enough block
 //! time has passed since the node's previous proof; every metric is within what is physically
 //! possible in that time (claims above the limit are rejected, never clipped); no batch id is
 //! claimed twice. The gross reward then goes through the wallet's diminishing-returns curve and is
-//! minted to the wallet.
+//! held as the wallet's *pending* reward: it is minted only when the challenge window closes with
+//! no fraud proven (`maturity`). The node's next data seed is drawn from this block's
+//! predecessor's state root.
 
-use crate::crypto::Address;
+use crate::crypto::{Address, Hash32};
 use crate::ctx::Ctx;
-use crate::error::TxError;
-use crate::proof::{Proof, Role};
+use crate::error::{StorageError, TxError};
+use crate::maturity;
+use crate::proof::{next_data_seed, Proof, Role};
 use crate::receipt::Event;
 use crate::rewards;
+use crate::state::{keys, MaturityEntry, ProofRecord, ProofStatus, RoundRecord};
 use crate::storage::Storage;
 
 pub(super) fn submit_proof<S: Storage>(
     ctx: &mut Ctx<'_, '_, S>,
     node: Address,
+    tx_hash: Hash32,
     proof: &Proof,
 ) -> Result<(), TxError> {
     let params = ctx.params().clone();
     let now = ctx.now_ms();
     let mut record = ctx.node(&node)?.ok_or(TxError::UnknownNode(node))?;
+
+    let mut training = ctx.training()?;
+    if proof.round != training.round || proof.model_version != training.model_version {
+        return Err(TxError::StaleModel {
+            current: training.round,
+            got: proof.round,
+            current_model: hex::encode(training.model_version),
+            got_model: hex::encode(proof.model_version),
+        });
+    }
+    if proof.data_seed != record.data_seed {
+        return Err(TxError::WrongDataSeed {
+            expected: hex::encode(record.data_seed),
+            got: hex::encode(proof.data_seed),
+        });
+    }
 
     let layers = params.model.layers;
     let range_ok = proof.layer_start <= proof.layer_end
@@ -106,20 +128,71 @@ pub(super) fn submit_proof<S: Storage>(
         .reward_in_window
         .checked_add(gross)
         .ok_or(TxError::Overflow)?;
+    // Not minted yet: pending until the challenge window closes (see `maturity`).
+    wallet.pending = wallet.pending.checked_add(amount).ok_or(TxError::Overflow)?;
     ctx.put_account(&record.wallet, &wallet);
-    ctx.mint(&record.wallet, amount)?;
+    let mut supply = ctx.supply()?;
+    supply.pending = supply.pending.checked_add(amount).ok_or(TxError::Overflow)?;
+    ctx.put_supply(&supply);
+
+    let matures_at_ms = now.saturating_add(params.challenge_window_ms);
+    ctx.put_proof(
+        &tx_hash,
+        &ProofRecord {
+            node,
+            wallet: record.wallet,
+            round: proof.round,
+            height: ctx.env.header.height,
+            accepted_ms: now,
+            matures_at_ms,
+            gross,
+            reward: amount,
+            first_batch: proof.first_batch,
+            batches: proof.metrics.batches,
+            layer_start: proof.layer_start,
+            layer_end: proof.layer_end,
+            model_version: proof.model_version,
+            data_seed: proof.data_seed,
+            pseudo_gradient: proof.pseudo_gradient,
+            status: ProofStatus::Pending,
+            verdicts: Vec::new(),
+        },
+    );
+    let round_key = keys::round(training.round);
+    let mut round: RoundRecord = ctx
+        .ov
+        .get(&round_key)?
+        .ok_or_else(|| StorageError::Corrupt {
+            key: format!("round {}", training.round),
+            reason: "the open round has no record".into(),
+        })?;
+    ctx.ov
+        .put(keys::round_proof(training.round, round.proofs), &tx_hash);
+    round.proofs += 1;
+    ctx.ov.put(round_key, &round);
+    maturity::enqueue(
+        ctx.ov,
+        &mut training,
+        MaturityEntry {
+            proof: tx_hash,
+            matures_at_ms,
+        },
+    );
+    ctx.put_training(&training);
 
     record.last_proof_ms = now;
     record.proofs = record.proofs.saturating_add(1);
-    record.earned = record.earned.checked_add(amount).ok_or(TxError::Overflow)?;
+    record.data_seed = next_data_seed(&ctx.env.prev_root, &node);
+    record.pending_proofs.push(tx_hash);
     ctx.put_node(&node, &record);
-    ctx.events.push(Event::Minted {
+    ctx.events.push(Event::ProofAccepted {
         wallet: record.wallet,
         node,
         gross,
         amount,
         first_batch: proof.first_batch,
         batches: proof.metrics.batches,
+        matures_at_ms,
     });
     Ok(())
 }

@@ -4,6 +4,7 @@
 use crate::crypto::{Address, PublicKey};
 use crate::ctx::Ctx;
 use crate::error::TxError;
+use crate::proof::next_data_seed;
 use crate::receipt::Event;
 use crate::state::NodeRecord;
 use crate::storage::Storage;
@@ -28,6 +29,8 @@ pub(super) fn register_node<S: Storage>(
             next_batch: 0,
             proofs: 0,
             earned: Default::default(),
+            data_seed: next_data_seed(&ctx.env.prev_root, &node),
+            pending_proofs: Vec::new(),
         },
     );
     ctx.events.push(Event::NodeRegistered { node, wallet });

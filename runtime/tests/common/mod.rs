@@ -129,11 +129,20 @@ impl Chain {
     }
 
     pub fn proof(&self, node: &SecretKey, metrics: WorkMetrics) -> Proof {
+        let training = self.ledger.training().unwrap();
+        let data_seed = self
+            .ledger
+            .node(&node.address())
+            .unwrap()
+            .map(|n| n.data_seed)
+            .unwrap_or_default();
         Proof {
             role: Role::Driver,
             layer_start: 0,
             layer_end: self.params().model.layers,
-            model_version: [1; 32],
+            round: training.round,
+            model_version: training.model_version,
+            data_seed,
             data_shard: [2; 32],
             pseudo_gradient: [3; 32],
             first_batch: *self.next_batch.get(&node.address()).unwrap_or(&0),
@@ -177,10 +186,25 @@ impl Chain {
         ));
         self.register(wallet, &node);
         let per_proof = 1_000u64; // batches; 10 s of block time allows 100/s
-        while self.balance(&wallet.address()) < amount {
+        let held = |c: &Chain| {
+            let a = c.ledger.account(&wallet.address()).unwrap();
+            a.balance.saturating_add(a.pending)
+        };
+        while held(self) < amount {
             let r = self.prove(&node, per_proof, 10_000).unwrap();
             assert_eq!(r.result, Ok(()));
         }
+        self.mature();
+    }
+
+    /// An empty block one challenge window later: every pending reward matures.
+    pub fn mature(&mut self) {
+        let window = self.params().challenge_window_ms;
+        self.block(window, &[]);
+    }
+
+    pub fn pending(&self, who: &Address) -> Amount {
+        self.ledger.account(who).unwrap().pending
     }
 
     /// Sum of everything every account holds, read straight from the store.
@@ -197,6 +221,16 @@ impl Chain {
 
     pub fn assert_supply_invariant(&self) {
         let s = self.ledger.supply().unwrap();
+        let pending: u128 = self
+            .ledger
+            .store()
+            .scan_prefix(neuroshard_runtime::state::keys::ACCOUNT_PREFIX)
+            .map(|(_, v)| {
+                let acct: neuroshard_runtime::state::Account = borsh::from_slice(v).unwrap();
+                acct.pending.0
+            })
+            .sum();
+        assert_eq!(pending, s.pending.0, "pending rewards != supply.pending");
         assert_eq!(
             self.total_holdings(),
             s.minted.0 - s.burned.0 - s.slashed.0,

@@ -1,0 +1,217 @@
+//! The unit of Proof-of-Neural-Work: a *segment*, the work one proof claims.
+//!
+//! A segment starts from the open round's weights (whose hash is the round's model version) and
+//! takes one AdamW inner step per claimed batch, in batch order, with a fresh optimizer and the
+//! genesis schedule. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
+//! ([`assigned_batch`]). The proof commits to the hash of the pseudo-gradient
+//! `start weights − end weights`. Everything here is a pure function of (weights, dataset,
+//! [`SegmentSpec`]): a validator that replays the same segment on CPU gets the same bits, which
+//! is how proofs are checked ([`replay`]). CPU replays are bit-exact with one libtorch thread
+//! ([`deterministic_cpu`]); the node uses that setting for all proof work.
+
+use sha2::{Digest, Sha256};
+use tch::{Device, Tensor};
+
+use crate::config::ModelConfig;
+use crate::data::{Batch, BatchId, Dataset};
+use crate::diloco::hash_vector;
+use crate::error::ComputeError;
+use crate::model::NeuroLlm;
+use crate::train::{TrainConfig, Trainer};
+
+/// What a segment is: everything besides the start weights and the dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentSpec {
+    pub data_seed: [u8; 32],
+    pub first_batch: u64,
+    pub train: TrainConfig,
+}
+
+/// Makes CPU training reproducible bit for bit: one intra-op thread (reduction order fixed).
+pub fn deterministic_cpu() {
+    tch::set_num_threads(1);
+}
+
+/// The genesis weights: `NeuroLlm::new(cfg, seed)` initialised on the CPU (so every machine gets
+/// the same bits), then moved to the training device.
+pub fn genesis_model(cfg: &ModelConfig, seed: u64) -> Result<NeuroLlm, ComputeError> {
+    let seed = i64::try_from(seed % (i64::MAX as u64)).unwrap_or(0);
+    NeuroLlm::build_on(cfg, 0..cfg.layers, Some(seed), Device::Cpu)
+}
+
+/// SHA-256 of the dataset's manifest (shard hashes in order): what a proof's `data_shard` names.
+pub fn dataset_hash(dataset: &Dataset) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for s in &dataset.shards {
+        h.update(s.hash);
+    }
+    h.finalize().into()
+}
+
+/// Batch `index` of the assignment `data_seed`: the shard is picked by
+/// `SHA-256(seed ‖ index) mod shards`, the rows by [`Dataset::batch`] from (shard, index, seed).
+pub fn assigned_batch(
+    dataset: &Dataset,
+    data_seed: &[u8; 32],
+    index: u64,
+    cfg: &TrainConfig,
+) -> Result<Batch, ComputeError> {
+    if dataset.shards.is_empty() {
+        return Err(ComputeError::Data("the dataset has no shards".into()));
+    }
+    let mut h = Sha256::new();
+    h.update(data_seed);
+    h.update(index.to_le_bytes());
+    let pick: [u8; 32] = h.finalize().into();
+    let n = dataset.shards.len() as u64;
+    let shard = &dataset.shards[(u64::from_le_bytes(prefix8(&pick)) % n) as usize];
+    let id = BatchId {
+        shard: shard.hash,
+        offset: index,
+        seed: u64::from_le_bytes(prefix8(data_seed)),
+    };
+    dataset.batch(&id, cfg.batch_size, cfg.seq_len)
+}
+
+fn prefix8(bytes: &[u8; 32]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&bytes[..8]);
+    out
+}
+
+/// A segment in progress: a copy of the start weights under a fresh inner optimizer.
+pub struct Segment {
+    start: Tensor,
+    trainer: Trainer,
+    spec: SegmentSpec,
+    pub loss_sum: f64,
+    pub tokens: u64,
+}
+
+/// A finished segment: what its proof commits to.
+pub struct SegmentResult {
+    pub batches: u64,
+    pub tokens: u64,
+    pub mean_loss: f64,
+    /// SHA-256 of the pseudo-gradient's little-endian f32 values.
+    pub pseudo_gradient_hash: [u8; 32],
+    /// `start − end`, flat, in `named_parameters` order.
+    pub pseudo_gradient: Tensor,
+}
+
+impl Segment {
+    pub fn start(start: &NeuroLlm, spec: SegmentSpec) -> Result<Segment, ComputeError> {
+        let model = NeuroLlm::build_on(
+            start.config(),
+            start.layer_range(),
+            None,
+            start.device(),
+        )?;
+        model.copy_weights_from(start)?;
+        let trainer = Trainer::new(model, spec.train.clone())?;
+        Ok(Segment {
+            start: start.flat_parameters(),
+            trainer,
+            spec,
+            loss_sum: 0.0,
+            tokens: 0,
+        })
+    }
+
+    /// Batches trained so far.
+    pub fn batches(&self) -> u64 {
+        self.trainer.step
+    }
+
+    /// Trains the next assigned batch; returns its loss.
+    pub fn step(&mut self, dataset: &Dataset) -> Result<f64, ComputeError> {
+        let index = self.spec.first_batch + self.trainer.step;
+        let batch = assigned_batch(dataset, &self.spec.data_seed, index, &self.spec.train)?;
+        let loss = self.trainer.train_step(&batch)?;
+        self.loss_sum += loss;
+        self.tokens += batch.predicted_tokens();
+        Ok(loss)
+    }
+
+    pub fn finish(self) -> SegmentResult {
+        let pseudo_gradient = &self.start - self.trainer.model.flat_parameters();
+        let batches = self.trainer.step;
+        SegmentResult {
+            batches,
+            tokens: self.tokens,
+            mean_loss: self.loss_sum / batches.max(1) as f64,
+            pseudo_gradient_hash: hash_vector(&pseudo_gradient),
+            pseudo_gradient,
+        }
+    }
+}
+
+/// Re-executes a claimed segment of `batches` batches: what a validator does.
+pub fn replay(
+    start: &NeuroLlm,
+    dataset: &Dataset,
+    spec: SegmentSpec,
+    batches: u64,
+) -> Result<SegmentResult, ComputeError> {
+    let mut segment = Segment::start(start, spec)?;
+    for _ in 0..batches {
+        segment.step(dataset)?;
+    }
+    Ok(segment.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::SyntheticCorpus;
+
+    fn spec(first_batch: u64) -> SegmentSpec {
+        SegmentSpec {
+            data_seed: [7; 32],
+            first_batch,
+            train: TrainConfig {
+                batch_size: 2,
+                seq_len: 16,
+                lr: 1e-3,
+                warmup_steps: 2,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    #[test]
+    fn replay_reproduces_the_pseudo_gradient_bit_for_bit() {
+        deterministic_cpu();
+        let cfg = ModelConfig::tiny();
+        let start = genesis_model(&cfg, 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 4_000);
+        let mut seg = Segment::start(&start, spec(10)).unwrap();
+        for _ in 0..4 {
+            seg.step(&data).unwrap();
+        }
+        let done = seg.finish();
+        assert_eq!(done.batches, 4);
+        let again = replay(&start, &data, spec(10), 4).unwrap();
+        assert_eq!(again.pseudo_gradient_hash, done.pseudo_gradient_hash);
+        // Claiming more batches, other batches or another seed gives another hash.
+        let more = replay(&start, &data, spec(10), 5).unwrap();
+        assert_ne!(more.pseudo_gradient_hash, done.pseudo_gradient_hash);
+        let shifted = replay(&start, &data, spec(11), 4).unwrap();
+        assert_ne!(shifted.pseudo_gradient_hash, done.pseudo_gradient_hash);
+        // The start weights are untouched.
+        assert_eq!(
+            start.weights_hash(),
+            genesis_model(&cfg, 3).unwrap().weights_hash()
+        );
+    }
+
+    #[test]
+    fn assignment_depends_on_seed_and_index_only() {
+        let data = SyntheticCorpus::new(1).dataset(4, 4_000);
+        let cfg = spec(0).train;
+        let a = assigned_batch(&data, &[1; 32], 5, &cfg).unwrap();
+        assert_eq!(a, assigned_batch(&data, &[1; 32], 5, &cfg).unwrap());
+        assert_ne!(a.tokens, assigned_batch(&data, &[1; 32], 6, &cfg).unwrap().tokens);
+        assert_ne!(a.tokens, assigned_batch(&data, &[2; 32], 5, &cfg).unwrap().tokens);
+    }
+}

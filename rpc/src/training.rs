@@ -1,0 +1,115 @@
+//! Training on the ledger: rounds, their proofs' pseudo-gradient commitments and aggregates, the
+//! current model, single proofs, and the round models' weights (safetensors, hex) for nodes that
+//! join later.
+
+use jsonrpsee::server::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
+use neuroshard_chain::node::NodeApi;
+use serde_json::{json, Value};
+
+use crate::codes;
+use crate::explorer::{err, hex32, internal, parse_hash, proof_record_json};
+
+/// Most proofs listed with one round.
+const MAX_ROUND_PROOFS: u64 = 1_000;
+
+pub fn register(
+    module: &mut RpcModule<NodeApi>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_blocking_method("neuro_getTrainingRound", |params, api, _| {
+        let round: Option<u64> = params
+            .sequence()
+            .optional_next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        api.with_chain(|c| {
+            let ledger = c.ledger();
+            let current = ledger.training().map_err(internal)?.round;
+            let round = round.unwrap_or(current);
+            let record = ledger
+                .round(round)
+                .map_err(internal)?
+                .ok_or_else(|| err(codes::NOT_FOUND, format!("no round {round} yet (open round is {current})")))?;
+            let mut proofs = Vec::new();
+            for id in ledger
+                .round_proofs(round, 0, MAX_ROUND_PROOFS)
+                .map_err(internal)?
+            {
+                if let Some(p) = ledger.proof(&id).map_err(internal)? {
+                    let mut item = proof_record_json(&p);
+                    item["hash"] = Value::String(hex32(&id));
+                    proofs.push(item);
+                }
+            }
+            Ok::<_, ErrorObjectOwned>(json!({
+                "round": record.round,
+                "open": record.close.is_none(),
+                "modelVersion": hex32(&record.model_version),
+                "openedMs": record.opened_ms,
+                "openedHeight": record.opened_height,
+                "proofCount": record.proofs,
+                "proofs": proofs,
+                "close": record.close.map(|c| json!({
+                    "aggregate": hex32(&c.aggregate),
+                    "nextModel": hex32(&c.next_model),
+                    "included": c.included.iter().map(hex32).collect::<Vec<_>>(),
+                    "closedMs": c.closed_ms,
+                    "closedBy": c.closed_by,
+                })),
+            }))
+        })
+    })?;
+
+    module.register_blocking_method("neuro_getModel", |_params, api, _| {
+        api.with_chain(|c| {
+            let ledger = c.ledger();
+            let t = ledger.training().map_err(internal)?;
+            let p = ledger.params();
+            let available = api
+                .home()
+                .join("models")
+                .join(format!("{}.safetensors", hex::encode(t.model_version)))
+                .exists();
+            Ok::<_, ErrorObjectOwned>(json!({
+                "round": t.round,
+                "modelVersion": hex32(&t.model_version),
+                "openedMs": t.opened_ms,
+                "genesisModel": hex32(&p.training.genesis_model),
+                "config": p.model,
+                "weightsAvailableHere": available,
+            }))
+        })
+    })?;
+
+    module.register_blocking_method("neuro_getProof", |params, api, _| {
+        let s: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let id = parse_hash(&s)?;
+        let p = api
+            .with_chain(|c| c.ledger().proof(&id))
+            .map_err(internal)?
+            .ok_or_else(|| err(codes::NOT_FOUND, format!("no accepted proof {s}")))?;
+        let mut item = proof_record_json(&p);
+        item["hash"] = Value::String(s);
+        Ok::<_, ErrorObjectOwned>(item)
+    })?;
+
+    module.register_blocking_method("neuro_getModelWeights", |params, api, _| {
+        let s: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let version = parse_hash(&s)?;
+        let path = api
+            .home()
+            .join("models")
+            .join(format!("{}.safetensors", hex::encode(version)));
+        let bytes = std::fs::read(&path)
+            .map_err(|_| err(codes::NOT_FOUND, format!("this node does not hold model {s}")))?;
+        Ok::<_, ErrorObjectOwned>(json!({
+            "modelVersion": s,
+            "format": "safetensors",
+            "bytes": hex::encode(bytes),
+        }))
+    })?;
+    Ok(())
+}

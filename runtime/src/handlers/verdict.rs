@@ -1,0 +1,158 @@
+//! `Verdict`: a validator re-executed an accepted proof's claimed batches from the round's
+//! weights and says whether the pseudo-gradient it got matches the one the proof committed to
+//! (bit for bit on CPU; see `ARCHITECTURE.md`).
+//!
+//! Verdicts are tallied by voting power. When more than two thirds of the active power says
+//! *invalid*, fraud is proven: the proof's pending reward is voided (it was never minted), the
+//! node's wallet pays `fraud_penalty` (from its balance, stake and unbonding stake, then from its
+//! node's other pending rewards), the validators who found it share `reporter_share_bps` of what
+//! was taken and the rest is destroyed. When more than two thirds says *valid*, the proof is
+//! verified. Either way, each validator that voted against the two-thirds outcome loses
+//! `false_verdict_penalty` (from stake first), destroyed. Nothing is paid out that was not taken,
+//! so `minted - burned - slashed` keeps equal to what accounts hold.
+
+use crate::amount::Amount;
+use crate::crypto::{Address, Hash32};
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::receipt::Event;
+use crate::state::{ProofRecord, ProofStatus, VerdictRecord};
+use crate::storage::Storage;
+
+use super::fraud::{penalise_node, take};
+
+pub(super) fn verdict<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    validator: Address,
+    proof_id: Hash32,
+    valid: bool,
+) -> Result<(), TxError> {
+    let power = ctx
+        .active_power(&validator)?
+        .ok_or(TxError::UnknownValidator(validator))?;
+    let mut proof = ctx
+        .proof(&proof_id)?
+        .ok_or_else(|| TxError::UnknownProof(hex::encode(proof_id)))?;
+    if proof.status != ProofStatus::Pending {
+        return Err(TxError::ProofSettled(hex::encode(proof_id)));
+    }
+    if proof.verdicts.iter().any(|v| v.validator == validator) {
+        return Err(TxError::DuplicateVerdict(validator));
+    }
+    proof.verdicts.push(VerdictRecord {
+        validator,
+        valid,
+        power,
+    });
+    ctx.events.push(Event::VerdictGiven {
+        validator,
+        proof: proof_id,
+        valid,
+    });
+
+    let total = u128::from(ctx.total_power()?);
+    let tally = |want: bool| -> u128 {
+        proof
+            .verdicts
+            .iter()
+            .filter(|v| v.valid == want)
+            .map(|v| u128::from(v.power))
+            .sum()
+    };
+    let (yes, no) = (tally(true), tally(false));
+    if no * 3 > total * 2 {
+        prove_fraud(ctx, proof_id, &mut proof)?;
+        overrule(ctx, proof_id, &proof, true)?;
+    } else if yes * 3 > total * 2 {
+        proof.status = ProofStatus::Verified;
+        ctx.events.push(Event::ProofVerified { proof: proof_id });
+        overrule(ctx, proof_id, &proof, false)?;
+    }
+    ctx.put_proof(&proof_id, &proof);
+    Ok(())
+}
+
+/// Voids the proof's reward and penalises its wallet.
+fn prove_fraud<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    proof_id: Hash32,
+    proof: &mut ProofRecord,
+) -> Result<(), TxError> {
+    let params = ctx.params().clone();
+    // 1. The fraudulent proof's own reward: never minted, now never will be.
+    let voided = proof.reward;
+    proof.status = ProofStatus::Voided;
+    proof.reward = Amount::ZERO;
+    ctx.put_proof(&proof_id, proof);
+    let mut node = ctx
+        .node(&proof.node)?
+        .ok_or(TxError::UnknownNode(proof.node))?;
+    node.pending_proofs.retain(|p| p != &proof_id);
+    ctx.put_node(&proof.node, &node);
+    let mut account = ctx.account(&proof.wallet)?;
+    account.pending = account.pending.saturating_sub(voided);
+    ctx.put_account(&proof.wallet, &account);
+    let mut supply = ctx.supply()?;
+    supply.pending = supply.pending.saturating_sub(voided);
+    supply.voided = supply.voided.saturating_add(voided);
+    ctx.put_supply(&supply);
+
+    // 2. The penalty, from minted holdings then the node's other pending rewards.
+    let (_, penalty) = penalise_node(ctx, &proof.node, params.fraud_penalty)?;
+
+    // 3. The reporters' share comes only out of what was taken (minted money).
+    let reporters: Vec<Address> = proof
+        .verdicts
+        .iter()
+        .filter(|v| !v.valid)
+        .map(|v| v.validator)
+        .collect();
+    let share = penalty.taken.bps(params.reporter_share_bps);
+    let each = Amount(share.0 / reporters.len().max(1) as u128);
+    let mut paid = Amount::ZERO;
+    for r in &reporters {
+        ctx.credit(r, each)?;
+        paid = paid.saturating_add(each);
+    }
+    let destroyed = penalty.taken.checked_sub(paid).ok_or(TxError::Overflow)?;
+    ctx.record_slashed(destroyed)?;
+    ctx.events.push(Event::FraudProven {
+        proof: proof_id,
+        node: proof.node,
+        wallet: proof.wallet,
+        voided,
+        voided_pending: penalty.voided_pending,
+        taken: penalty.taken,
+        to_reporters: paid,
+        destroyed,
+    });
+    Ok(())
+}
+
+/// Penalises every validator whose verdict disagrees with the two-thirds outcome
+/// (`fraud = true`: those who called it valid).
+fn overrule<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    proof_id: Hash32,
+    proof: &ProofRecord,
+    fraud: bool,
+) -> Result<(), TxError> {
+    let penalty = ctx.params().false_verdict_penalty;
+    for v in proof.verdicts.iter().filter(|v| v.valid == fraud) {
+        let mut account = ctx.account(&v.validator)?;
+        let taken = take(&mut account, penalty, false);
+        let rest = penalty.saturating_sub(taken);
+        let from_balance = rest.min(account.balance);
+        account.balance = account.balance.saturating_sub(from_balance);
+        let taken = taken.saturating_add(from_balance);
+        ctx.put_account(&v.validator, &account);
+        ctx.record_slashed(taken)?;
+        ctx.touched.insert(v.validator);
+        ctx.events.push(Event::VerdictOverruled {
+            validator: v.validator,
+            proof: proof_id,
+            taken,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The end of challenge windows: at the end of every block, each accepted proof whose window has
+//! closed is settled. Its pending reward is minted into the wallet's balance unless fraud was
+//! proven (then it was voided already) or a dispute is still open (then it waits one more window).
+//!
+//! Proofs enter a FIFO queue when accepted. Every window has the same length and block time never
+//! goes back, so the queue is ordered by maturity time and each block pops only what matured.
+
+use crate::error::StorageError;
+use crate::overlay::Overlay;
+use crate::params::Params;
+use crate::state::{
+    keys, Account, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, Supply, TrainingState,
+};
+use crate::storage::Storage;
+
+/// Appends `proof` to the maturity queue.
+pub(crate) fn enqueue<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    training: &mut TrainingState,
+    entry: MaturityEntry,
+) {
+    ov.put(keys::maturity(training.queue_tail), &entry);
+    training.queue_tail = training.queue_tail.saturating_add(1);
+}
+
+fn missing(key: Vec<u8>) -> StorageError {
+    StorageError::Corrupt {
+        key: crate::overlay::show_key(&key),
+        reason: "referenced record is missing".into(),
+    }
+}
+
+/// Settles every proof whose challenge window ended at or before `now_ms`.
+pub(crate) fn mature_rewards<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    params: &Params,
+    now_ms: u64,
+) -> Result<(), StorageError> {
+    let mut training: TrainingState = ov.get(keys::TRAINING)?.unwrap_or_default();
+    let mut changed = false;
+    while training.queue_head < training.queue_tail {
+        let key = keys::maturity(training.queue_head);
+        let entry: MaturityEntry = ov.get(&key)?.ok_or_else(|| missing(key.clone()))?;
+        if entry.matures_at_ms > now_ms {
+            break;
+        }
+        ov.delete(key);
+        training.queue_head += 1;
+        changed = true;
+        let proof_key = keys::proof(&entry.proof);
+        let mut proof: ProofRecord = ov.get(&proof_key)?.ok_or_else(|| missing(proof_key))?;
+        match proof.status {
+            ProofStatus::Paid | ProofStatus::Voided => continue,
+            ProofStatus::Pending if proof.disputed() => {
+                // A validator said the work does not reproduce and the others have not decided
+                // yet: hold the reward for another window.
+                let again = MaturityEntry {
+                    proof: entry.proof,
+                    matures_at_ms: now_ms.saturating_add(params.challenge_window_ms),
+                };
+                enqueue(ov, &mut training, again);
+                continue;
+            }
+            ProofStatus::Pending | ProofStatus::Verified => {}
+        }
+        pay(ov, &entry, &mut proof)?;
+    }
+    if changed {
+        ov.put(keys::TRAINING.to_vec(), &training);
+    }
+    Ok(())
+}
+
+/// Mints a matured proof's reward into its wallet's balance.
+fn pay<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    entry: &MaturityEntry,
+    proof: &mut ProofRecord,
+) -> Result<(), StorageError> {
+    let amount = proof.reward;
+    let account_key = keys::account(&proof.wallet);
+    let mut account: Account = ov.get(&account_key)?.unwrap_or_default();
+    account.pending = account.pending.saturating_sub(amount);
+    account.balance = account.balance.saturating_add(amount);
+    ov.put(account_key, &account);
+
+    let mut supply: Supply = ov.get(keys::SUPPLY)?.unwrap_or_default();
+    supply.pending = supply.pending.saturating_sub(amount);
+    supply.minted = supply.minted.saturating_add(amount);
+    ov.put(keys::SUPPLY.to_vec(), &supply);
+
+    let node_key = keys::node(&proof.node);
+    let mut node: NodeRecord = ov.get(&node_key)?.ok_or_else(|| missing(node_key.clone()))?;
+    node.pending_proofs.retain(|p| p != &entry.proof);
+    node.earned = node.earned.saturating_add(amount);
+    ov.put(node_key, &node);
+
+    proof.status = ProofStatus::Paid;
+    ov.put(keys::proof(&entry.proof), &*proof);
+    Ok(())
+}

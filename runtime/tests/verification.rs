@@ -1,0 +1,361 @@
+//! Proof verification on the ledger: the challenge window, validators' verdicts, fraud
+//! penalties, overruled validators, training rounds, and the attacks an earlier prototype fell to.
+
+mod common;
+
+use common::*;
+use neuroshard_runtime::genesis::{GenesisValidator, DEV_VALIDATOR_TOKEN};
+use neuroshard_runtime::proof::WorkMetrics;
+use neuroshard_runtime::state::ProofStatus;
+use neuroshard_runtime::*;
+
+fn dev_validator() -> SecretKey {
+    SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap()
+}
+
+fn batches(n: u64) -> WorkMetrics {
+    WorkMetrics {
+        batches: n,
+        ..Default::default()
+    }
+}
+
+/// Registers `node` to `wallet` and has it prove `n` batches; returns the proof's hash.
+fn proven(c: &mut Chain, wallet: &SecretKey, node: &SecretKey, n: u64) -> Hash32 {
+    c.register(wallet, node);
+    c.time_ms += 9_000;
+    let tx = c.sign(node, TxBody::SubmitProof(c.proof(node, batches(n))));
+    let hash = tx.hash();
+    c.ok(tx);
+    *c.next_batch.entry(node.address()).or_default() += n;
+    hash
+}
+
+fn verdict(c: &mut Chain, validator: &SecretKey, proof: Hash32, valid: bool) -> Receipt {
+    c.apply(c.sign(validator, TxBody::Verdict { proof, valid }))
+        .unwrap()
+}
+
+#[test]
+fn a_proof_found_invalid_is_voided_and_its_wallet_penalised() {
+    let mut c = Chain::new(); // 1 NEURO per batch
+    let (wallet, node) = (key(1), key(10));
+    c.earn(&wallet, Amount::neuro(30)); // minted holdings to take the penalty from
+    let before = c.balance(&wallet.address());
+    let cheat = proven(&mut c, &wallet, &node, 500);
+    assert_eq!(c.pending(&wallet.address()), Amount::neuro(500));
+    let validator = dev_validator();
+    let r = verdict(&mut c, &validator, cheat, false);
+    assert_eq!(r.result, Ok(()));
+    let penalty = c.params().fraud_penalty;
+    let to_reporter = penalty.bps(c.params().reporter_share_bps);
+    assert!(r.events.iter().any(|e| matches!(e, Event::FraudProven { voided, taken, to_reporters, .. }
+        if *voided == Amount::neuro(500) && *taken == penalty && *to_reporters == to_reporter)));
+    assert_eq!(c.pending(&wallet.address()), Amount::ZERO);
+    assert_eq!(
+        c.balance(&wallet.address()),
+        before.checked_sub(penalty).unwrap()
+    );
+    assert_eq!(c.balance(&validator.address()), to_reporter);
+    let record = c.ledger.proof(&cheat).unwrap().unwrap();
+    assert_eq!(record.status, ProofStatus::Voided);
+    c.assert_supply_invariant();
+    // The window passes: nothing is minted for the voided proof.
+    let minted = c.ledger.supply().unwrap().minted;
+    c.mature();
+    assert_eq!(c.ledger.supply().unwrap().minted, minted);
+    assert_eq!(c.ledger.supply().unwrap().voided, Amount::neuro(500));
+    // A second verdict on a settled proof is refused.
+    let again = verdict(&mut c, &validator, cheat, false);
+    assert!(matches!(again.result, Err(TxError::ProofSettled(_))));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn a_wallet_with_nothing_minted_pays_from_its_other_pending_rewards() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    let honest = proven(&mut c, &wallet, &node, 100); // 100 NEURO pending
+    c.time_ms += 9_000;
+    let tx = c.sign(&node, TxBody::SubmitProof(c.proof(&node, batches(50))));
+    let cheat = tx.hash();
+    c.ok(tx);
+    let r = verdict(&mut c, &dev_validator(), cheat, false);
+    assert_eq!(r.result, Ok(()));
+    let penalty = c.params().fraud_penalty;
+    // Nothing minted to take, so nothing goes to the reporter; the penalty comes off the
+    // other pending reward.
+    assert!(r.events.iter().any(|e| matches!(e, Event::FraudProven { taken, voided_pending, to_reporters, .. }
+        if taken.is_zero() && *voided_pending == penalty && to_reporters.is_zero())));
+    assert_eq!(
+        c.ledger.proof(&honest).unwrap().unwrap().reward,
+        Amount::neuro(100).checked_sub(penalty).unwrap()
+    );
+    c.mature();
+    assert_eq!(
+        c.balance(&wallet.address()),
+        Amount::neuro(100).checked_sub(penalty).unwrap()
+    );
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn a_verified_proof_is_paid_when_its_window_ends() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    let p = proven(&mut c, &wallet, &node, 10);
+    let r = verdict(&mut c, &dev_validator(), p, true);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ProofVerified { .. })));
+    assert_eq!(
+        c.ledger.proof(&p).unwrap().unwrap().status,
+        ProofStatus::Verified
+    );
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::neuro(10));
+    assert_eq!(
+        c.ledger.proof(&p).unwrap().unwrap().status,
+        ProofStatus::Paid
+    );
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn verdicts_come_only_from_active_validators_once_each() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    c.earn(&key(3), Amount::neuro(1));
+    let p = proven(&mut c, &wallet, &node, 10);
+    let r = verdict(&mut c, &key(3), p, false);
+    assert_eq!(r.result, Err(TxError::UnknownValidator(key(3).address())));
+    let r = verdict(&mut c, &dev_validator(), [9; 32], false);
+    assert!(matches!(r.result, Err(TxError::UnknownProof(_))));
+    c.assert_supply_invariant();
+}
+
+fn three_validators() -> (Chain, [SecretKey; 3]) {
+    let keys = [key(201), key(202), key(203)];
+    let mut g = test_genesis();
+    g.validators = keys
+        .iter()
+        .map(|k| GenesisValidator {
+            name: String::new(),
+            public_key: k.public_key(),
+            power: 10,
+        })
+        .collect();
+    (Chain::with_genesis(g), keys)
+}
+
+#[test]
+fn a_disputed_reward_waits_until_more_than_two_thirds_agree() {
+    let (mut c, [a, b, v3]) = three_validators();
+    let (wallet, node) = (key(1), key(10));
+    let p = proven(&mut c, &wallet, &node, 10);
+    // a says invalid: a dispute. The window passes; the reward waits.
+    assert_eq!(verdict(&mut c, &a, p, false).result, Ok(()));
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
+    assert_eq!(c.pending(&wallet.address()), Amount::neuro(10));
+    // b and v3 reproduce it: 20 of 30 is two thirds, not more than two thirds: still open.
+    assert_eq!(verdict(&mut c, &b, p, true).result, Ok(()));
+    assert_eq!(verdict(&mut c, &v3, p, true).result, Ok(()));
+    assert_eq!(
+        c.ledger.proof(&p).unwrap().unwrap().status,
+        ProofStatus::Pending
+    );
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn two_thirds_overrule_a_false_verdict_and_slash_it() {
+    let keys = [key(201), key(202), key(203), key(204)];
+    let mut g = test_genesis();
+    g.validators = keys
+        .iter()
+        .map(|k| GenesisValidator {
+            name: String::new(),
+            public_key: k.public_key(),
+            power: 10,
+        })
+        .collect();
+    let mut c = Chain::with_genesis(g);
+    c.earn(&keys[0], Amount::neuro(50));
+    let liar_before = c.balance(&keys[0].address());
+    let (wallet, node) = (key(1), key(10));
+    let p = proven(&mut c, &wallet, &node, 10);
+    assert_eq!(verdict(&mut c, &keys[0], p, false).result, Ok(()));
+    for k in &keys[1..] {
+        assert_eq!(verdict(&mut c, k, p, true).result, Ok(()));
+    }
+    // 30 of 40 > two thirds: verified; the false verdict costs its validator.
+    assert_eq!(
+        c.ledger.proof(&p).unwrap().unwrap().status,
+        ProofStatus::Verified
+    );
+    let penalty = c.params().false_verdict_penalty;
+    assert_eq!(
+        c.balance(&keys[0].address()),
+        liar_before.checked_sub(penalty).unwrap()
+    );
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::neuro(10));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn proofs_must_train_the_open_round_from_the_assigned_data() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    c.register(&wallet, &node);
+    c.time_ms += 9_000;
+    let mut stale = c.proof(&node, batches(10));
+    stale.model_version = [0xAB; 32];
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(stale))).unwrap();
+    assert!(matches!(r.result, Err(TxError::StaleModel { .. })));
+    let mut chosen = c.proof(&node, batches(10));
+    chosen.data_seed = [0xCD; 32];
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(chosen))).unwrap();
+    assert!(matches!(r.result, Err(TxError::WrongDataSeed { .. })));
+    // The seed changes with every accepted proof.
+    let seed = c.ledger.node(&node.address()).unwrap().unwrap().data_seed;
+    c.time_ms += 9_000;
+    assert_eq!(c.prove(&node, 10, 10_000).unwrap().result, Ok(()));
+    assert_ne!(
+        c.ledger.node(&node.address()).unwrap().unwrap().data_seed,
+        seed
+    );
+}
+
+#[test]
+fn a_round_closes_with_verified_proofs_and_old_round_proofs_are_refused() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    let p = proven(&mut c, &wallet, &node, 10);
+    let v = dev_validator();
+    let close = |c: &Chain, included: Vec<Hash32>| {
+        c.sign(
+            &v,
+            TxBody::CloseRound {
+                round: 0,
+                aggregate: [5; 32],
+                next_model: [6; 32],
+                included,
+            },
+        )
+    };
+    let unverified = proven(&mut c, &key(2), &key(11), 10);
+    assert_eq!(verdict(&mut c, &v, p, true).result, Ok(()));
+    let r = c.apply(close(&c, vec![p])).unwrap();
+    assert!(matches!(r.result, Err(TxError::RoundTooYoung { .. })));
+    c.block(c.params().round_length_ms, &[]);
+    let r = c.apply(close(&c, vec![unverified])).unwrap();
+    assert!(matches!(r.result, Err(TxError::NotAggregatable(_))));
+    let r = c.apply(close(&c, vec![p])).unwrap();
+    assert_eq!(r.result, Ok(()));
+    let t = c.ledger.training().unwrap();
+    assert_eq!((t.round, t.model_version), (1, [6; 32]));
+    let round0 = c.ledger.round(0).unwrap().unwrap();
+    assert_eq!(round0.close.unwrap().included, vec![p]);
+    assert_eq!(c.ledger.round_proofs(0, 0, 10).unwrap(), vec![p, unverified]);
+    // A proof still naming round 0 is stale now.
+    c.time_ms += 9_000;
+    let mut old = c.proof(&node, batches(5));
+    old.round = 0;
+    old.model_version = round0.model_version;
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(old))).unwrap();
+    assert!(matches!(r.result, Err(TxError::StaleModel { .. })));
+    // Closing again too early is refused.
+    let r = c
+        .apply(c.sign(
+            &v,
+            TxBody::CloseRound {
+                round: 1,
+                aggregate: [1; 32],
+                next_model: [2; 32],
+                included: vec![p],
+            },
+        ))
+        .unwrap();
+    assert!(matches!(r.result, Err(TxError::RoundTooYoung { .. })));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn pending_rewards_cannot_be_spent_or_staked() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    proven(&mut c, &wallet, &node, 500); // 500 NEURO pending, nothing minted
+    let r = c.apply(c.sign(
+        &wallet,
+        TxBody::Stake {
+            amount: Amount::neuro(100),
+        },
+    ));
+    assert!(matches!(r, Err(TxError::InsufficientFunds { .. })));
+    let r = c.apply(c.sign(
+        &wallet,
+        TxBody::Transfer {
+            to: key(2).address(),
+            amount: Amount::neuro(1),
+        },
+    ));
+    assert!(matches!(r, Err(TxError::InsufficientFunds { .. })));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn every_proof_field_is_signed() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    c.register(&wallet, &node);
+    let tx = c.sign(&node, TxBody::SubmitProof(c.proof(&node, batches(10))));
+    let tampers: Vec<Box<dyn Fn(&mut neuroshard_runtime::proof::Proof)>> = vec![
+        Box::new(|p| p.metrics.batches += 1),
+        Box::new(|p| p.metrics.uptime_secs += 1),
+        Box::new(|p| p.metrics.samples += 1),
+        Box::new(|p| p.first_batch += 1),
+        Box::new(|p| p.layer_end -= 1),
+        Box::new(|p| p.round += 1),
+        Box::new(|p| p.pseudo_gradient[0] ^= 1),
+        Box::new(|p| p.model_version[0] ^= 1),
+        Box::new(|p| p.data_seed[0] ^= 1),
+        Box::new(|p| p.timestamp_ms += 1),
+    ];
+    for tamper in tampers {
+        let mut forged = tx.clone();
+        let TxBody::SubmitProof(p) = &mut forged.tx.body else {
+            unreachable!()
+        };
+        tamper(p);
+        assert!(matches!(
+            forged.verify(),
+            Err(TxError::Crypto(CryptoError::BadSignature))
+        ));
+    }
+    let _ = c.apply(tx);
+}
+
+#[test]
+fn a_malleated_signature_is_no_second_transaction() {
+    let c = Chain::new();
+    let node = key(10);
+    let tx = c.sign(&node, TxBody::SubmitProof(c.proof(&node, batches(10))));
+    // Flip s to n - s: the same signature in high-S form.
+    let bytes = tx.signature.0;
+    let sig = k256::ecdsa::Signature::from_slice(&bytes).unwrap();
+    let (r, s) = sig.split_scalars();
+    let flipped = k256::ecdsa::Signature::from_scalars(r, -s).unwrap();
+    let mut twin = tx.clone();
+    twin.signature = Signature(flipped.to_bytes().into());
+    assert_ne!(twin.hash(), tx.hash());
+    assert_eq!(
+        twin.verify().unwrap_err(),
+        TxError::Crypto(CryptoError::NonCanonicalSignature)
+    );
+}

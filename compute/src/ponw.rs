@@ -12,9 +12,10 @@
 use sha2::{Digest, Sha256};
 use tch::{Device, Tensor};
 
+use crate::aggregate::{aggregate, Rule};
 use crate::config::ModelConfig;
 use crate::data::{Batch, BatchId, Dataset};
-use crate::diloco::hash_vector;
+use crate::diloco::{hash_vector, OuterOptimizer};
 use crate::error::ComputeError;
 use crate::model::NeuroLlm;
 use crate::train::{TrainConfig, Trainer};
@@ -158,6 +159,34 @@ pub fn replay(
         segment.step(dataset)?;
     }
     Ok(segment.finish())
+}
+
+/// A closed round: the aggregate's hash and the next round's weights.
+pub struct RoundOutcome {
+    pub aggregate_hash: [u8; 32],
+    pub next: NeuroLlm,
+}
+
+/// Closes a round: aggregates the verified pseudo-gradients with `rule` and applies the outer
+/// Nesterov step (`outer` carries the momentum from round to round) to a copy of `start`.
+pub fn close_round(
+    start: &NeuroLlm,
+    updates: &[&SegmentResult],
+    rule: Rule,
+    outer: &mut OuterOptimizer,
+) -> Result<RoundOutcome, ComputeError> {
+    let deltas: Vec<Tensor> = updates
+        .iter()
+        .map(|u| u.pseudo_gradient.shallow_clone())
+        .collect();
+    let aggregate = aggregate(&deltas, rule)?;
+    let next = NeuroLlm::build_on(start.config(), start.layer_range(), None, start.device())?;
+    next.copy_weights_from(start)?;
+    outer.step(&next, &aggregate)?;
+    Ok(RoundOutcome {
+        aggregate_hash: hash_vector(&aggregate),
+        next,
+    })
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "layers": [p.layer_start, p.layer_end],
         "modelVersion": hex32(&p.model_version),
         "dataSeed": hex32(&p.data_seed),
+        "dataShard": hex32(&p.data_shard),
         "pseudoGradient": hex32(&p.pseudo_gradient),
         "verdicts": p.verdicts.iter().map(|v| json!({
             "validator": v.validator, "valid": v.valid, "power": v.power

@@ -216,6 +216,8 @@ pub struct ProofRecord {
     pub layer_end: u32,
     pub model_version: Hash32,
     pub data_seed: Hash32,
+    /// The corpus the proof says it trained on (hash of the shard hashes).
+    pub data_shard: Hash32,
     pub pseudo_gradient: Hash32,
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,

@@ -4,6 +4,7 @@ mod bench_chain;
 mod bench_rpc;
 mod genesis;
 mod node;
+mod run;
 #[cfg(feature = "training")]
 mod train;
 mod wallet;
@@ -12,10 +13,13 @@ use clap::{Parser, Subcommand};
 
 /// NeuroShard: train NeuroLLM together, on a ledger that pays for the work.
 #[derive(Debug, Parser)]
-#[command(name = "neuroshard", version, about)]
+#[command(name = "neuroshard", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no command: run a node that trains and earns (see `neuroshard --help`).
+    #[command(flatten)]
+    pub run: run::RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,12 +87,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Chain(args))) => bench_chain::run(args),
         Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),
         None => {
-            genesis::summary_of_dev()?;
-            node::run_dev(node::DevArgs {
-                home: None,
-                base_port: neuroshard_chain::node::config::DEFAULT_P2P_PORT,
-                block_interval_ms: 1000,
-            })
+            if cli.run.home.is_none() {
+                genesis::summary_of_dev()?;
+            }
+            run::run(cli.run)
         }
     }
 }

@@ -78,12 +78,17 @@ pub enum WalletCommand {
     Supply,
 }
 
-fn key_file() -> anyhow::Result<PathBuf> {
+pub(super) fn key_file() -> anyhow::Result<PathBuf> {
     Ok(super::node::neuroshard_home()?.join("wallet.key"))
 }
 
 fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
-    if let Some(token) = &args.token {
+    resolve_key(args.token.as_deref())
+}
+
+/// The wallet key: `--token` (with a warning), `NEUROSHARD_TOKEN`, or the key file.
+pub(super) fn resolve_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
+    if let Some(token) = token {
         eprintln!("warning: --token is visible to other users in process listings; prefer NEUROSHARD_TOKEN or `neuroshard wallet import`");
         return SecretKey::from_token(token).context("invalid token");
     }
@@ -101,7 +106,7 @@ fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
         .with_context(|| format!("{} holds no valid key", path.display()))
 }
 
-fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> {
+pub(super) fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> {
     let path = key_file()?;
     if path.exists() && !force {
         bail!(

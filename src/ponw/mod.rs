@@ -4,3 +4,5 @@
 
 pub mod models;
 pub mod spec;
+pub mod verifier;
+pub mod worker;

@@ -153,6 +153,7 @@ pub(super) fn submit_proof<S: Storage>(
             layer_end: proof.layer_end,
             model_version: proof.model_version,
             data_seed: proof.data_seed,
+            data_shard: proof.data_shard,
             pseudo_gradient: proof.pseudo_gradient,
             status: ProofStatus::Pending,
             verdicts: Vec::new(),

@@ -1,0 +1,239 @@
+//! `neuroshard [--token …] [--no-training] [--home DIR]`: one process that is a chain node and a
+//! compute worker.
+//!
+//! With no `--home` it uses the local dev chain under `$NEUROSHARD_HOME`: if no dev node is
+//! running it starts one (`$NEUROSHARD_HOME/dev`, the single validator); if one is running it
+//! joins it as a full node in a home of its own (`$NEUROSHARD_HOME/nodes/N`: its own keys, ports
+//! and node id), so several nodes can run with one token. The wallet key comes from `--token`
+//! (warned: it shows in process listings), `NEUROSHARD_TOKEN`, or `$NEUROSHARD_HOME/wallet.key`
+//! (created on first run). A validator node also re-executes sampled proofs and closes rounds.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use neuroshard_chain::node::config::{random_key, write_file, DEFAULT_P2P_PORT};
+use neuroshard_chain::node::{self, Home, NodeConfig};
+use neuroshard_runtime::genesis::{DEV_GENESIS_JSON, DEV_VALIDATOR_TOKEN};
+use neuroshard_runtime::SecretKey;
+use tracing::info;
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Wallet token. Shows in process listings: prefer NEUROSHARD_TOKEN or the key file
+    /// $NEUROSHARD_HOME/wallet.key (created on first run if neither is given).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Serve inference and earn uptime only; do not train.
+    #[arg(long)]
+    pub no_training: bool,
+    /// Run this node home (from `testnet init`, or a full node's) instead of the local dev chain.
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    /// Training corpus: a directory of text files or `synthetic` [default: Debian's licence
+    /// texts in /usr/share/common-licenses, else synthetic].
+    #[arg(long)]
+    pub corpus: Option<String>,
+    /// RPC URL of a node to fetch round models from [default: the dev node when joining it].
+    #[arg(long)]
+    pub model_source: Option<String>,
+    /// First port of a new dev home: P2P = BASE, RPC = BASE+1, gossip = BASE+3.
+    #[arg(long, default_value_t = DEFAULT_P2P_PORT)]
+    pub base_port: u16,
+    /// Genesis file for a new dev home [default: the embedded dev genesis].
+    #[arg(long, hide = true)]
+    pub dev_genesis: Option<PathBuf>,
+    /// Test only: misbehave so that validators can be seen to catch it.
+    #[cfg(feature = "training")]
+    #[arg(long, hide = true, value_enum)]
+    pub cheat: Option<crate::ponw::worker::Cheat>,
+}
+
+/// The wallet key, creating the key file on the very first run.
+fn wallet_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
+    if token.is_some() || std::env::var_os("NEUROSHARD_TOKEN").is_some() {
+        return super::wallet::resolve_key(token);
+    }
+    if super::wallet::key_file()?.exists() {
+        return super::wallet::resolve_key(None);
+    }
+    let key = SecretKey::from_entropy(random_key());
+    let path = super::wallet::save_key(&key, false)?;
+    info!(wallet = %key.address(), file = %path.display(), "created a new wallet (back up this file: it is the only way to your NEURO)");
+    Ok(key)
+}
+
+/// Whether something answers on this node home's RPC port.
+fn rpc_in_use(home: &Home) -> bool {
+    let Ok(config) = home.load_config() else {
+        return false;
+    };
+    config
+        .rpc
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .and_then(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(300)).ok()
+        })
+        .is_some()
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Picks (creating if needed) the home this process runs, and the RPC URL of the node it joins.
+fn choose_home(args: &RunArgs) -> anyhow::Result<(PathBuf, Option<String>)> {
+    if let Some(home) = &args.home {
+        return Ok((home.clone(), args.model_source.clone()));
+    }
+    let root = super::node::neuroshard_home()?;
+    let dev = Home::new(root.join("dev"));
+    if !dev.is_initialised() {
+        let genesis = match &args.dev_genesis {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?,
+            None => DEV_GENESIS_JSON.to_owned(),
+        };
+        let (p2p, rpc, gossip) = (args.base_port, args.base_port + 1, args.base_port + 3);
+        let config = NodeConfig::local("dev", p2p, rpc, gossip);
+        let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
+        dev.init(&config, &genesis, &key, random_key())?;
+        info!(home = %dev.dir.display(), "created the dev chain home");
+    }
+    if !rpc_in_use(&dev) {
+        return Ok((dev.dir.clone(), args.model_source.clone()));
+    }
+    // The dev node runs in another process: join it as a full node with a home of our own.
+    let dev_config = dev.load_config()?;
+    let dev_rpc = format!("http://{}", dev_config.rpc.listen);
+    for i in 1..1_000 {
+        let home = Home::new(root.join("nodes").join(i.to_string()));
+        if home.is_initialised() {
+            if rpc_in_use(&home) {
+                continue;
+            }
+            return Ok((home.dir.clone(), Some(dev_rpc)));
+        }
+        let mut config = NodeConfig::local(&format!("node{i}"), free_port()?, free_port()?, free_port()?);
+        config.p2p.persistent_peers = vec![dev_config.p2p.listen.clone()];
+        config.gossip.peers = vec![dev_config.gossip.listen.clone()];
+        config.consensus = dev_config.consensus.clone();
+        let genesis = std::fs::read_to_string(dev.genesis())?;
+        // A key no validator set names: this node follows consensus, it does not vote.
+        let key = SecretKey::from_entropy(random_key());
+        home.init(&config, &genesis, &key, random_key())?;
+        info!(home = %home.dir.display(), "joining the running dev chain as a full node");
+        return Ok((home.dir.clone(), Some(dev_rpc)));
+    }
+    anyhow::bail!("no free node home under {}", root.join("nodes").display())
+}
+
+/// This home's compute-worker key (its PoNW node id), created once (mode 0600).
+fn worker_key(home: &Path) -> anyhow::Result<SecretKey> {
+    let path = home.join("worker_key");
+    if !path.exists() {
+        write_file(&path, hex::encode(random_key()).as_bytes(), true)?;
+    }
+    let text = std::fs::read_to_string(&path)?;
+    SecretKey::from_token(text.trim()).with_context(|| format!("{} holds no valid key", path.display()))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let wallet = wallet_key(args.token.as_deref())?;
+    let (dir, model_source) = choose_home(&args)?;
+    let home = Home::new(&dir);
+    anyhow::ensure!(
+        home.is_initialised(),
+        "{} is not a node home (no config.toml)",
+        dir.display()
+    );
+    let node_key = worker_key(&dir)?;
+    let validator_key = home.load_validator_key()?;
+    super::node::runtime()?.block_on(async move {
+        let running = node::start(&home)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .with_context(|| format!("cannot start the node in {}", dir.display()))?;
+        let (addr, rpc) = neuroshard_rpc::serve(&running.rpc_listen, running.api.clone())
+            .await
+            .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
+        let status = running.api.status();
+        info!(
+            chain = %status.chain_id,
+            height = status.height,
+            rpc = %format!("http://{addr}"),
+            home = %dir.display(),
+            wallet = %wallet.address(),
+            node = %node_key.address(),
+            "node running; Ctrl-C to stop"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = spawn_compute(&args, &running.api, wallet, node_key, validator_key, model_source, &stop)?;
+        super::node::shutdown_signal().await;
+        info!("shutting down");
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        let _ = rpc.stop();
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(feature = "training")]
+fn spawn_compute(
+    args: &RunArgs,
+    api: &neuroshard_chain::node::NodeApi,
+    wallet: SecretKey,
+    node_key: SecretKey,
+    validator_key: SecretKey,
+    model_source: Option<String>,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    use crate::ponw::{spec::Corpus, verifier, worker};
+    let corpus = Corpus::choose(args.corpus.as_deref());
+    let cfg = worker::WorkerConfig {
+        wallet,
+        node_key,
+        corpus: corpus.clone(),
+        training: !args.no_training,
+        model_source,
+        cheat: args.cheat,
+    };
+    let (api_w, stop_w) = (api.clone(), stop.clone());
+    let worker = std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || {
+            if let Err(e) = worker::run(api_w, cfg, stop_w) {
+                tracing::error!("worker stopped: {e:#}");
+            }
+        })?;
+    let (api_v, stop_v) = (api.clone(), stop.clone());
+    let verifier = std::thread::Builder::new()
+        .name("verifier".into())
+        .spawn(move || {
+            if let Err(e) = verifier::run(api_v, validator_key, corpus, stop_v) {
+                tracing::error!("verification stopped: {e:#}");
+            }
+        })?;
+    Ok(vec![worker, verifier])
+}
+
+#[cfg(not(feature = "training"))]
+fn spawn_compute(
+    _args: &RunArgs,
+    _api: &neuroshard_chain::node::NodeApi,
+    _wallet: SecretKey,
+    _node_key: SecretKey,
+    _validator_key: SecretKey,
+    _model_source: Option<String>,
+    _stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    tracing::warn!("built without the `training` feature: running a full node only (no worker)");
+    Ok(Vec::new())
+}

@@ -1,0 +1,364 @@
+//! The compute worker: trains the open round's model on the batches the chain assigned to this
+//! node, and every proof interval submits a signed Proof of Neural Work for what it trained.
+//!
+//! One proof = one segment ([`neuroshard_compute::ponw`]): start from the round's weights, one
+//! AdamW step per batch `next_batch, next_batch + 1, …` of the node's data seed, until the proof
+//! interval is over (or the genesis cap on batches per segment). The claim never exceeds what the
+//! chain's rate limit allows for the time since the node's previous proof. A `--no-training`
+//! node proves uptime only. Runs on its own OS thread; chain access is through [`NodeApi`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use neuroshard_chain::node::NodeApi;
+use neuroshard_compute::data::Dataset;
+use neuroshard_compute::ponw::{self as segment, Segment, SegmentSpec};
+use neuroshard_compute::NeuroLlm;
+use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
+use neuroshard_runtime::state::{NodeRecord, TrainingState};
+use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::{Amount, Hash32, Params, SecretKey, TxBody};
+use tracing::{info, warn};
+
+use super::models::ModelStore;
+use super::spec::{train_config_of, Corpus};
+
+/// Test-only misbehaviour, to show that validators catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cheat {
+    /// Claim twice the batches actually trained.
+    Inflate,
+    /// Commit to a random pseudo-gradient.
+    RandomGradient,
+    /// Train nothing; claim the batches anyway.
+    Skip,
+}
+
+pub struct WorkerConfig {
+    pub wallet: SecretKey,
+    pub node_key: SecretKey,
+    pub corpus: Corpus,
+    /// Train (or only prove uptime).
+    pub training: bool,
+    /// RPC URL of a node to fetch round models from when this node lacks one.
+    pub model_source: Option<String>,
+    pub cheat: Option<Cheat>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What the worker reads from the committed state before each segment.
+struct View {
+    params: Params,
+    training: TrainingState,
+    node: Option<NodeRecord>,
+    pending: Amount,
+    balance: Amount,
+}
+
+fn view(api: &NodeApi, node: &neuroshard_runtime::Address, wallet: &neuroshard_runtime::Address) -> anyhow::Result<View> {
+    api.with_chain(|c| {
+        let l = c.ledger();
+        let account = l.account(wallet)?;
+        Ok(View {
+            params: l.params().clone(),
+            training: l.training()?,
+            node: l.node(node)?,
+            pending: account.pending,
+            balance: account.balance,
+        })
+    })
+}
+
+/// Runs the worker until `stop` is set. Errors that a retry can fix are logged and retried.
+pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    segment::deterministic_cpu();
+    let node = cfg.node_key.address();
+    let wallet = cfg.wallet.address();
+    let models = ModelStore::new(api.home())?;
+    let dataset = if cfg.training {
+        let d = cfg.corpus.load()?;
+        info!(corpus = %cfg.corpus.describe(), shards = d.shards.len(), "training data loaded");
+        Some(d)
+    } else {
+        None
+    };
+    register(&api, &cfg, &stop)?;
+    info!(%node, %wallet, training = cfg.training, "worker started; rewards go to the wallet");
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let mut model: Option<(Hash32, NeuroLlm)> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let v = view(&api, &node, &wallet)?;
+        let Some(record) = v.node.clone() else {
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        };
+        let interval = Duration::from_millis(v.params.proof_interval_ms);
+        let started = Instant::now();
+        let claim = if let Some(dataset) = &dataset {
+            let version = v.training.model_version;
+            if model.as_ref().map(|(h, _)| h) != Some(&version) {
+                match load_model(&models, &v.params, &version, cfg.model_source.as_deref()) {
+                    Ok(m) => model = Some((version, m)),
+                    Err(e) => {
+                        warn!("round {} model not available yet: {e:#}", v.training.round);
+                        sleep_unless(&stop, Duration::from_secs(2));
+                        continue;
+                    }
+                }
+            }
+            let Some((_, start)) = model.as_ref() else {
+                continue;
+            };
+            train_segment(start, dataset, &v, &record, &cfg, &stop, &bar, interval)?
+        } else {
+            sleep_unless(&stop, interval);
+            Some(Claim::uptime_only())
+        };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some(claim) = claim else { continue };
+        submit(&api, &cfg, &v, &record, claim, started, &bar)?;
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Registers the node key to the wallet unless it already is.
+fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Result<()> {
+    let node = cfg.node_key.address();
+    let registered = |api: &NodeApi| api.with_chain(|c| c.ledger().node(&node)).map(|n| n.is_some());
+    if registered(api)? {
+        return Ok(());
+    }
+    let chain_id = api.status().chain_id;
+    let consent = cfg
+        .node_key
+        .sign_digest(&node_registration_digest(&chain_id, &cfg.wallet.address()));
+    let body = TxBody::RegisterNode {
+        node_key: cfg.node_key.public_key(),
+        node_signature: consent,
+    };
+    let mut submitted = false;
+    while !stop.load(Ordering::Relaxed) {
+        if registered(api)? {
+            info!(%node, "node registered to the wallet");
+            return Ok(());
+        }
+        if !submitted {
+            match api.sign_and_submit(&cfg.wallet, body.clone()) {
+                Ok(_) => submitted = true,
+                Err(e) => warn!("registration not accepted yet: {e}"),
+            }
+        }
+        sleep_unless(stop, Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+fn load_model(
+    models: &ModelStore,
+    params: &Params,
+    version: &Hash32,
+    source: Option<&str>,
+) -> anyhow::Result<NeuroLlm> {
+    if let Some(m) = models.get(params, version)? {
+        return Ok(m);
+    }
+    let url = source.context("no local copy and no node to fetch it from")?;
+    let bytes = fetch_model(url, version)?;
+    models.put_bytes(version, &bytes)
+}
+
+/// Fetches a round model's safetensors bytes from a peer's RPC.
+fn fetch_model(url: &str, version: &Hash32) -> anyhow::Result<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = neuroshard_rpc::client::RpcClient::new(url)?;
+        let answer = client
+            .call(
+                "neuro_getModelWeights",
+                vec![serde_json::Value::String(hex::encode(version))],
+            )
+            .await?;
+        let text = answer["bytes"].as_str().context("answer has no bytes")?;
+        Ok(hex::decode(text)?)
+    })
+}
+
+/// What one proof claims.
+struct Claim {
+    batches: u64,
+    tokens: u64,
+    mean_loss: f64,
+    pseudo_gradient: Hash32,
+    data_shard: Hash32,
+}
+
+impl Claim {
+    fn uptime_only() -> Claim {
+        Claim {
+            batches: 0,
+            tokens: 0,
+            mean_loss: 0.0,
+            pseudo_gradient: [0; 32],
+            data_shard: [0; 32],
+        }
+    }
+}
+
+/// Trains one segment until the proof interval ends; `None` if the round changed meanwhile.
+#[allow(clippy::too_many_arguments)]
+fn train_segment(
+    start: &NeuroLlm,
+    dataset: &Dataset,
+    v: &View,
+    record: &NodeRecord,
+    cfg: &WorkerConfig,
+    stop: &AtomicBool,
+    bar: &ProgressBar,
+    interval: Duration,
+) -> anyhow::Result<Option<Claim>> {
+    let train = train_config_of(&v.params);
+    let spec = SegmentSpec {
+        data_seed: record.data_seed,
+        first_batch: record.next_batch,
+        train,
+    };
+    // Never claim more than the chain allows for one interval (with a margin) or one segment.
+    let allowed = v.params.max_batches_per_sec * v.params.proof_interval_ms / 1_000 * 9 / 10;
+    let cap = allowed.min(u64::from(v.params.training.inner_steps)).max(1);
+    let mut seg = Segment::start(start, spec)?;
+    let began = Instant::now();
+    let skip = cfg.cheat == Some(Cheat::Skip);
+    while began.elapsed() < interval && seg.batches() < cap && !stop.load(Ordering::Relaxed) {
+        if skip {
+            std::thread::sleep(Duration::from_millis(50));
+            break;
+        }
+        let loss = seg.step(dataset)?;
+        let secs = began.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "round {} | batch {} | loss {loss:.3} | {:.0} tokens/s | earned {} NEURO, pending {}",
+            v.training.round,
+            seg.batches(),
+            seg.tokens as f64 / secs,
+            v.balance.to_neuro_string(),
+            v.pending.to_neuro_string(),
+        ));
+    }
+    let done = seg.finish();
+    let mut claim = Claim {
+        batches: done.batches,
+        tokens: done.tokens,
+        mean_loss: done.mean_loss,
+        pseudo_gradient: done.pseudo_gradient_hash,
+        data_shard: segment::dataset_hash(dataset),
+    };
+    match cfg.cheat {
+        Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(allowed.max(1)),
+        Some(Cheat::RandomGradient) => claim.pseudo_gradient = rand_hash(),
+        Some(Cheat::Skip) => claim.batches = cap.min(allowed.max(1) / 2).max(1),
+        None => {}
+    }
+    Ok((claim.batches > 0).then_some(claim))
+}
+
+fn rand_hash() -> Hash32 {
+    neuroshard_runtime::crypto::domain_hash(b"cheat", &now_ms().to_le_bytes())
+}
+
+/// Builds, signs and submits the proof, then waits until the chain has it.
+fn submit(
+    api: &NodeApi,
+    cfg: &WorkerConfig,
+    v: &View,
+    record: &NodeRecord,
+    claim: Claim,
+    started: Instant,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let node = cfg.node_key.address();
+    // The round may have moved on while we trained: the proof would be stale.
+    let now_round = api.with_chain(|c| c.ledger().training())?;
+    if claim.batches > 0 && now_round.model_version != v.training.model_version {
+        info!(round = now_round.round, "a new round opened; this segment is dropped");
+        return Ok(());
+    }
+    let now = now_ms();
+    let since_last_s = now.saturating_sub(record.last_proof_ms) / 1_000;
+    let uptime_secs = since_last_s
+        .saturating_sub(1)
+        .min(v.params.max_claim_window_ms / 1_000)
+        .min(started.elapsed().as_secs() + v.params.proof_interval_ms / 1_000);
+    let proof = Proof {
+        role: Role::Driver,
+        layer_start: 0,
+        layer_end: v.params.model.layers,
+        round: v.training.round,
+        model_version: v.training.model_version,
+        data_seed: record.data_seed,
+        data_shard: claim.data_shard,
+        pseudo_gradient: claim.pseudo_gradient,
+        first_batch: record.next_batch,
+        metrics: WorkMetrics {
+            batches: claim.batches,
+            tokens: 0,
+            samples: 0,
+            uptime_secs,
+        },
+        timestamp_ms: now,
+    };
+    let hash = match api.sign_and_submit(&cfg.node_key, TxBody::SubmitProof(proof)) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("proof refused: {e}");
+            return Ok(());
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(p) = api.with_chain(|c| c.ledger().proof(&hash))? {
+            info!(
+                proof = %hex::encode(&hash[..8]),
+                batches = p.batches,
+                tokens = claim.tokens,
+                loss = format!("{:.3}", claim.mean_loss),
+                reward = %p.reward.to_neuro_string(),
+                matures_in_s = p.matures_at_ms.saturating_sub(now) / 1_000,
+                "proof accepted"
+            );
+            bar.set_message(format!(
+                "proof accepted: {} batches, reward {} NEURO (pending until the challenge window ends)",
+                p.batches,
+                p.reward.to_neuro_string()
+            ));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    warn!(%node, proof = %hex::encode(hash), "proof not committed within 30 s");
+    Ok(())
+}

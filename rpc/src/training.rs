@@ -94,6 +94,28 @@ pub fn register(
         Ok::<_, ErrorObjectOwned>(item)
     })?;
 
+    module.register_blocking_method("neuro_getNode", |params, api, _| {
+        let s: String = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let address = crate::explorer::parse_address(&s)?;
+        let n = api
+            .with_chain(|c| c.ledger().node(&address))
+            .map_err(internal)?
+            .ok_or_else(|| err(codes::NOT_FOUND, format!("node {s} is not registered")))?;
+        Ok::<_, ErrorObjectOwned>(json!({
+            "node": address,
+            "wallet": n.wallet,
+            "registeredAtMs": n.registered_at_ms,
+            "lastProofMs": n.last_proof_ms,
+            "nextBatch": n.next_batch,
+            "dataSeed": hex32(&n.data_seed),
+            "proofs": n.proofs,
+            "earned": crate::explorer::amount(n.earned),
+            "pendingProofs": n.pending_proofs.iter().map(hex32).collect::<Vec<_>>(),
+        }))
+    })?;
+
     module.register_blocking_method("neuro_getModelWeights", |params, api, _| {
         let s: String = params
             .one()

@@ -103,6 +103,7 @@ impl<S: Storage> Ledger<S> {
                     opened_ms: time_ms,
                     queue_head: 0,
                     queue_tail: 0,
+                    sample_head: 0,
                 },
             );
             ov.put(
@@ -274,6 +275,7 @@ impl<S: Storage> Ledger<S> {
         };
         block.ended = true;
         let mut ov = Overlay::new(&self.store, &mut block.changes);
+        maturity::draw_samples(&mut ov, &self.params, &self.root, block.header.height)?;
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         let mut updates = Vec::new();
         for address in &block.touched {

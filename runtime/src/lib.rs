@@ -24,7 +24,7 @@ mod execute;
 pub mod genesis;
 mod handlers;
 pub mod ledger;
-mod maturity;
+pub mod maturity;
 mod merkle;
 mod overlay;
 pub mod params;

@@ -2,9 +2,15 @@
 //! closed is settled. Its pending reward is minted into the wallet's balance unless fraud was
 //! proven (then it was voided already) or a dispute is still open (then it waits one more window).
 //!
+//! A proof is *sampled* for re-execution with probability `verify_sample_bps`, drawn in the block
+//! after the one that accepted it from that block's predecessor's state root, which did not exist
+//! when the proof was signed. A sampled proof is paid only after more than two thirds of validator
+//! power verified it; until then it waits window after window.
+//!
 //! Proofs enter a FIFO queue when accepted. Every window has the same length and block time never
 //! goes back, so the queue is ordered by maturity time and each block pops only what matured.
 
+use crate::crypto::{domain_hash, Hash32};
 use crate::error::StorageError;
 use crate::overlay::Overlay;
 use crate::params::Params;
@@ -30,6 +36,49 @@ fn missing(key: Vec<u8>) -> StorageError {
     }
 }
 
+/// Whether the proof `id` is drawn for re-execution by `seed`.
+pub fn is_sampled(seed: &Hash32, id: &Hash32, sample_bps: u16) -> bool {
+    let h = domain_hash(b"neuroshard-sample-v1", &[seed.as_slice(), id].concat());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(first) % 10_000 < u64::from(sample_bps)
+}
+
+/// Draws the sampling of every queued proof accepted before block `height`, from `seed` (the
+/// state root this block builds on).
+pub(crate) fn draw_samples<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    params: &Params,
+    seed: &Hash32,
+    height: u64,
+) -> Result<(), StorageError> {
+    let mut training: TrainingState = ov.get(keys::TRAINING)?.unwrap_or_default();
+    let start = training.sample_head;
+    training.sample_head = training.sample_head.max(training.queue_head);
+    while training.sample_head < training.queue_tail {
+        let key = keys::maturity(training.sample_head);
+        let entry: MaturityEntry = ov.get(&key)?.ok_or_else(|| missing(key.clone()))?;
+        let proof_key = keys::proof(&entry.proof);
+        let mut proof: ProofRecord = ov.get(&proof_key)?.ok_or_else(|| missing(proof_key.clone()))?;
+        if proof.height >= height {
+            break; // accepted in this block: the next block draws it
+        }
+        if proof.sampled.is_none() {
+            proof.sampled = Some(is_sampled(
+                seed,
+                &entry.proof,
+                params.training.verify_sample_bps,
+            ));
+            ov.put(proof_key, &proof);
+        }
+        training.sample_head += 1;
+    }
+    if training.sample_head != start {
+        ov.put(keys::TRAINING.to_vec(), &training);
+    }
+    Ok(())
+}
+
 /// Settles every proof whose challenge window ended at or before `now_ms`.
 pub(crate) fn mature_rewards<S: Storage>(
     ov: &mut Overlay<'_, S>,
@@ -51,9 +100,9 @@ pub(crate) fn mature_rewards<S: Storage>(
         let mut proof: ProofRecord = ov.get(&proof_key)?.ok_or_else(|| missing(proof_key))?;
         match proof.status {
             ProofStatus::Paid | ProofStatus::Voided => continue,
-            ProofStatus::Pending if proof.disputed() => {
-                // A validator said the work does not reproduce and the others have not decided
-                // yet: hold the reward for another window.
+            ProofStatus::Pending if proof.disputed() || proof.sampled != Some(false) => {
+                // Drawn for re-execution and not verified yet, or a validator said the work does
+                // not reproduce and the others have not decided: hold it for another window.
                 let again = MaturityEntry {
                     proof: entry.proof,
                     matures_at_ms: now_ms.saturating_add(params.challenge_window_ms),

@@ -221,6 +221,10 @@ pub struct ProofRecord {
     pub pseudo_gradient: Hash32,
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,
+    /// Drawn for re-execution? Decided in the block after the one that accepted it, from that
+    /// block's predecessor's state root (unknown when the proof was signed). A sampled proof is
+    /// paid only once more than two thirds of validator power has verified it.
+    pub sampled: Option<bool>,
 }
 
 impl ProofRecord {
@@ -241,6 +245,8 @@ pub struct TrainingState {
     /// Maturity queue: entries `head..tail` are waiting, oldest first.
     pub queue_head: u64,
     pub queue_tail: u64,
+    /// Next queue entry whose sampling is still to be drawn.
+    pub sample_head: u64,
 }
 
 /// A proof waiting for its challenge window to end. Windows are all the same length and block

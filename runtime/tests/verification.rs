@@ -359,3 +359,33 @@ fn a_malleated_signature_is_no_second_transaction() {
         TxError::Crypto(CryptoError::NonCanonicalSignature)
     );
 }
+
+#[test]
+fn a_sampled_proof_is_paid_only_after_validators_verify_it() {
+    let mut g = test_genesis();
+    g.params.training.verify_sample_bps = 10_000; // every proof is drawn
+    let mut c = Chain::with_exact_genesis(g);
+    let (wallet, node) = (key(1), key(10));
+    let p = proven(&mut c, &wallet, &node, 10);
+    c.block(1_000, &[]);
+    assert_eq!(c.ledger.proof(&p).unwrap().unwrap().sampled, Some(true));
+    c.mature();
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::ZERO, "unverified: not paid");
+    assert_eq!(verdict(&mut c, &dev_validator(), p, true).result, Ok(()));
+    c.mature();
+    assert_eq!(c.balance(&wallet.address()), Amount::neuro(10));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn sampling_follows_the_rate() {
+    let seed = [3u8; 32];
+    let drawn = (0u32..10_000)
+        .filter(|i| {
+            let id = neuroshard_runtime::crypto::domain_hash(b"id", &i.to_le_bytes());
+            neuroshard_runtime::maturity::is_sampled(&seed, &id, 500)
+        })
+        .count();
+    assert!((400..600).contains(&drawn), "{drawn} of 10 000 drawn at 5%");
+}

@@ -75,6 +75,12 @@ pub fn run(args: BenchChainArgs) -> anyhow::Result<()> {
         args.base_port,
         chain_id,
         args.block_interval_ms,
+        Some({
+            // The benchmark's senders earn their NEURO with unchecked proofs: no sampling.
+            let mut p = neuroshard_runtime::Genesis::dev().params;
+            p.training.verify_sample_bps = 0;
+            p
+        }),
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

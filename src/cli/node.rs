@@ -30,6 +30,9 @@ pub struct DevArgs {
     /// Least milliseconds between blocks, for a new dev home.
     #[arg(long, default_value_t = 1000)]
     pub block_interval_ms: u64,
+    /// Genesis file for a new dev home [default: the embedded dev genesis].
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +52,9 @@ pub enum TestnetCommand {
         /// Least milliseconds between blocks.
         #[arg(long, default_value_t = 1000)]
         block_interval_ms: u64,
+        /// Take the protocol parameters from this genesis file [default: the dev genesis's].
+        #[arg(long)]
+        genesis: Option<PathBuf>,
     },
 }
 
@@ -139,7 +145,13 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         let mut config = NodeConfig::local("dev", p2p, rpc, gossip);
         config.consensus.block_interval_ms = args.block_interval_ms;
         let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
-        home.init(&config, DEV_GENESIS_JSON, &key, random_key())?;
+        let genesis = match &args.genesis {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?,
+            None => DEV_GENESIS_JSON.to_owned(),
+        };
+        Genesis::from_json(&genesis).context("invalid genesis")?;
+        home.init(&config, &genesis, &key, random_key())?;
         info!(home = %dir.display(), rpc = %format!("http://127.0.0.1:{rpc}"), "created the dev chain home");
     }
     run_home(&dir)
@@ -152,8 +164,17 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         base_port,
         chain_id,
         block_interval_ms,
+        genesis,
     } = cmd;
-    for (i, (home, rpc)) in init_testnet(validators, &dir, base_port, &chain_id, block_interval_ms)?
+    let params = match genesis {
+        Some(f) => {
+            let text = std::fs::read_to_string(&f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            Some(Genesis::from_json(&text).context("invalid genesis")?.params)
+        }
+        None => None,
+    };
+    for (i, (home, rpc)) in init_testnet(validators, &dir, base_port, &chain_id, block_interval_ms, params)?
         .iter()
         .enumerate()
     {
@@ -169,6 +190,7 @@ pub fn init_testnet(
     base_port: u16,
     chain_id: &str,
     block_interval_ms: u64,
+    params: Option<neuroshard_runtime::Params>,
 ) -> anyhow::Result<Vec<(PathBuf, u16)>> {
     anyhow::ensure!(validators >= 1, "a testnet needs at least one validator");
     let keys: Vec<SecretKey> = (0..validators)
@@ -176,6 +198,9 @@ pub fn init_testnet(
         .collect();
     let mut genesis = Genesis::dev();
     genesis.chain_id = chain_id.to_owned();
+    if let Some(params) = params {
+        genesis.params = params;
+    }
     genesis.validators = keys
         .iter()
         .enumerate()

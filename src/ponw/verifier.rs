@@ -1,11 +1,10 @@
 //! The validator's side of Proof of Neural Work: re-execute a sample of accepted proofs, submit
 //! a verdict for each, and close training rounds with the aggregate of the verified work.
 //!
-//! * **Sampling.** A proof accepted in block `h` is re-executed when
-//!   `SHA-256("neuroshard-sample-v1" ‖ hash of block h+1 ‖ proof tx hash)` read as a number is
-//!   below `verify_sample_bps` / 10 000: the prover could not know block `h+1` when it signed.
-//!   A proof that any validator called invalid is re-executed by every validator (a dispute needs
-//!   more than two thirds of the power to end).
+//! * **Sampling.** The ledger draws which proofs are re-executed (`verify_sample_bps`, from a
+//!   state root the prover could not know when it signed; see `neuroshard_runtime::maturity`);
+//!   a drawn proof is paid only after more than two thirds of validator power verified it. A proof
+//!   that any validator called invalid is re-executed by every validator.
 //! * **Re-execution** replays the segment from the round's weights on CPU with one thread and
 //!   compares the pseudo-gradient hash bit for bit ([`neuroshard_compute::ponw::replay`]).
 //! * **Rounds.** Once the open round is `round_length_ms` old and holds verified proofs this
@@ -22,7 +21,6 @@ use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::aggregate::Rule;
 use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
 use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec};
-use neuroshard_runtime::crypto::domain_hash;
 use neuroshard_runtime::params::Aggregation;
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
@@ -30,17 +28,6 @@ use tracing::{debug, info, warn};
 
 use super::models::ModelStore;
 use super::spec::{train_config_of, Corpus};
-
-/// Whether block `next_block_hash` samples the proof `proof` for re-execution.
-pub fn sampled(next_block_hash: &Hash32, proof: &Hash32, sample_bps: u16) -> bool {
-    let h = domain_hash(
-        b"neuroshard-sample-v1",
-        &[next_block_hash.as_slice(), proof].concat(),
-    );
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h[..8]);
-    u64::from_le_bytes(first) % 10_000 < u64::from(sample_bps)
-}
 
 /// What the service has done, for the benchmark and the logs.
 #[derive(Clone, Debug, Default)]
@@ -131,17 +118,11 @@ impl Verifier {
             return Ok(());
         }
         let top = self.api.status().height;
-        // Block h's proofs are sampled by block h+1's hash.
-        while self.next_height < top {
+        // Proofs of block h are drawn (or not) by the ledger in block h+1.
+        'blocks: while self.next_height < top {
             let h = self.next_height;
-            let (block, next) = self.api.with_chain(|c| {
-                let s = c.store();
-                (s.block(h), s.block(h + 1))
-            });
-            let (Some(block), Some(next)) = (block?, next?) else {
-                break;
-            };
-            let next_hash = next.hash();
+            let block = self.api.with_chain(|c| c.store().block(h))?;
+            let Some(block) = block else { break };
             for raw in &block.txs {
                 let Ok(tx) = SignedTransaction::decode(raw) else {
                     continue;
@@ -150,8 +131,13 @@ impl Verifier {
                     continue;
                 }
                 let id = tx.hash();
-                if sampled(&next_hash, &id, params.training.verify_sample_bps) {
-                    self.check(params, id)?;
+                let Some(record) = self.api.with_chain(|c| c.ledger().proof(&id))? else {
+                    continue;
+                };
+                match record.sampled {
+                    None if record.status == ProofStatus::Pending => break 'blocks,
+                    Some(true) => self.check(params, id)?,
+                    _ => {}
                 }
             }
             self.next_height += 1;

@@ -66,18 +66,28 @@ pub struct NodeProc {
     pub home: PathBuf,
     pub rpc_url: String,
     child: Option<Child>,
-    log: PathBuf,
+    pub log: PathBuf,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl NodeProc {
     pub fn spawn(args: &[&str], home: &Path, rpc_url: &str) -> NodeProc {
+        Self::spawn_env(args, &[], home, rpc_url)
+    }
+
+    /// [`NodeProc::spawn`] with extra environment variables.
+    pub fn spawn_env(args: &[&str], envs: &[(&str, &str)], home: &Path, rpc_url: &str) -> NodeProc {
         let mut n = NodeProc {
             home: home.to_owned(),
             rpc_url: rpc_url.to_owned(),
             child: None,
             log: home.with_extension("log"),
             args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         n.start();
         n
@@ -92,6 +102,7 @@ impl NodeProc {
         let child = Command::new(BIN)
             .args(&self.args)
             .env("NEUROSHARD_LOG", "info")
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -129,6 +140,10 @@ impl NodeProc {
         RpcClient::new(&self.rpc_url).unwrap()
     }
 
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -148,9 +163,20 @@ impl Drop for NodeProc {
     }
 }
 
+/// The dev genesis for chain-only nodes (`dev`, `node`), whose tests earn NEURO with proofs
+/// nobody re-executes: sampling off, so rewards mature when the challenge window ends.
+pub fn unsampled_genesis(dir: &Path) -> PathBuf {
+    let mut g = neuroshard_runtime::Genesis::dev();
+    g.params.training.verify_sample_bps = 0;
+    let path = dir.join("genesis-unsampled.json");
+    std::fs::write(&path, g.to_json_pretty()).unwrap();
+    path
+}
+
 /// A testnet written by `neuroshard testnet init`.
 pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<NodeProc> {
     let base = free_base_port(validators);
+    let genesis = unsampled_genesis(dir);
     let out = Command::new(BIN)
         .args([
             "testnet",
@@ -163,6 +189,8 @@ pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<Nod
             &base.to_string(),
             "--block-interval-ms",
             &block_interval_ms.to_string(),
+            "--genesis",
+            genesis.to_str().unwrap(),
         ])
         .output()
         .unwrap();
@@ -186,6 +214,7 @@ pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<Nod
 /// A dev node in `home` (created on first start).
 pub fn dev_node(home: &Path, block_interval_ms: u64) -> NodeProc {
     let base = free_base_port(1);
+    let genesis = unsampled_genesis(home.parent().unwrap());
     NodeProc::spawn(
         &[
             "dev",
@@ -195,6 +224,8 @@ pub fn dev_node(home: &Path, block_interval_ms: u64) -> NodeProc {
             &base.to_string(),
             "--block-interval-ms",
             &block_interval_ms.to_string(),
+            "--genesis",
+            genesis.to_str().unwrap(),
         ],
         home,
         &format!("http://127.0.0.1:{}", base + 1),
@@ -275,11 +306,21 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
     // The rate limit counts from registration: wait out the minimum proof interval (5 s).
     tokio::time::sleep(Duration::from_millis(6_500)).await;
     let layers = neuroshard_runtime::Genesis::dev().params.model.layers;
+    let model = client.call("neuro_getModel", vec![]).await.unwrap();
+    let info = client
+        .call(
+            "neuro_getNode",
+            vec![serde_json::Value::String(worker.address().to_string())],
+        )
+        .await
+        .unwrap();
     let proof = Proof {
         role: Role::Driver,
         layer_start: 0,
         layer_end: layers,
-        model_version: [1; 32],
+        round: model["round"].as_u64().unwrap(),
+        model_version: hash32(&model["modelVersion"]),
+        data_seed: hash32(&info["dataSeed"]),
         data_shard: [2; 32],
         pseudo_gradient: [3; 32],
         first_batch: 0,
@@ -293,7 +334,8 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         .send_raw_transaction(&sign(chain_id, worker, 0, "0", TxBody::SubmitProof(proof)))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Paid when the challenge window (20 s on the dev genesis) ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while client
         .account(&wallet.address())
         .await
@@ -307,4 +349,13 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A `0x…` hash from an RPC answer.
+pub fn hash32(v: &serde_json::Value) -> [u8; 32] {
+    let text = v.as_str().expect("a hash string");
+    hex::decode(text.trim_start_matches("0x"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
 }

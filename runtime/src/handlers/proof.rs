@@ -157,6 +157,7 @@ pub(super) fn submit_proof<S: Storage>(
             pseudo_gradient: proof.pseudo_gradient,
             status: ProofStatus::Pending,
             verdicts: Vec::new(),
+            sampled: None,
         },
     );
     let round_key = keys::round(training.round);

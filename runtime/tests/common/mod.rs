@@ -25,6 +25,7 @@ pub fn test_genesis() -> Genesis {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000_000);
+    g.params.training.verify_sample_bps = 0;
     g
 }
 
@@ -40,7 +41,13 @@ impl Chain {
         Self::with_genesis(test_genesis())
     }
 
-    pub fn with_genesis(genesis: Genesis) -> Chain {
+    /// A chain on `genesis` with re-execution sampling off (so rewards mature on time).
+    pub fn with_genesis(mut genesis: Genesis) -> Chain {
+        genesis.params.training.verify_sample_bps = 0;
+        Self::with_exact_genesis(genesis)
+    }
+
+    pub fn with_exact_genesis(genesis: Genesis) -> Chain {
         let time_ms = genesis.genesis_time_ms().unwrap();
         Chain {
             ledger: Ledger::init_chain(MemoryStorage::new(), &genesis).unwrap(),

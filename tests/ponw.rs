@@ -1,0 +1,412 @@
+//! Proof of Neural Work end to end: `neuroshard` processes that train a tiny model on CPU, prove
+//! their work, and are paid (or caught) by a validator that re-executes it. Real processes on
+//! loopback, real RocksDB, real libtorch. The genesis re-executes every proof (sampling 100%).
+
+#![cfg(feature = "training")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
+use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::{Genesis, SecretKey, TxBody};
+use serde_json::{json, Value};
+use support::*;
+
+/// The tests start CPU-heavy processes: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The dev genesis with every proof re-executed, optionally changed further.
+fn genesis(dir: &Path, tweak: impl FnOnce(&mut Genesis)) -> PathBuf {
+    let mut g = Genesis::dev();
+    g.params.training.verify_sample_bps = 10_000;
+    tweak(&mut g);
+    let path = dir.join("genesis.json");
+    std::fs::write(&path, g.to_json_pretty()).unwrap();
+    path
+}
+
+fn token(seed: u8) -> String {
+    SecretKey::from_entropy(neuroshard_runtime::crypto::domain_hash(b"ponw-test", &[seed]))
+        .to_token()
+}
+
+fn wallet_of(token: &str) -> String {
+    SecretKey::from_token(token).unwrap().address().to_string()
+}
+
+/// A `neuroshard` node process under `ns_home`, training on the synthetic corpus. The first one
+/// started under a home runs the dev validator; later ones join it.
+fn node(
+    ns_home: &Path,
+    name: &str,
+    base: u16,
+    genesis: &Path,
+    token: &str,
+    extra: &[&str],
+) -> NodeProc {
+    let base_s = base.to_string();
+    let mut args = vec![
+        "--base-port",
+        base_s.as_str(),
+        "--corpus",
+        "synthetic",
+        "--dev-genesis",
+        genesis.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    NodeProc::spawn_env(
+        &args,
+        &[
+            ("NEUROSHARD_HOME", ns_home.to_str().unwrap()),
+            ("NEUROSHARD_TOKEN", token),
+        ],
+        &ns_home.join(name),
+        &format!("http://127.0.0.1:{}", base + 1),
+    )
+}
+
+async fn call(dev: &NodeProc, method: &str, params: Vec<Value>) -> Value {
+    dev.client()
+        .call(method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+async fn balance(dev: &NodeProc, wallet: &str) -> u128 {
+    dev.client()
+        .account(&wallet.parse().unwrap())
+        .await
+        .map(|a| a.balance.parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// The wallet's proofs (newest first, up to 100), each with its ledger record.
+async fn proofs(dev: &NodeProc, who: &str) -> Vec<Value> {
+    let page = call(dev, "neuro_getProofs", vec![json!(who), json!({"limit": 100})]).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["proof"].is_null())
+        .cloned()
+        .collect()
+}
+
+fn base_units(v: &Value) -> u128 {
+    v["base"].as_str().unwrap().parse().unwrap()
+}
+
+fn status(item: &Value) -> &str {
+    item["proof"]["status"].as_str().unwrap()
+}
+
+/// Polls `f` every 500 ms until it returns `Some`, or panics with the logs after `timeout`.
+async fn until<T, F, Fut>(what: &str, timeout: Duration, logs: &[&NodeProc], mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let tails: Vec<String> = logs.iter().map(|n| n.log_tail()).collect();
+            panic!("{what}: not within {timeout:?}; logs:\n{}", tails.join("\n-----\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[test]
+fn a_fresh_token_trains_and_earns_exactly_its_paid_proofs() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-earn");
+    let g = genesis(&dir.0, |_| {});
+    let base = free_base_port(1);
+    let t = token(1);
+    let wallet = wallet_of(&t);
+    let mut dev = node(&dir.0, "dev", base, &g, &t, &[]);
+    rt().block_on(async {
+        let started = Instant::now();
+        until("a spendable balance", Duration::from_secs(120), &[&dev], || async {
+            (balance(&dev, &wallet).await > 0).then_some(())
+        })
+        .await;
+        eprintln!("first spendable NEURO after {:?}", started.elapsed());
+        // Balance = the rewards of the wallet's paid proofs; minted = all rewards ever paid.
+        let (bal, paid, minted) = until("a consistent reading", Duration::from_secs(30), &[&dev], || async {
+            let before = balance(&dev, &wallet).await;
+            let paid: u128 = proofs(&dev, &wallet)
+                .await
+                .iter()
+                .filter(|p| status(p) == "paid")
+                .map(|p| base_units(&p["proof"]["reward"]))
+                .sum();
+            let supply = call(&dev, "neuro_getSupply", vec![]).await;
+            let after = balance(&dev, &wallet).await;
+            (before == after).then(|| (after, paid, base_units(&supply["minted"])))
+        })
+        .await;
+        assert!(bal > 0);
+        assert_eq!(bal, paid, "balance is exactly the paid proofs' rewards");
+        assert_eq!(minted, paid, "minted is exactly the rewards ever paid");
+        // Every paid proof was re-executed and found valid by the validator first.
+        for p in proofs(&dev, &wallet).await.iter().filter(|p| status(p) == "paid") {
+            let verdicts = p["proof"]["verdicts"].as_array().unwrap();
+            assert!(verdicts.iter().all(|v| v["valid"] == json!(true)), "{p}");
+            assert!(!verdicts.is_empty(), "paid without a verdict: {p}");
+        }
+        // Training is recorded: a round closed with the verified pseudo-gradients.
+        let round0 = until("round 0 to close", Duration::from_secs(60), &[&dev], || async {
+            let r = call(&dev, "neuro_getTrainingRound", vec![json!(0)]).await;
+            (!r["close"].is_null()).then_some(r)
+        })
+        .await;
+        assert!(!round0["close"]["included"].as_array().unwrap().is_empty());
+        let model = call(&dev, "neuro_getModel", vec![]).await;
+        assert!(model["round"].as_u64().unwrap() >= 1);
+        assert_eq!(model["modelVersion"], round0["close"]["nextModel"]);
+        assert!(round0["proofs"].as_array().unwrap().iter().all(|p| p["pseudoGradient"].is_string()));
+        // The token never leaves the machine: not in logs, not in RPC answers.
+        let log = dev.log_text();
+        let account = call(&dev, "neuro_getAccount", vec![json!(wallet)]).await.to_string();
+        for text in [&log, &account] {
+            assert!(!text.contains(&t) && !text.contains(&t[..8]), "token leaked");
+        }
+    });
+    dev.stop();
+}
+
+#[test]
+fn cheating_nodes_are_caught_voided_and_penalised_and_honest_ones_never_are() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-cheat");
+    let g = genesis(&dir.0, |_| {});
+    let base = free_base_port(1);
+    let honest = token(10);
+    let mut dev = node(&dir.0, "dev", base, &g, &honest, &[]);
+    rt().block_on(wait_height(&dev, 2, Duration::from_secs(60)));
+    let cheats = [("inflate", token(11)), ("random-gradient", token(12)), ("skip", token(13))];
+    let mut cheaters: Vec<NodeProc> = cheats
+        .iter()
+        .map(|(mode, t)| node(&dir.0, mode, base, &g, t, &["--cheat", mode]))
+        .collect();
+    rt().block_on(async {
+        for (i, (mode, t)) in cheats.iter().enumerate() {
+            let w = wallet_of(t);
+            let logs = [&dev, &cheaters[i]];
+            let voided = until(&format!("the {mode} cheat voided"), Duration::from_secs(180), &logs, || async {
+                proofs(&dev, &w).await.into_iter().find(|p| status(p) == "voided")
+            })
+            .await;
+            let verdicts = voided["proof"]["verdicts"].as_array().unwrap();
+            assert!(verdicts.iter().any(|v| v["valid"] == json!(false)), "{voided}");
+            // The fraud is on the wallet's record, with what it cost.
+            let history = call(&dev, "neuro_getAccountHistory", vec![json!(w), json!({"limit": 100})]).await;
+            assert!(history.to_string().contains("fraudProven"), "{mode}: {history}");
+            assert!(
+                proofs(&dev, &w).await.iter().all(|p| status(p) != "paid"),
+                "{mode} was paid"
+            );
+            assert_eq!(balance(&dev, &w).await, 0, "{mode} holds NEURO");
+        }
+        // Meanwhile the honest node was paid and never accused.
+        let hw = wallet_of(&honest);
+        until("the honest node paid", Duration::from_secs(60), &[&dev], || async {
+            (balance(&dev, &hw).await > 0).then_some(())
+        })
+        .await;
+        for p in proofs(&dev, &hw).await {
+            assert_ne!(status(&p), "voided", "honest proof voided: {p}");
+            assert!(p["proof"]["verdicts"].as_array().unwrap().iter().all(|v| v["valid"] == json!(true)));
+        }
+    });
+    for c in &mut cheaters {
+        c.stop();
+    }
+    dev.stop();
+}
+
+#[test]
+fn two_nodes_with_one_token_earn_into_one_wallet_with_diminishing_returns() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-two");
+    // Small tiers so that diminishing returns show within a minute.
+    let g = genesis(&dir.0, |g| {
+        g.params.diminishing_tier = "0.3".parse().unwrap();
+    });
+    let base = free_base_port(1);
+    let t = token(20);
+    let wallet = wallet_of(&t);
+    let mut dev = node(&dir.0, "dev", base, &g, &t, &[]);
+    rt().block_on(wait_height(&dev, 2, Duration::from_secs(60)));
+    let mut second = node(&dir.0, "second", base, &g, &t, &[]);
+    rt().block_on(async {
+        let nodes = until("proofs from two nodes", Duration::from_secs(150), &[&dev, &second], || async {
+            let mut ids: Vec<String> = proofs(&dev, &wallet)
+                .await
+                .iter()
+                .map(|p| p["proof"]["node"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            (ids.len() == 2).then_some(ids)
+        })
+        .await;
+        assert_ne!(nodes[0], nodes[1]);
+        for n in &nodes {
+            let info = call(&dev, "neuro_getNode", vec![json!(n)]).await;
+            assert_eq!(info["wallet"].as_str().unwrap(), wallet);
+        }
+        // Diminishing returns per wallet: later proofs pay less than their gross.
+        let all = proofs(&dev, &wallet).await;
+        assert!(
+            all.iter().any(|p| base_units(&p["proof"]["reward"]) < base_units(&p["proof"]["gross"])),
+            "no proof was diminished"
+        );
+    });
+    second.stop();
+    dev.stop();
+}
+
+#[test]
+fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-fast");
+    let dev = dev_node(&dir.0.join("dev"), 200);
+    let chain_id = Genesis::dev().chain_id;
+    rt().block_on(async {
+        wait_height(&dev, 1, Duration::from_secs(30)).await;
+        let (wallet, worker) = (key(41), key(42));
+        let client = dev.client();
+        let consent = worker.sign_digest(&node_registration_digest(&chain_id, &wallet.address()));
+        let reg = sign(&chain_id, &wallet, 0, "0", TxBody::RegisterNode {
+            node_key: worker.public_key(),
+            node_signature: consent,
+        });
+        client.send_raw_transaction(&reg).await.unwrap();
+        let info = until("registration", Duration::from_secs(20), &[&dev], || async {
+            dev.client()
+                .call("neuro_getNode", vec![json!(worker.address().to_string())])
+                .await
+                .ok()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(6_000)).await;
+        let model = call(&dev, "neuro_getModel", vec![]).await;
+        let claim = |batches: u64| Proof {
+            role: Role::Driver,
+            layer_start: 0,
+            layer_end: Genesis::dev().params.model.layers,
+            round: model["round"].as_u64().unwrap(),
+            model_version: hash32(&model["modelVersion"]),
+            data_seed: hash32(&info["dataSeed"]),
+            data_shard: [0; 32],
+            pseudo_gradient: [0; 32],
+            first_batch: 0,
+            metrics: WorkMetrics { batches, ..WorkMetrics::default() },
+            timestamp_ms: now_ms(),
+        };
+        // ~6 s since registration allow at most ~600 batches at 100 per second.
+        let err = client
+            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(claim(1_000_000))))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("physically possible"), "{err}");
+        assert!(err.contains("batches"), "{err}");
+        // Inflated uptime is refused the same way.
+        let mut p = claim(0);
+        p.metrics.uptime_secs = 3_600;
+        let err = client
+            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uptime seconds"), "{err}");
+        // Nothing was paid or queued.
+        let supply = call(&dev, "neuro_getSupply", vec![]).await;
+        assert_eq!(base_units(&supply["pending"]), 0);
+        assert_eq!(base_units(&supply["minted"]), 0);
+    });
+}
+
+#[test]
+fn a_no_training_node_earns_uptime_only() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-uptime");
+    let g = genesis(&dir.0, |_| {});
+    let base = free_base_port(1);
+    let t = token(30);
+    let wallet = wallet_of(&t);
+    let mut dev = node(&dir.0, "dev", base, &g, &t, &["--no-training"]);
+    rt().block_on(async {
+        until("uptime paid", Duration::from_secs(90), &[&dev], || async {
+            (balance(&dev, &wallet).await > 0).then_some(())
+        })
+        .await;
+        for p in proofs(&dev, &wallet).await {
+            let tx = &p["transaction"]["body"]["metrics"];
+            assert_eq!(tx["batches"], json!(0), "{p}");
+            assert!(tx["uptimeSecs"].as_u64().unwrap() > 0);
+            // 0.0001 NEURO per minute: at most the uptime claimed.
+            let secs = u128::from(tx["uptimeSecs"].as_u64().unwrap());
+            assert_eq!(base_units(&p["proof"]["gross"]), secs * 100_000_000_000_000 / 60);
+        }
+    });
+    dev.stop();
+}
+
+#[test]
+fn a_killed_training_node_resumes_and_never_claims_a_batch_twice() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-kill");
+    let g = genesis(&dir.0, |_| {});
+    let base = free_base_port(1);
+    let (t1, t2) = (token(50), token(51));
+    let mut dev = node(&dir.0, "dev", base, &g, &t1, &[]);
+    rt().block_on(wait_height(&dev, 2, Duration::from_secs(60)));
+    let mut worker = node(&dir.0, "worker", base, &g, &t2, &[]);
+    let w = wallet_of(&t2);
+    rt().block_on(async {
+        let first = until("the worker's first proof", Duration::from_secs(120), &[&dev, &worker], || async {
+            proofs(&dev, &w).await.first().cloned()
+        })
+        .await;
+        let node_id = first["proof"]["node"].as_str().unwrap().to_owned();
+        worker.kill9();
+        let before = call(&dev, "neuro_getNode", vec![json!(node_id)]).await["proofs"].as_u64().unwrap();
+        worker.start();
+        until("proofs after the restart", Duration::from_secs(120), &[&dev, &worker], || async {
+            let n = call(&dev, "neuro_getNode", vec![json!(node_id)]).await["proofs"].as_u64().unwrap();
+            (n >= before + 2).then_some(())
+        })
+        .await;
+        // Same node id (its own home and key), batch ranges strictly increasing, never shared.
+        let mut ranges: Vec<(u64, u64)> = proofs(&dev, &node_id)
+            .await
+            .iter()
+            .map(|p| {
+                let first = p["proof"]["firstBatch"].as_u64().unwrap();
+                (first, first + p["proof"]["batches"].as_u64().unwrap())
+            })
+            .collect();
+        ranges.sort();
+        for pair in ranges.windows(2) {
+            assert!(pair[0].1 <= pair[1].0, "batches claimed twice: {ranges:?}");
+        }
+        assert!(worker.log_text().matches("node registered to the wallet").count() <= 1);
+    });
+    worker.stop();
+    dev.stop();
+}

@@ -64,11 +64,11 @@ pub(crate) fn draw_samples<S: Storage>(
             break; // accepted in this block: the next block draws it
         }
         if proof.sampled.is_none() {
-            proof.sampled = Some(is_sampled(
-                seed,
-                &entry.proof,
-                params.training.verify_sample_bps,
-            ));
+            // Uptime-only proofs hold nothing to re-execute: never drawn.
+            proof.sampled = Some(
+                proof.batches > 0
+                    && is_sampled(seed, &entry.proof, params.training.verify_sample_bps),
+            );
             ov.put(proof_key, &proof);
         }
         training.sample_head += 1;

@@ -159,16 +159,18 @@ fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Res
         node_key: cfg.node_key.public_key(),
         node_signature: consent,
     };
-    let mut submitted = false;
+    // Re-signed every few seconds until it lands: another node of the same wallet may take the
+    // nonce we picked, and a node still catching up picks a stale one.
+    let mut last_try: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         if registered(api)? {
             info!(%node, "node registered to the wallet");
             return Ok(());
         }
-        if !submitted {
-            match api.sign_and_submit(&cfg.wallet, body.clone()) {
-                Ok(_) => submitted = true,
-                Err(e) => warn!("registration not accepted yet: {e}"),
+        if last_try.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            last_try = Some(Instant::now());
+            if let Err(e) = api.sign_and_submit(&cfg.wallet, body.clone()) {
+                warn!("registration not accepted yet: {e}");
             }
         }
         sleep_unless(stop, Duration::from_millis(500));

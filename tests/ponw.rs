@@ -342,14 +342,15 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
 }
 
 #[test]
-fn a_no_training_node_earns_uptime_only() {
+fn a_no_training_node_earns_uptime_only_and_sells_inference_with_5_percent_burned() {
     let _serial = serial();
     let dir = TempDir::new("ponw-uptime");
-    let g = genesis(&dir.0, |_| {});
+    // No re-execution: the client below is funded with an unchecked proof.
+    let g = genesis(&dir.0, |g| g.params.training.verify_sample_bps = 0);
     let base = free_base_port(1);
     let t = token(30);
     let wallet = wallet_of(&t);
-    let mut dev = node(&dir.0, "dev", base, &g, &t, &["--no-training"]);
+    let mut dev = node(&dir.0, "dev", base, &g, &t, &["--no-training", "--inference-price", "0.001"]);
     rt().block_on(async {
         until("uptime paid", Duration::from_secs(90), &[&dev], || async {
             (balance(&dev, &wallet).await > 0).then_some(())
@@ -359,10 +360,36 @@ fn a_no_training_node_earns_uptime_only() {
             let tx = &p["transaction"]["body"]["metrics"];
             assert_eq!(tx["batches"], json!(0), "{p}");
             assert!(tx["uptimeSecs"].as_u64().unwrap() > 0);
-            // 0.0001 NEURO per minute: at most the uptime claimed.
+            // 0.0001 NEURO per minute of uptime claimed, nothing else.
             let secs = u128::from(tx["uptimeSecs"].as_u64().unwrap());
             assert_eq!(base_units(&p["proof"]["gross"]), secs * 100_000_000_000_000 / 60);
         }
+        // A client buys 8 tokens at 0.001 NEURO each.
+        let chain_id = Genesis::dev().chain_id;
+        let (client, worker) = (key(60), key(61));
+        earn(&dev, &chain_id, &client, &worker).await;
+        let out = std::process::Command::new(BIN)
+            .args(["infer", "--prompt", "The licence ", "--max-tokens", "8", "--json", "--node", &dev.rpc_url])
+            .env("NEUROSHARD_TOKEN", client.to_token())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let answer: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert!(answer["text"].is_string());
+        let paid = call(&dev, "neuro_getTransaction", vec![answer["payment"].clone()]).await;
+        let spent = paid["receipt"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == json!("spent"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no spend event: {paid}"));
+        assert_eq!(spent["to"].as_str().unwrap(), wallet);
+        assert_eq!(spent["amount"]["neuro"], json!("0.008"));
+        assert_eq!(spent["burned"]["neuro"], json!("0.0004"), "5% of every spend is burned");
+        // The token never shows in the client's output.
+        assert!(!stdout.contains(&client.to_token()));
     });
     dev.stop();
 }

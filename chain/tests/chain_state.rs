@@ -14,6 +14,7 @@ fn genesis() -> Genesis {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000_000);
+    g.params.training.verify_sample_bps = 0;
     g
 }
 
@@ -69,11 +70,15 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     let b = next_block(chain, &[reg], 1_000);
     chain.apply(&b).unwrap();
     let time = chain.ledger().last_block_time_ms() + 10_000;
+    let training = chain.ledger().training().unwrap();
+    let data_seed = chain.ledger().node(&node.address()).unwrap().unwrap().data_seed;
     let proof = Proof {
         role: Role::Driver,
         layer_start: 0,
         layer_end: 4,
-        model_version: [0; 32],
+        round: training.round,
+        model_version: training.model_version,
+        data_seed,
         data_shard: [0; 32],
         pseudo_gradient: [0; 32],
         first_batch: 0,
@@ -85,6 +90,10 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     };
     let p = sign(chain, &node, 0, TxBody::SubmitProof(proof));
     let b = chain.propose(&[p], time, Address([7; 20])).unwrap();
+    chain.apply(&b).unwrap();
+    // Paid when the challenge window ends.
+    let window = chain.ledger().params().challenge_window_ms;
+    let b = next_block(chain, &[], window);
     chain.apply(&b).unwrap();
     assert_eq!(
         chain.ledger().account(&wallet.address()).unwrap().balance,
@@ -121,10 +130,10 @@ fn blocks_apply_persist_and_reopen() {
         let applied = chain.apply(&block).unwrap();
         assert!(applied.receipts.iter().all(|r| r.result.is_ok()));
         let loc = chain.store().tx_location(&txs[3].hash()).unwrap().unwrap();
-        assert_eq!((loc.height, loc.position), (3, 3));
+        assert_eq!((loc.height, loc.position), (4, 3));
         assert_eq!(
             chain.store().block_height_by_hash(&applied.hash).unwrap(),
-            Some(3)
+            Some(4)
         );
         (
             chain.height(),
@@ -141,7 +150,7 @@ fn blocks_apply_persist_and_reopen() {
         ),
         (height, root, hash)
     );
-    assert_eq!(chain.store().block(3).unwrap().unwrap().hash(), hash);
+    assert_eq!(chain.store().block(4).unwrap().unwrap().hash(), hash);
     assert_eq!(
         chain.ledger().account(&key(50).address()).unwrap().balance,
         Amount(1 + 2 + 3 + 4 + 5)

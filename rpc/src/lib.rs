@@ -11,7 +11,7 @@ pub mod training;
 pub mod types;
 
 pub use client::RpcClient;
-pub use server::serve;
+pub use server::{serve, serve_with};
 
 /// JSON-RPC error codes of the `neuro_` methods.
 pub mod codes {
@@ -28,4 +28,7 @@ pub mod codes {
     pub const INTERNAL: i32 = -32000;
     /// No such block or transaction (unknown hash, height beyond the chain).
     pub const NOT_FOUND: i32 = -32004;
+    /// An inference payment that does not pay for the request (wrong recipient, purpose or
+    /// amount, already used, or failed on chain).
+    pub const PAYMENT: i32 = -32005;
 }

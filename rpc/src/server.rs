@@ -190,6 +190,15 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
 
 /// Serves the RPC on `addr` until the handle is stopped. Returns the bound address.
 pub async fn serve(addr: &str, api: NodeApi) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    serve_with(addr, api, jsonrpsee::Methods::new()).await
+}
+
+/// [`serve`] plus `extra` methods (the node binary adds inference when it has libtorch).
+pub async fn serve_with(
+    addr: &str,
+    api: NodeApi,
+    extra: jsonrpsee::Methods,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
@@ -199,7 +208,10 @@ pub async fn serve(addr: &str, api: NodeApi) -> std::io::Result<(SocketAddr, Ser
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let local = server.local_addr()?;
-    let module = module(api).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut module = module(api).map_err(|e| std::io::Error::other(e.to_string()))?;
+    module
+        .merge(extra)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let handle = server.start(module);
     Ok((local, handle))
 }

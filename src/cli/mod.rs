@@ -1,8 +1,11 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
 mod bench_chain;
+#[cfg(feature = "training")]
+mod bench_ponw;
 mod bench_rpc;
 mod genesis;
+mod infer;
 mod node;
 mod run;
 #[cfg(feature = "training")]
@@ -46,6 +49,8 @@ pub enum Command {
     Testnet(node::TestnetCommand),
     /// Wallet: keys, balances, transfers, staking, history (talks to a node's JSON-RPC).
     Wallet(wallet::WalletArgs),
+    /// Buy one inference from a node: pays its posted price on chain, prints the text.
+    Infer(infer::InferArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,6 +62,9 @@ pub enum BenchCommand {
     Chain(bench_chain::BenchChainArgs),
     /// Requests per second of neuro_getAccount and neuro_getBlock over loopback HTTP.
     Rpc(bench_rpc::BenchRpcArgs),
+    /// Proof of Neural Work costs here: proving overhead, verification ratio, NEURO per day.
+    #[cfg(feature = "training")]
+    Ponw(bench_ponw::BenchPonwArgs),
     /// Robust-aggregation throughput (GB/s) over WORKERS vectors of LEN f32 values.
     #[cfg(feature = "training")]
     Aggregate {
@@ -73,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Node(args)) => node::run_node(args),
         Some(Command::Wallet(args)) => wallet::run(args),
         Some(Command::Dev(args)) => node::run_dev(args),
+        Some(Command::Infer(args)) => infer::run(args),
         Some(Command::Testnet(cmd)) => node::run_testnet(cmd),
         #[cfg(feature = "training")]
         Some(Command::Train(args)) => train::train(args),
@@ -85,6 +94,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             train::bench_aggregate(workers, len)
         }
         Some(Command::Bench(BenchCommand::Chain(args))) => bench_chain::run(args),
+        #[cfg(feature = "training")]
+        Some(Command::Bench(BenchCommand::Ponw(args))) => bench_ponw::run(args),
         Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),
         None => {
             if cli.run.home.is_none() {

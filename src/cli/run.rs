@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// RPC URL of a node to fetch round models from [default: the dev node when joining it].
     #[arg(long)]
     pub model_source: Option<String>,
+    /// Price this node asks per generated token for inference (NEURO).
+    #[arg(long, default_value = "0.00001")]
+    pub inference_price: String,
     /// First port of a new dev home: P2P = BASE, RPC = BASE+1, gossip = BASE+3.
     #[arg(long, default_value_t = DEFAULT_P2P_PORT)]
     pub base_port: u16,
@@ -152,13 +155,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let node_key = worker_key(&dir)?;
+    let price: neuroshard_runtime::Amount = args
+        .inference_price
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
     let validator_key = home.load_validator_key()?;
     super::node::runtime()?.block_on(async move {
         let running = node::start(&home)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .with_context(|| format!("cannot start the node in {}", dir.display()))?;
-        let (addr, rpc) = neuroshard_rpc::serve(&running.rpc_listen, running.api.clone())
+        let extra = extra_methods(&running.api, wallet.address(), price)?;
+        let (addr, rpc) = neuroshard_rpc::serve_with(&running.rpc_listen, running.api.clone(), extra)
             .await
             .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
         let status = running.api.status();
@@ -183,6 +191,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         running.shutdown().await;
         Ok(())
     })
+}
+
+/// Inference for sale (with libtorch).
+#[cfg(feature = "training")]
+fn extra_methods(
+    api: &neuroshard_chain::node::NodeApi,
+    wallet: neuroshard_runtime::Address,
+    price: neuroshard_runtime::Amount,
+) -> anyhow::Result<jsonrpsee::Methods> {
+    use crate::ponw::inference::{module, InferenceService};
+    Ok(module(InferenceService::new(api.clone(), wallet, price))?)
+}
+
+#[cfg(not(feature = "training"))]
+fn extra_methods(
+    _api: &neuroshard_chain::node::NodeApi,
+    _wallet: neuroshard_runtime::Address,
+    _price: neuroshard_runtime::Amount,
+) -> anyhow::Result<jsonrpsee::Methods> {
+    Ok(jsonrpsee::Methods::new())
 }
 
 #[cfg(feature = "training")]

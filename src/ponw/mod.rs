@@ -2,6 +2,7 @@
 //! service that re-executes sampled proofs and closes rounds, and the round models they share.
 //! tch stays behind `neuroshard_compute`; this module moves hashes, configs and transactions.
 
+pub mod inference;
 pub mod models;
 pub mod spec;
 pub mod verifier;

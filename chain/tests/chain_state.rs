@@ -71,7 +71,12 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     chain.apply(&b).unwrap();
     let time = chain.ledger().last_block_time_ms() + 10_000;
     let training = chain.ledger().training().unwrap();
-    let data_seed = chain.ledger().node(&node.address()).unwrap().unwrap().data_seed;
+    let data_seed = chain
+        .ledger()
+        .node(&node.address())
+        .unwrap()
+        .unwrap()
+        .data_seed;
     let proof = Proof {
         role: Role::Driver,
         layer_start: 0,

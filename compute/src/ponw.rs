@@ -102,12 +102,7 @@ pub struct SegmentResult {
 
 impl Segment {
     pub fn start(start: &NeuroLlm, spec: SegmentSpec) -> Result<Segment, ComputeError> {
-        let model = NeuroLlm::build_on(
-            start.config(),
-            start.layer_range(),
-            None,
-            start.device(),
-        )?;
+        let model = NeuroLlm::build_on(start.config(), start.layer_range(), None, start.device())?;
         model.copy_weights_from(start)?;
         let trainer = Trainer::new(model, spec.train.clone())?;
         Ok(Segment {
@@ -240,7 +235,13 @@ mod tests {
         let cfg = spec(0).train;
         let a = assigned_batch(&data, &[1; 32], 5, &cfg).unwrap();
         assert_eq!(a, assigned_batch(&data, &[1; 32], 5, &cfg).unwrap());
-        assert_ne!(a.tokens, assigned_batch(&data, &[1; 32], 6, &cfg).unwrap().tokens);
-        assert_ne!(a.tokens, assigned_batch(&data, &[2; 32], 5, &cfg).unwrap().tokens);
+        assert_ne!(
+            a.tokens,
+            assigned_batch(&data, &[1; 32], 6, &cfg).unwrap().tokens
+        );
+        assert_ne!(
+            a.tokens,
+            assigned_batch(&data, &[2; 32], 5, &cfg).unwrap().tokens
+        );
     }
 }

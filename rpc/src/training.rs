@@ -25,10 +25,12 @@ pub fn register(
             let ledger = c.ledger();
             let current = ledger.training().map_err(internal)?.round;
             let round = round.unwrap_or(current);
-            let record = ledger
-                .round(round)
-                .map_err(internal)?
-                .ok_or_else(|| err(codes::NOT_FOUND, format!("no round {round} yet (open round is {current})")))?;
+            let record = ledger.round(round).map_err(internal)?.ok_or_else(|| {
+                err(
+                    codes::NOT_FOUND,
+                    format!("no round {round} yet (open round is {current})"),
+                )
+            })?;
             let mut proofs = Vec::new();
             for id in ledger
                 .round_proofs(round, 0, MAX_ROUND_PROOFS)
@@ -125,8 +127,12 @@ pub fn register(
             .home()
             .join("models")
             .join(format!("{}.safetensors", hex::encode(version)));
-        let bytes = std::fs::read(&path)
-            .map_err(|_| err(codes::NOT_FOUND, format!("this node does not hold model {s}")))?;
+        let bytes = std::fs::read(&path).map_err(|_| {
+            err(
+                codes::NOT_FOUND,
+                format!("this node does not hold model {s}"),
+            )
+        })?;
         Ok::<_, ErrorObjectOwned>(json!({
             "modelVersion": s,
             "format": "safetensors",

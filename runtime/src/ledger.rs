@@ -8,18 +8,18 @@
 
 use std::collections::BTreeSet;
 
+use crate::crypto::Hash32;
 use crate::crypto::{Address, PublicKey};
 use crate::ctx::{BlockHeader, Env};
 use crate::error::{BlockError, StorageError, TxError};
 use crate::execute;
-use crate::maturity;
 use crate::genesis::Genesis;
 use crate::handlers::voting_power;
+use crate::maturity;
 use crate::merkle::{self, StateRoot};
 use crate::overlay::{Changes, Overlay};
 use crate::params::Params;
 use crate::receipt::Receipt;
-use crate::crypto::Hash32;
 use crate::state::{
     keys, Account, ChainInfo, NodeRecord, ProofRecord, RoundRecord, Supply, TrainingState,
     ValidatorIndex, ValidatorRecord,

@@ -59,7 +59,9 @@ pub(crate) fn draw_samples<S: Storage>(
         let key = keys::maturity(training.sample_head);
         let entry: MaturityEntry = ov.get(&key)?.ok_or_else(|| missing(key.clone()))?;
         let proof_key = keys::proof(&entry.proof);
-        let mut proof: ProofRecord = ov.get(&proof_key)?.ok_or_else(|| missing(proof_key.clone()))?;
+        let mut proof: ProofRecord = ov
+            .get(&proof_key)?
+            .ok_or_else(|| missing(proof_key.clone()))?;
         if proof.height >= height {
             break; // accepted in this block: the next block draws it
         }
@@ -139,7 +141,9 @@ fn pay<S: Storage>(
     ov.put(keys::SUPPLY.to_vec(), &supply);
 
     let node_key = keys::node(&proof.node);
-    let mut node: NodeRecord = ov.get(&node_key)?.ok_or_else(|| missing(node_key.clone()))?;
+    let mut node: NodeRecord = ov
+        .get(&node_key)?
+        .ok_or_else(|| missing(node_key.clone()))?;
     node.pending_proofs.retain(|p| p != &entry.proof);
     node.earned = node.earned.saturating_add(amount);
     ov.put(node_key, &node);

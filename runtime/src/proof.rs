@@ -102,5 +102,8 @@ impl Proof {
 /// The data seed a node gets after a proof (or its registration) is accepted in a block whose
 /// predecessor's state root is `prev_root`.
 pub fn next_data_seed(prev_root: &Hash32, node: &Address) -> Hash32 {
-    domain_hash(b"neuroshard-data-seed-v1", &[prev_root.as_slice(), &node.0].concat())
+    domain_hash(
+        b"neuroshard-data-seed-v1",
+        &[prev_root.as_slice(), &node.0].concat(),
+    )
 }

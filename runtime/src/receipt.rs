@@ -51,7 +51,9 @@ pub enum Event {
         valid: bool,
     },
     /// Two thirds of validator power reproduced the proof's work.
-    ProofVerified { proof: Hash32 },
+    ProofVerified {
+        proof: Hash32,
+    },
     /// Two thirds of validator power could not reproduce the proof's work: its pending reward
     /// (`voided`, never minted) is cancelled, `taken` is taken from the wallet's holdings and
     /// `voided_pending` from its other pending rewards; `to_reporters` goes to the validators who

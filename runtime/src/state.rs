@@ -50,7 +50,12 @@ pub mod keys {
     }
     /// The `index`-th proof accepted in `round`.
     pub fn round_proof(round: u64, index: u64) -> Vec<u8> {
-        [ROUND_PROOF_PREFIX, &round.to_be_bytes(), &index.to_be_bytes()].concat()
+        [
+            ROUND_PROOF_PREFIX,
+            &round.to_be_bytes(),
+            &index.to_be_bytes(),
+        ]
+        .concat()
     }
     /// Entry `index` of the maturity queue.
     pub fn maturity(index: u64) -> Vec<u8> {

@@ -637,7 +637,9 @@ fn diminishing_returns_apply_per_wallet_across_its_nodes() {
     c.time_ms += c.params().diminishing_window_ms;
     c.next_batch.insert(n1.address(), 1_000);
     let r = c.prove(&n1, 1_000, 10_000).unwrap();
-    assert!(matches!(r.events[0], Event::ProofAccepted { amount, .. } if amount == Amount::neuro(1_000)));
+    assert!(
+        matches!(r.events[0], Event::ProofAccepted { amount, .. } if amount == Amount::neuro(1_000))
+    );
 }
 
 #[test]

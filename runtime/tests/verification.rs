@@ -49,8 +49,10 @@ fn a_proof_found_invalid_is_voided_and_its_wallet_penalised() {
     assert_eq!(r.result, Ok(()));
     let penalty = c.params().fraud_penalty;
     let to_reporter = penalty.bps(c.params().reporter_share_bps);
-    assert!(r.events.iter().any(|e| matches!(e, Event::FraudProven { voided, taken, to_reporters, .. }
-        if *voided == Amount::neuro(500) && *taken == penalty && *to_reporters == to_reporter)));
+    assert!(r.events.iter().any(
+        |e| matches!(e, Event::FraudProven { voided, taken, to_reporters, .. }
+        if *voided == Amount::neuro(500) && *taken == penalty && *to_reporters == to_reporter)
+    ));
     assert_eq!(c.pending(&wallet.address()), Amount::ZERO);
     assert_eq!(
         c.balance(&wallet.address()),
@@ -85,8 +87,10 @@ fn a_wallet_with_nothing_minted_pays_from_its_other_pending_rewards() {
     let penalty = c.params().fraud_penalty;
     // Nothing minted to take, so nothing goes to the reporter; the penalty comes off the
     // other pending reward.
-    assert!(r.events.iter().any(|e| matches!(e, Event::FraudProven { taken, voided_pending, to_reporters, .. }
-        if taken.is_zero() && *voided_pending == penalty && to_reporters.is_zero())));
+    assert!(r.events.iter().any(
+        |e| matches!(e, Event::FraudProven { taken, voided_pending, to_reporters, .. }
+        if taken.is_zero() && *voided_pending == penalty && to_reporters.is_zero())
+    ));
     assert_eq!(
         c.ledger.proof(&honest).unwrap().unwrap().reward,
         Amount::neuro(100).checked_sub(penalty).unwrap()
@@ -262,7 +266,10 @@ fn a_round_closes_with_verified_proofs_and_old_round_proofs_are_refused() {
     assert_eq!((t.round, t.model_version), (1, [6; 32]));
     let round0 = c.ledger.round(0).unwrap().unwrap();
     assert_eq!(round0.close.unwrap().included, vec![p]);
-    assert_eq!(c.ledger.round_proofs(0, 0, 10).unwrap(), vec![p, unverified]);
+    assert_eq!(
+        c.ledger.round_proofs(0, 0, 10).unwrap(),
+        vec![p, unverified]
+    );
     // A proof still naming round 0 is stale now.
     c.time_ms += 9_000;
     let mut old = c.proof(&node, batches(5));
@@ -371,7 +378,11 @@ fn a_sampled_proof_is_paid_only_after_validators_verify_it() {
     assert_eq!(c.ledger.proof(&p).unwrap().unwrap().sampled, Some(true));
     c.mature();
     c.mature();
-    assert_eq!(c.balance(&wallet.address()), Amount::ZERO, "unverified: not paid");
+    assert_eq!(
+        c.balance(&wallet.address()),
+        Amount::ZERO,
+        "unverified: not paid"
+    );
     assert_eq!(verdict(&mut c, &dev_validator(), p, true).result, Ok(()));
     c.mature();
     assert_eq!(c.balance(&wallet.address()), Amount::neuro(10));

@@ -17,7 +17,11 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 32)]
     pub max_tokens: u64,
     /// The serving node's JSON-RPC address.
-    #[arg(long, default_value = "http://127.0.0.1:26657", env = "NEUROSHARD_NODE")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:26657",
+        env = "NEUROSHARD_NODE"
+    )]
     pub node: String,
     /// Wallet token (prefer NEUROSHARD_TOKEN or the key file: arguments show in process lists).
     #[arg(long)]
@@ -59,7 +63,13 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         let status = call("neuro_status", vec![]).await?;
         let account = call("neuro_getAccount", vec![json!(key.address())]).await?;
         let fee = base(&call("neuro_estimateFee", vec![json!("spend")]).await?["fee"])?;
-        let balance = Amount(account["balance"].as_str().unwrap_or("0").parse().unwrap_or(0));
+        let balance = Amount(
+            account["balance"]
+                .as_str()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0),
+        );
         let needed = amount.checked_add(fee).context("amount too large")?;
         if balance < needed {
             bail!(

@@ -16,7 +16,12 @@ use clap::{Parser, Subcommand};
 
 /// NeuroShard: train NeuroLLM together, on a ledger that pays for the work.
 #[derive(Debug, Parser)]
-#[command(name = "neuroshard", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "neuroshard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -174,9 +174,16 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         }
         None => None,
     };
-    for (i, (home, rpc)) in init_testnet(validators, &dir, base_port, &chain_id, block_interval_ms, params)?
-        .iter()
-        .enumerate()
+    for (i, (home, rpc)) in init_testnet(
+        validators,
+        &dir,
+        base_port,
+        &chain_id,
+        block_interval_ms,
+        params,
+    )?
+    .iter()
+    .enumerate()
     {
         println!("node{i} {} http://127.0.0.1:{rpc}", home.display());
     }

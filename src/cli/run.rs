@@ -84,12 +84,31 @@ fn rpc_in_use(home: &Home) -> bool {
         .is_some()
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports of joined node `i`: the dev node's P2P port + 100 + 10·i (P2P), +1 (RPC), +3 (gossip),
+/// fixed per home (outside the kernel's ephemeral range for the default base), so that a restarted
+/// node finds its ports free again.
+fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<(u16, u16, u16)> {
+    let dev_p2p: u16 = dev
+        .p2p
+        .listen
+        .rsplit('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .context("the dev home's p2p.listen has no port")?;
+    let p2p = u16::try_from(usize::from(dev_p2p) + 100 + 10 * i).context("port out of range")?;
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    anyhow::ensure!(
+        free(p2p) && free(p2p + 1) && free(p2p + 3),
+        "ports {p2p}, {} or {} are taken: free them or run with --home",
+        p2p + 1,
+        p2p + 3
+    );
+    Ok((p2p, p2p + 1, p2p + 3))
 }
 
-/// Picks (creating if needed) the home this process runs, and the RPC URL of the node it joins.
-fn choose_home(args: &RunArgs) -> anyhow::Result<(PathBuf, Option<String>)> {
+/// Picks (creating if needed) the home this process runs, and the RPC URL of the node it joins;
+/// homes in `taken` were found in use by another process.
+fn choose_home(args: &RunArgs, taken: &[PathBuf]) -> anyhow::Result<(PathBuf, Option<String>)> {
     if let Some(home) = &args.home {
         return Ok((home.clone(), args.model_source.clone()));
     }
@@ -113,15 +132,28 @@ fn choose_home(args: &RunArgs) -> anyhow::Result<(PathBuf, Option<String>)> {
     // The dev node runs in another process: join it as a full node with a home of our own.
     let dev_config = dev.load_config()?;
     let dev_rpc = format!("http://{}", dev_config.rpc.listen);
+    std::fs::create_dir_all(root.join("nodes"))?;
     for i in 1..1_000 {
         let home = Home::new(root.join("nodes").join(i.to_string()));
-        if home.is_initialised() {
-            if rpc_in_use(&home) {
-                continue;
-            }
-            return Ok((home.dir.clone(), Some(dev_rpc)));
+        if taken.contains(&home.dir) {
+            continue;
         }
-        let mut config = NodeConfig::local(&format!("node{i}"), free_port()?, free_port()?, free_port()?);
+        // Creating the directory claims a new home atomically: two processes starting at once
+        // never share one.
+        match std::fs::create_dir(&home.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !home.is_initialised() || rpc_in_use(&home) {
+                    continue; // being created or running
+                }
+                return Ok((home.dir.clone(), Some(dev_rpc)));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", home.dir.display()))
+            }
+        }
+        let (p2p, rpc, gossip) = joined_ports(&dev_config, i)?;
+        let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
         config.p2p.persistent_peers = vec![dev_config.p2p.listen.clone()];
         config.gossip.peers = vec![dev_config.gossip.listen.clone()];
         config.consensus = dev_config.consensus.clone();
@@ -142,33 +174,47 @@ fn worker_key(home: &Path) -> anyhow::Result<SecretKey> {
         write_file(&path, hex::encode(random_key()).as_bytes(), true)?;
     }
     let text = std::fs::read_to_string(&path)?;
-    SecretKey::from_token(text.trim()).with_context(|| format!("{} holds no valid key", path.display()))
+    SecretKey::from_token(text.trim())
+        .with_context(|| format!("{} holds no valid key", path.display()))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let wallet = wallet_key(args.token.as_deref())?;
-    let (dir, model_source) = choose_home(&args)?;
-    let home = Home::new(&dir);
-    anyhow::ensure!(
-        home.is_initialised(),
-        "{} is not a node home (no config.toml)",
-        dir.display()
-    );
-    let node_key = worker_key(&dir)?;
     let price: neuroshard_runtime::Amount = args
         .inference_price
         .parse()
         .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
-    let validator_key = home.load_validator_key()?;
     super::node::runtime()?.block_on(async move {
-        let running = node::start(&home)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .with_context(|| format!("cannot start the node in {}", dir.display()))?;
+        // A joined home can turn out to be in use (its database locked by a process that is
+        // still starting): take the next one.
+        let mut taken = Vec::new();
+        let (dir, model_source, running) = loop {
+            let (dir, model_source) = choose_home(&args, &taken)?;
+            let home = Home::new(&dir);
+            anyhow::ensure!(
+                home.is_initialised(),
+                "{} is not a node home (no config.toml)",
+                dir.display()
+            );
+            match node::start(&home).await {
+                Ok(running) => break (dir, model_source, running),
+                Err(e) if args.home.is_none() && format!("{e:#}").contains("lock") => {
+                    taken.push(dir);
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!("{e:#}"))
+                        .with_context(|| format!("cannot start the node in {}", dir.display()))
+                }
+            }
+        };
+        let home = Home::new(&dir);
+        let node_key = worker_key(&dir)?;
+        let validator_key = home.load_validator_key()?;
         let extra = extra_methods(&running.api, wallet.address(), price)?;
-        let (addr, rpc) = neuroshard_rpc::serve_with(&running.rpc_listen, running.api.clone(), extra)
-            .await
-            .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
+        let (addr, rpc) =
+            neuroshard_rpc::serve_with(&running.rpc_listen, running.api.clone(), extra)
+                .await
+                .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
         let status = running.api.status();
         info!(
             chain = %status.chain_id,
@@ -180,7 +226,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "node running; Ctrl-C to stop"
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_compute(&args, &running.api, wallet, node_key, validator_key, model_source, &stop)?;
+        let threads = spawn_compute(
+            &args,
+            &running.api,
+            wallet,
+            node_key,
+            validator_key,
+            model_source,
+            &stop,
+        )?;
         super::node::shutdown_signal().await;
         info!("shutting down");
         stop.store(true, Ordering::Relaxed);

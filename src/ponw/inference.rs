@@ -106,7 +106,12 @@ impl InferenceService {
             }
         }
         let hash = tx.hash();
-        if !self.served.lock().unwrap_or_else(|p| p.into_inner()).insert(hash) {
+        if !self
+            .served
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash)
+        {
             return Err(err(codes::PAYMENT, "this payment was already used"));
         }
         let refuse = |e: ErrorObjectOwned| {
@@ -135,7 +140,10 @@ impl InferenceService {
                     ))
                 }
                 None if Instant::now() > deadline => {
-                    return Err(refuse(err(codes::PAYMENT, "the payment was not committed in 30 s")))
+                    return Err(refuse(err(
+                        codes::PAYMENT,
+                        "the payment was not committed in 30 s",
+                    )))
                 }
                 None => std::thread::sleep(Duration::from_millis(100)),
             }
@@ -177,7 +185,9 @@ impl InferenceService {
 }
 
 /// `neuro_inferenceQuote` and `neuro_infer`.
-pub fn module(svc: InferenceService) -> Result<jsonrpsee::Methods, jsonrpsee::core::RegisterMethodError> {
+pub fn module(
+    svc: InferenceService,
+) -> Result<jsonrpsee::Methods, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(svc);
     m.register_method("neuro_inferenceQuote", |_p, svc, _| {
         Ok::<_, ErrorObjectOwned>(svc.quote())

@@ -25,7 +25,8 @@ impl ModelStore {
     }
 
     pub fn path(&self, version: &Hash32) -> PathBuf {
-        self.dir.join(format!("{}.safetensors", hex::encode(version)))
+        self.dir
+            .join(format!("{}.safetensors", hex::encode(version)))
     }
 
     /// The model `version`, if this node holds it (from disk or, for the genesis version, made

@@ -63,7 +63,11 @@ struct View {
     balance: Amount,
 }
 
-fn view(api: &NodeApi, node: &neuroshard_runtime::Address, wallet: &neuroshard_runtime::Address) -> anyhow::Result<View> {
+fn view(
+    api: &NodeApi,
+    node: &neuroshard_runtime::Address,
+    wallet: &neuroshard_runtime::Address,
+) -> anyhow::Result<View> {
     api.with_chain(|c| {
         let l = c.ledger();
         let account = l.account(wallet)?;
@@ -147,7 +151,10 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
 /// Registers the node key to the wallet unless it already is.
 fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     let node = cfg.node_key.address();
-    let registered = |api: &NodeApi| api.with_chain(|c| c.ledger().node(&node)).map(|n| n.is_some());
+    let registered = |api: &NodeApi| {
+        api.with_chain(|c| c.ledger().node(&node))
+            .map(|n| n.is_some())
+    };
     if registered(api)? {
         return Ok(());
     }
@@ -306,7 +313,10 @@ fn submit(
     // The round may have moved on while we trained: the proof would be stale.
     let now_round = api.with_chain(|c| c.ledger().training())?;
     if claim.batches > 0 && now_round.model_version != v.training.model_version {
-        info!(round = now_round.round, "a new round opened; this segment is dropped");
+        info!(
+            round = now_round.round,
+            "a new round opened; this segment is dropped"
+        );
         return Ok(());
     }
     let now = now_ms();

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use neuroshard_runtime::{Amount, Hash32, SecretKey, SignedTransaction, Transaction, TxBody, TxError};
+use neuroshard_runtime::{
+    Amount, Hash32, SecretKey, SignedTransaction, Transaction, TxBody, TxError,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 

@@ -129,10 +129,16 @@ pub(super) fn submit_proof<S: Storage>(
         .checked_add(gross)
         .ok_or(TxError::Overflow)?;
     // Not minted yet: pending until the challenge window closes (see `maturity`).
-    wallet.pending = wallet.pending.checked_add(amount).ok_or(TxError::Overflow)?;
+    wallet.pending = wallet
+        .pending
+        .checked_add(amount)
+        .ok_or(TxError::Overflow)?;
     ctx.put_account(&record.wallet, &wallet);
     let mut supply = ctx.supply()?;
-    supply.pending = supply.pending.checked_add(amount).ok_or(TxError::Overflow)?;
+    supply.pending = supply
+        .pending
+        .checked_add(amount)
+        .ok_or(TxError::Overflow)?;
     ctx.put_supply(&supply);
 
     let matures_at_ms = now.saturating_add(params.challenge_window_ms);

@@ -42,7 +42,8 @@ pub(super) fn close_round<S: Storage>(
     }
     for id in included {
         let ok = ctx.proof(id)?.is_some_and(|p| {
-            p.round == round && matches!(p.status, ProofStatus::Verified | ProofStatus::Paid)
+            p.round == round
+                && matches!(p.status, ProofStatus::Verified | ProofStatus::Paid)
                 && p.verdicts.iter().filter(|v| v.valid).count() > 0
         });
         if !ok {

@@ -69,6 +69,8 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
     let mut genesis = Genesis::dev();
     genesis.params.reward_per_batch = Amount::neuro(1);
     genesis.params.diminishing_tier = Amount::neuro(1_000_000_000);
+    // Funding proofs are not re-executed here: rewards mature when the window ends.
+    genesis.params.training.verify_sample_bps = 0;
     let chain_id = genesis.chain_id.clone();
     let time_ms = genesis.genesis_time_ms().unwrap();
     let ledger = Ledger::init_chain(MemoryStorage::new(), &genesis).unwrap();
@@ -105,21 +107,32 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
                 &nodes[i],
                 0,
                 Amount::ZERO,
-                TxBody::SubmitProof(proof(&s, 0, 1_000)),
+                TxBody::SubmitProof(proof(&s, &nodes[i], 0, 1_000)),
             )
         })
         .collect();
     s.time_ms += 9_000;
     s.block(1_000, proofs);
+    let window = s.ledger.params().challenge_window_ms;
+    s.block(window, Vec::new());
     (s, wallets, nodes)
 }
 
-fn proof(s: &Setup, first_batch: u64, batches: u64) -> Proof {
+fn proof(s: &Setup, node: &SecretKey, first_batch: u64, batches: u64) -> Proof {
+    let training = s.ledger.training().unwrap();
+    let data_seed = s
+        .ledger
+        .node(&node.address())
+        .unwrap()
+        .map(|n| n.data_seed)
+        .unwrap_or_default();
     Proof {
         role: Role::Driver,
         layer_start: 0,
         layer_end: 4,
-        model_version: [1; 32],
+        round: training.round,
+        model_version: training.model_version,
+        data_seed,
         data_shard: [2; 32],
         pseudo_gradient: [3; 32],
         first_batch,
@@ -166,7 +179,7 @@ fn bench(c: &mut Criterion) {
                 n,
                 nonce,
                 Amount::ZERO,
-                TxBody::SubmitProof(proof(&s, claimed, 500)),
+                TxBody::SubmitProof(proof(&s, n, claimed, 500)),
             )
         })
         .collect();

@@ -322,7 +322,8 @@ fn every_proof_field_is_signed() {
     let (wallet, node) = (key(1), key(10));
     c.register(&wallet, &node);
     let tx = c.sign(&node, TxBody::SubmitProof(c.proof(&node, batches(10))));
-    let tampers: Vec<Box<dyn Fn(&mut neuroshard_runtime::proof::Proof)>> = vec![
+    type Tamper = Box<dyn Fn(&mut neuroshard_runtime::proof::Proof)>;
+    let tampers: Vec<Tamper> = vec![
         Box::new(|p| p.metrics.batches += 1),
         Box::new(|p| p.metrics.uptime_secs += 1),
         Box::new(|p| p.metrics.samples += 1),

@@ -152,6 +152,19 @@ impl Mempool {
         out
     }
 
+    /// Drops every pending transaction from `sender` (e.g. a node's own proof that the network
+    /// refused, which would otherwise hold its nonce forever); returns how many.
+    pub fn drop_sender(&mut self, sender: &Address) -> usize {
+        let Some(queue) = self.by_sender.remove(sender) else {
+            return 0;
+        };
+        for entry in queue.values() {
+            self.by_hash.remove(&entry.tx.hash());
+            self.bytes -= entry.bytes;
+        }
+        queue.len()
+    }
+
     /// Drops every transaction whose nonce is below its sender's committed nonce.
     pub fn prune(&mut self, next_nonce: impl Fn(&Address) -> u64) {
         let mut emptied = Vec::new();

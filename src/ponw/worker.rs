@@ -371,6 +371,9 @@ fn submit(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    warn!(%node, proof = %hex::encode(hash), "proof not committed within 30 s");
+    // The network did not take it (e.g. a round closed meanwhile): forget it here too, or it
+    // would hold the node key's nonce and block every later proof.
+    let dropped = api.drop_pending_from(&node);
+    warn!(%node, proof = %hex::encode(hash), dropped, "proof not committed within 30 s; dropped");
     Ok(())
 }

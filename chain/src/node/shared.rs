@@ -188,6 +188,21 @@ impl NodeApi {
         self.shared.sign_and_submit(key, body)
     }
 
+    /// Forgets this node's pending transactions from `sender` (a local key whose transaction the
+    /// network did not take); returns how many.
+    pub fn drop_pending_from(&self, sender: &neuroshard_runtime::Address) -> usize {
+        let mut mempool = self
+            .shared
+            .mempool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let n = mempool.drop_sender(sender);
+        self.shared
+            .status
+            .send_modify(|s| s.mempool_size = mempool.len());
+        n
+    }
+
     /// The node's home directory.
     pub fn home(&self) -> &std::path::Path {
         &self.shared.home

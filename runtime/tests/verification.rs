@@ -140,8 +140,8 @@ fn verdicts_come_only_from_active_validators_once_each() {
     c.assert_supply_invariant();
 }
 
-fn three_validators() -> (Chain, [SecretKey; 3]) {
-    let keys = [key(201), key(202), key(203)];
+/// A chain whose bootstrap validators are `keys`, 10 power each.
+fn with_validators(keys: &[SecretKey]) -> Chain {
     let mut g = test_genesis();
     g.validators = keys
         .iter()
@@ -151,7 +151,12 @@ fn three_validators() -> (Chain, [SecretKey; 3]) {
             power: 10,
         })
         .collect();
-    (Chain::with_genesis(g), keys)
+    Chain::with_genesis(g)
+}
+
+fn three_validators() -> (Chain, [SecretKey; 3]) {
+    let keys = [key(201), key(202), key(203)];
+    (with_validators(&keys), keys)
 }
 
 #[test]
@@ -179,16 +184,7 @@ fn a_disputed_reward_waits_until_more_than_two_thirds_agree() {
 #[test]
 fn two_thirds_overrule_a_false_verdict_and_slash_it() {
     let keys = [key(201), key(202), key(203), key(204)];
-    let mut g = test_genesis();
-    g.validators = keys
-        .iter()
-        .map(|k| GenesisValidator {
-            name: String::new(),
-            public_key: k.public_key(),
-            power: 10,
-        })
-        .collect();
-    let mut c = Chain::with_genesis(g);
+    let mut c = with_validators(&keys);
     c.earn(&keys[0], Amount::neuro(50));
     let liar_before = c.balance(&keys[0].address());
     let (wallet, node) = (key(1), key(10));

@@ -259,10 +259,16 @@ fn train_segment(
     // Never claim more than the chain allows for one interval (with a margin) or one segment.
     let allowed = v.params.max_batches_per_sec * v.params.proof_interval_ms / 1_000 * 9 / 10;
     let cap = allowed.min(u64::from(v.params.training.inner_steps)).max(1);
+    // The inflate cheat trains half a segment and claims twice that: a claim the rate limits
+    // accept like an honest one, so that only re-execution can catch it.
+    let train_cap = match cfg.cheat {
+        Some(Cheat::Inflate) => (cap / 2).max(1),
+        _ => cap,
+    };
     let mut seg = Segment::start(start, spec)?;
     let began = Instant::now();
     let skip = cfg.cheat == Some(Cheat::Skip);
-    while began.elapsed() < interval && seg.batches() < cap && !stop.load(Ordering::Relaxed) {
+    while began.elapsed() < interval && seg.batches() < train_cap && !stop.load(Ordering::Relaxed) {
         if skip {
             std::thread::sleep(Duration::from_millis(50));
             break;
@@ -287,7 +293,7 @@ fn train_segment(
         data_shard: segment::dataset_hash(dataset),
     };
     match cfg.cheat {
-        Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(allowed.max(1)),
+        Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(cap),
         Some(Cheat::RandomGradient) => claim.pseudo_gradient = rand_hash(),
         Some(Cheat::Skip) => claim.batches = cap.min(allowed.max(1) / 2).max(1),
         None => {}

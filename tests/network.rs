@@ -252,7 +252,10 @@ fn a_double_signing_validator_is_reported_and_jailed() {
     let dir = TempDir::new("doublesign");
     let mut nodes = testnet(&dir.0, 4, 200);
     // Byzantine setup: a second process runs with node3's validator key (the classic operator
-    // mistake), so that key proposes and votes twice at the same heights.
+    // mistake), so that key proposes and votes twice at the same heights. Two copies of one key
+    // often sign the same thing (the slower one votes for the faster one's proposal), so the
+    // twin also votes nil wherever it would vote for a block: every height it votes at holds a
+    // conflicting pair, and detection must not depend on which vote arrives first or late.
     let twin_home = dir.0.join("node3-twin");
     let base = free_base_port(1);
     let src = Home::new(&nodes[3].home);
@@ -276,14 +279,19 @@ fn a_double_signing_validator_is_reported_and_jailed() {
         .unwrap();
     let twin_rpc = format!("http://127.0.0.1:{}", base + 1);
     let twin = NodeProc::spawn(
-        &["node", "--home", twin_home.to_str().unwrap()],
+        &[
+            "node",
+            "--home",
+            twin_home.to_str().unwrap(),
+            "--byzantine-equivocate",
+        ],
         &twin_home,
         &twin_rpc,
     );
     let offender = key.address().to_string();
     let jailed_at = rt().block_on(async {
         let client = nodes[0].client();
-        let deadline = std::time::Instant::now() + 4 * MINUTE;
+        let deadline = std::time::Instant::now() + 2 * MINUTE;
         loop {
             let validators = client.validators().await.unwrap_or_default();
             if validators.iter().any(|v| v.jailed) {

@@ -16,6 +16,9 @@ pub struct NodeArgs {
     /// The node's home directory (config.toml, genesis.json, keys, data).
     #[arg(long)]
     pub home: PathBuf,
+    /// Test only: vote nil wherever consensus votes for a block (a byzantine validator).
+    #[arg(long, hide = true)]
+    pub byzantine_equivocate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -98,7 +101,7 @@ pub(super) async fn shutdown_signal() {
 }
 
 /// Runs the node in `home` and its RPC server until SIGINT or SIGTERM.
-pub fn run_home(home: &Path) -> anyhow::Result<()> {
+pub fn run_home(home: &Path, options: node::StartOptions) -> anyhow::Result<()> {
     let home = Home::new(home);
     if !home.is_initialised() {
         anyhow::bail!(
@@ -107,7 +110,7 @@ pub fn run_home(home: &Path) -> anyhow::Result<()> {
         );
     }
     runtime()?.block_on(async {
-        let running = node::start(&home)
+        let running = node::start_with(&home, options)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .with_context(|| format!("cannot start the node in {}", home.dir.display()))?;
@@ -130,7 +133,12 @@ pub fn run_home(home: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    run_home(&args.home)
+    run_home(
+        &args.home,
+        node::StartOptions {
+            equivocate: args.byzantine_equivocate,
+        },
+    )
 }
 
 /// The dev chain: creates its home on first use (dev genesis, the dev validator key), then runs.
@@ -154,7 +162,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         home.init(&config, &genesis, &key, random_key())?;
         info!(home = %dir.display(), rpc = %format!("http://127.0.0.1:{rpc}"), "created the dev chain home");
     }
-    run_home(&dir)
+    run_home(&dir, node::StartOptions::default())
 }
 
 pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 //! trailing bytes, rounds in range, signatures of the right length; anything else is an error
 //! that the engine drops, never a panic.
 
+use std::sync::Arc;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use bytes::Bytes;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
@@ -23,6 +25,7 @@ use super::context::{
     BlockHash, Height, NeuroContext, Proposal, ProposalPart, ValidatorAddress, Vote,
 };
 use super::signing::ConsensusSignature;
+use super::watch::VoteWatcher;
 
 /// Largest consensus message decoded (a streamed block chunk plus framing).
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
@@ -35,9 +38,32 @@ pub enum CodecError {
     TooLarge(usize),
 }
 
-/// The codec for the network and the write-ahead log.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WireCodec;
+/// The codec for the network and the write-ahead log. The network's codec shows every vote it
+/// decodes to a [`VoteWatcher`], which catches double signs that consensus no longer looks at.
+#[derive(Clone, Default)]
+pub struct WireCodec {
+    watcher: Option<Arc<VoteWatcher>>,
+}
+
+impl WireCodec {
+    /// A codec that shows every decoded vote to `watcher`.
+    pub fn watched(watcher: Arc<VoteWatcher>) -> WireCodec {
+        WireCodec {
+            watcher: Some(watcher),
+        }
+    }
+
+    fn vote_from_wire(
+        &self,
+        wire: (WireVote, Signature),
+    ) -> Result<SignedMessage<Ctx, Vote>, CodecError> {
+        let vote = signed_vote_from_wire(wire)?;
+        if let Some(w) = &self.watcher {
+            w.observe_wire(&vote.message, &vote.signature.0);
+        }
+        Ok(vote)
+    }
+}
 
 type Ctx = NeuroContext;
 
@@ -300,7 +326,7 @@ impl Codec<SignedConsensusMsg<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<SignedConsensusMsg<Ctx>, CodecError> {
         Ok(match decode::<WireSigned>(&bytes)? {
-            WireSigned::Vote(v, s) => SignedConsensusMsg::Vote(signed_vote_from_wire((v, s))?),
+            WireSigned::Vote(v, s) => SignedConsensusMsg::Vote(self.vote_from_wire((v, s))?),
             WireSigned::Proposal(p, s) => SignedConsensusMsg::Proposal(SignedMessage::new(
                 Proposal {
                     height: Height(p.height),
@@ -338,7 +364,7 @@ impl Codec<LivenessMsg<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<LivenessMsg<Ctx>, CodecError> {
         Ok(match decode::<WireLiveness>(&bytes)? {
-            WireLiveness::Vote(v, s) => LivenessMsg::Vote(signed_vote_from_wire((v, s))?),
+            WireLiveness::Vote(v, s) => LivenessMsg::Vote(self.vote_from_wire((v, s))?),
             WireLiveness::Polka(p) => LivenessMsg::PolkaCertificate(PolkaCertificate {
                 height: Height(p.height),
                 round: round_from_wire(p.round)?,

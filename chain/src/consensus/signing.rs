@@ -111,6 +111,7 @@ pub struct Signer {
     key: SecretKey,
     chain_id: String,
     watcher: Option<Arc<VoteWatcher>>,
+    equivocate: bool,
 }
 
 impl Signer {
@@ -119,7 +120,15 @@ impl Signer {
             key,
             chain_id: chain_id.to_owned(),
             watcher: None,
+            equivocate: false,
         }
+    }
+
+    /// Test only: a byzantine signer that turns every vote for a block into a vote for nil, so
+    /// that a second process holding the same key signs conflicting votes at every height.
+    pub fn equivocating(mut self, on: bool) -> Signer {
+        self.equivocate = on;
+        self
     }
 
     /// Shows every vote that verifies to `watcher`.
@@ -144,7 +153,10 @@ fn verify(public_key: &PublicKey, digest: &Hash32, signature: &ConsensusSignatur
 }
 
 impl SigningProvider<NeuroContext> for Signer {
-    fn sign_vote(&self, vote: Vote) -> SignedMessage<NeuroContext, Vote> {
+    fn sign_vote(&self, mut vote: Vote) -> SignedMessage<NeuroContext, Vote> {
+        if self.equivocate {
+            vote.value = mc::NilOrVal::Nil;
+        }
         let signature = self.sign(&vote.to_runtime(&self.chain_id).signing_digest());
         SignedMessage::new(vote, signature)
     }

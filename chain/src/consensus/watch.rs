@@ -1,11 +1,19 @@
-//! Double-sign detection. Malachite checks every vote it receives through our signing provider;
-//! the provider shows each valid vote to a [`VoteWatcher`], which remembers the first value each
-//! validator voted for at each (height, round, kind) and turns a second, different one into
-//! runtime [`Evidence::DoubleSign`], ready for a `ReportFraud` transaction.
+//! Double-sign detection. A [`VoteWatcher`] remembers the first value each validator voted for
+//! at each (height, round, kind) and turns a second, different one into runtime
+//! [`Evidence::DoubleSign`], ready for a `ReportFraud` transaction.
+//!
+//! It sees votes two ways. Malachite checks the votes of the height it is at through our signing
+//! provider, which shows each valid one here. But Malachite drops, unchecked, a vote for a height
+//! it has already decided, and a double-signer's second vote often arrives just after the honest
+//! validators decided on the first one. So the network codec also shows every vote it decodes
+//! ([`VoteWatcher::observe_wire`]): from a validator of the current set, for a height near the
+//! last committed one, its signature is checked here before it counts.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
+use malachitebft_app_channel::app::types::core::VoteType;
 use neuroshard_runtime::evidence::{Evidence, SignedVote};
 use neuroshard_runtime::{Address, Hash32, PublicKey, Signature};
 use tokio::sync::mpsc;
@@ -15,12 +23,19 @@ use super::context::Vote;
 /// How many heights of votes are remembered below the highest seen.
 const KEEP_HEIGHTS: u64 = 16;
 
+/// How far above the last committed height a vote from the wire may be and still be watched.
+const AHEAD_HEIGHTS: u64 = 2;
+
 type Slot = (u64, i64, bool, Address);
 
 pub struct VoteWatcher {
     chain_id: String,
     seen: Mutex<Seen>,
     evidence: mpsc::UnboundedSender<Evidence>,
+    /// The current validator set's keys, to check votes that come straight off the wire.
+    keys: RwLock<HashMap<Address, PublicKey>>,
+    /// The last committed height.
+    committed: AtomicU64,
 }
 
 #[derive(Default)]
@@ -38,23 +53,58 @@ impl VoteWatcher {
                 chain_id: chain_id.to_owned(),
                 seen: Mutex::new(Seen::default()),
                 evidence: tx,
+                keys: RwLock::new(HashMap::new()),
+                committed: AtomicU64::new(0),
             },
             rx,
         )
     }
 
+    /// Tells the watcher which height was last committed and which validators vote next.
+    pub fn committed(&self, height: u64, validators: impl IntoIterator<Item = PublicKey>) {
+        let keys = validators.into_iter().map(|k| (k.address(), k)).collect();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        self.committed.store(height, Ordering::Relaxed);
+    }
+
+    /// Records a vote as decoded from a peer's message, whatever height consensus is at: ignored
+    /// unless it comes from a current validator, for a height near the last committed one, with a
+    /// valid signature. A vote already seen for its slot is not checked again.
+    pub fn observe_wire(&self, vote: &Vote, signature: &Signature) {
+        let committed = self.committed.load(Ordering::Relaxed);
+        let h = vote.height.0;
+        if h > committed + AHEAD_HEIGHTS || h + KEEP_HEIGHTS < committed {
+            return;
+        }
+        let Some(public_key) = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&vote.validator.0)
+            .copied()
+        else {
+            return;
+        };
+        let runtime = vote.to_runtime(&self.chain_id);
+        let known = {
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.first.get(&slot_of(vote)).map(|(v, _)| *v)
+        };
+        if known == Some(runtime.block_hash) {
+            return;
+        }
+        if public_key
+            .verify_digest(&runtime.signing_digest(), signature)
+            .is_ok()
+        {
+            self.observe(vote, signature, &public_key);
+        }
+    }
+
     /// Records a vote whose signature has been checked.
     pub fn observe(&self, vote: &Vote, signature: &Signature, public_key: &PublicKey) {
         let runtime = vote.to_runtime(&self.chain_id);
-        let slot = (
-            vote.height.0,
-            vote.round.as_i64(),
-            matches!(
-                runtime.kind,
-                neuroshard_runtime::evidence::VoteKind::Precommit
-            ),
-            vote.validator.0,
-        );
+        let slot = slot_of(vote);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if vote.height.0 + KEEP_HEIGHTS < seen.top {
             return;
@@ -101,5 +151,106 @@ impl VoteWatcher {
                 });
             }
         }
+    }
+}
+
+fn slot_of(vote: &Vote) -> Slot {
+    (
+        vote.height.0,
+        vote.round.as_i64(),
+        matches!(vote.kind, VoteType::Precommit),
+        vote.validator.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use malachitebft_app_channel::app::types::core::{NilOrVal, Round};
+    use neuroshard_runtime::SecretKey;
+
+    use super::*;
+    use crate::consensus::context::{BlockHash, Height, ValidatorAddress};
+
+    const CHAIN: &str = "watch-test";
+
+    fn key(seed: u8) -> SecretKey {
+        SecretKey::from_entropy([seed; 32])
+    }
+
+    fn vote(key: &SecretKey, height: u64, value: Option<u8>) -> (Vote, Signature) {
+        let vote = Vote {
+            kind: VoteType::Precommit,
+            height: Height(height),
+            round: Round::new(0),
+            value: value.map_or(NilOrVal::Nil, |v| NilOrVal::Val(BlockHash([v; 32]))),
+            validator: ValidatorAddress(key.address()),
+        };
+        let signature = key.sign_digest(&vote.to_runtime(CHAIN).signing_digest());
+        (vote, signature)
+    }
+
+    fn watcher(
+        validators: &[&SecretKey],
+        committed: u64,
+    ) -> (VoteWatcher, mpsc::UnboundedReceiver<Evidence>) {
+        let (w, rx) = VoteWatcher::new(CHAIN);
+        w.committed(committed, validators.iter().map(|k| k.public_key()));
+        (w, rx)
+    }
+
+    #[test]
+    fn a_second_vote_off_the_wire_after_the_height_was_committed_is_evidence() {
+        let byzantine = key(1);
+        let (w, mut rx) = watcher(&[&byzantine], 10);
+        let (a, sa) = vote(&byzantine, 10, Some(1));
+        let (b, sb) = vote(&byzantine, 10, Some(2));
+        w.observe_wire(&a, &sa);
+        w.observe_wire(&a, &sa);
+        assert!(rx.try_recv().is_err(), "the same vote twice is no offence");
+        w.observe_wire(&b, &sb);
+        let evidence = rx.try_recv().expect("evidence");
+        evidence
+            .verify_signatures()
+            .expect("evidence the ledger accepts");
+        assert_eq!(evidence.chain_id(), CHAIN);
+        w.observe_wire(&b, &sb);
+        assert!(rx.try_recv().is_err(), "reported once");
+    }
+
+    #[test]
+    fn votes_that_prove_nothing_are_ignored() {
+        let validator = key(1);
+        let outsider = key(2);
+        let (w, mut rx) = watcher(&[&validator], 100);
+        // A forged signature: the honest first vote stands, nothing is reported.
+        let (a, sa) = vote(&validator, 100, Some(1));
+        let (b, _) = vote(&validator, 100, Some(2));
+        let (_, forged) = vote(&outsider, 100, Some(2));
+        w.observe_wire(&a, &sa);
+        w.observe_wire(&b, &forged);
+        // Someone outside the validator set equivocating.
+        let (c, sc) = vote(&outsider, 100, Some(1));
+        let (d, sd) = vote(&outsider, 100, Some(2));
+        w.observe_wire(&c, &sc);
+        w.observe_wire(&d, &sd);
+        // Heights too far behind or ahead of the chain to matter.
+        for h in [100 - KEEP_HEIGHTS - 1, 100 + AHEAD_HEIGHTS + 1] {
+            let (e, se) = vote(&validator, h, Some(1));
+            let (f, sf) = vote(&validator, h, None);
+            w.observe_wire(&e, &se);
+            w.observe_wire(&f, &sf);
+        }
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn consensus_and_wire_sightings_of_one_slot_are_compared() {
+        let byzantine = key(1);
+        let (w, mut rx) = watcher(&[&byzantine], 5);
+        let (a, sa) = vote(&byzantine, 6, Some(1));
+        let (b, sb) = vote(&byzantine, 6, None);
+        w.observe(&a, &sa, &byzantine.public_key());
+        w.observe_wire(&b, &sb);
+        assert!(matches!(rx.try_recv(), Ok(Evidence::DoubleSign { .. })));
     }
 }

@@ -31,6 +31,7 @@ use crate::consensus::context::{
     proposer_index, BlockHash, Height, NeuroContext, Validator, ValidatorAddress, ValidatorSet,
 };
 use crate::consensus::signing::{streamed_block_digest, Signer};
+use crate::consensus::VoteWatcher;
 use crate::executor::ChainState;
 use crate::node::parts::{stream_block, Assembler, StreamedBlock};
 use crate::node::shared::{now_ms, Shared};
@@ -56,6 +57,8 @@ pub(crate) struct App {
     pub block_interval: Duration,
     pub max_block_txs: usize,
     pub validators: ValidatorSet,
+    /// Watches votes for double signs; told of every commit.
+    pub watcher: Arc<VoteWatcher>,
     /// Blocks seen for heights not yet decided, by hash.
     pub blocks: HashMap<BlockHash, (Block, bool)>,
     /// Checked proposals per (height, round), to hand back when consensus enters that round.
@@ -466,6 +469,10 @@ impl App {
         } else {
             warn!("every validator is jailed; keeping the last validator set");
         }
+        self.watcher.committed(
+            height.0,
+            self.validators.validators.iter().map(|v| v.public_key),
+        );
         let mempool_size = self
             .shared
             .mempool

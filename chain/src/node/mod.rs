@@ -100,6 +100,15 @@ struct EngineNode {
     p2p_key: Keypair,
     chain_id: String,
     watcher: Arc<VoteWatcher>,
+    options: StartOptions,
+}
+
+/// How a node starts, beyond its home.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartOptions {
+    /// Test only: sign a vote for nil wherever consensus votes for a block (a byzantine
+    /// validator, for the double-sign tests).
+    pub equivocate: bool,
 }
 
 #[async_trait]
@@ -112,7 +121,7 @@ impl Node for EngineNode {
     type NodeHandle = RunningNode;
 
     async fn start(&self) -> eyre::Result<RunningNode> {
-        start(&Home::new(&self.home)).await
+        start_with(&Home::new(&self.home), self.options).await
     }
     async fn run(self) -> eyre::Result<()> {
         let mut node = self.start().await?;
@@ -145,7 +154,9 @@ impl Node for EngineNode {
         Ok(())
     }
     fn get_signing_provider(&self, key: SecretKey) -> Signer {
-        Signer::new(key, &self.chain_id).with_watcher(self.watcher.clone())
+        Signer::new(key, &self.chain_id)
+            .with_watcher(self.watcher.clone())
+            .equivocating(self.options.equivocate)
     }
 }
 
@@ -184,6 +195,11 @@ impl NodeHandle<NeuroContext> for RunningNode {
 
 /// Opens the home, the chain state and starts consensus and gossip.
 pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
+    start_with(home, StartOptions::default()).await
+}
+
+/// [`start`], with options.
+pub async fn start_with(home: &Home, options: StartOptions) -> eyre::Result<RunningNode> {
     let config = home.load_config()?;
     let genesis = home.load_genesis()?;
     let key = home.load_validator_key()?;
@@ -225,6 +241,10 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
     });
 
     let (watcher, evidence) = VoteWatcher::new(&genesis.chain_id);
+    watcher.committed(
+        start_height.0 - 1,
+        validators.validators.iter().map(|v| v.public_key),
+    );
     let engine_node = EngineNode {
         home: home.dir.clone(),
         config: engine_config(&config)?,
@@ -232,14 +252,15 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
         p2p_key: Keypair::ed25519_from_bytes(node_key)?,
         chain_id: genesis.chain_id.clone(),
         watcher: Arc::new(watcher),
+        options,
     };
     let ctx = NeuroContext::new(&genesis.chain_id);
     let (channels, engine) = malachitebft_app_channel::start_engine(
         ctx,
         engine_node.clone(),
         engine_node.config.clone(),
-        WireCodec,
-        WireCodec,
+        WireCodec::default(),
+        WireCodec::watched(engine_node.watcher.clone()),
         Some(start_height),
         validators.clone(),
     )
@@ -255,6 +276,7 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
         block_interval: Duration::from_millis(config.consensus.block_interval_ms),
         max_block_txs: config.consensus.max_block_txs,
         validators,
+        watcher: engine_node.watcher.clone(),
         blocks: Default::default(),
         proposals: Default::default(),
         ahead: Vec::new(),

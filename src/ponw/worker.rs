@@ -284,6 +284,10 @@ fn train_segment(
             v.pending.to_neuro_string(),
         ));
     }
+    // A segment that reached its cap early still waits out the interval: the chain measures the
+    // claim against the time since the node's previous proof, and refuses one that comes sooner
+    // than the least proof interval.
+    sleep_unless(stop, interval.saturating_sub(began.elapsed()));
     let done = seg.finish();
     let mut claim = Claim {
         batches: done.batches,

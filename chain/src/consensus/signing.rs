@@ -14,6 +14,7 @@ use neuroshard_runtime::crypto::domain_hash;
 use neuroshard_runtime::{Hash32, PublicKey, SecretKey, Signature};
 
 use super::context::{BlockHash, Height, NeuroContext, Proposal, ProposalPart, Vote};
+use super::sign_state::SignState;
 use super::watch::VoteWatcher;
 
 /// The signing scheme: secp256k1 ECDSA over SHA-256 digests, 64-byte compact signatures.
@@ -111,6 +112,7 @@ pub struct Signer {
     key: SecretKey,
     chain_id: String,
     watcher: Option<Arc<VoteWatcher>>,
+    sign_state: Option<Arc<SignState>>,
     equivocate: bool,
 }
 
@@ -120,8 +122,16 @@ impl Signer {
             key,
             chain_id: chain_id.to_owned(),
             watcher: None,
+            sign_state: None,
             equivocate: false,
         }
+    }
+
+    /// Guards every vote with the validator's last sign state: never two different votes for
+    /// one height, round and kind, never a vote below the last one signed.
+    pub fn with_sign_state(mut self, state: Arc<SignState>) -> Signer {
+        self.sign_state = Some(state);
+        self
     }
 
     /// Test only: a byzantine signer that turns every vote for a block into a vote for nil, so
@@ -157,8 +167,33 @@ impl SigningProvider<NeuroContext> for Signer {
         if self.equivocate {
             vote.value = mc::NilOrVal::Nil;
         }
-        let signature = self.sign(&vote.to_runtime(&self.chain_id).signing_digest());
-        SignedMessage::new(vote, signature)
+        let Some(state) = &self.sign_state else {
+            let signature = self.sign(&vote.to_runtime(&self.chain_id).signing_digest());
+            return SignedMessage::new(vote, signature);
+        };
+        let step = (
+            vote.height.0,
+            vote.round.as_i64(),
+            matches!(vote.kind, mc::VoteType::Precommit),
+        );
+        let value = match vote.value {
+            mc::NilOrVal::Nil => None,
+            mc::NilOrVal::Val(h) => Some(h.0),
+        };
+        let signed = state.sign(step, value, |value| {
+            let mut v = vote.clone();
+            v.value = value.map_or(mc::NilOrVal::Nil, |h| mc::NilOrVal::Val(BlockHash(h)));
+            self.key
+                .sign_digest(&v.to_runtime(&self.chain_id).signing_digest())
+        });
+        match signed {
+            Some((value, signature)) => {
+                vote.value = value.map_or(mc::NilOrVal::Nil, |h| mc::NilOrVal::Val(BlockHash(h)));
+                SignedMessage::new(vote, ConsensusSignature(signature))
+            }
+            // Refused: a signature that nobody, this node included, accepts.
+            None => SignedMessage::new(vote, ConsensusSignature(Signature([0; 64]))),
+        }
     }
 
     fn verify_signed_vote(
@@ -231,5 +266,46 @@ impl SigningProvider<NeuroContext> for Signer {
             &extension_digest(&self.chain_id, extension),
             signature,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mc::{NilOrVal, VoteType};
+
+    use super::*;
+    use crate::consensus::context::ValidatorAddress;
+
+    fn vote(key: &SecretKey, kind: VoteType, value: Option<u8>) -> Vote {
+        Vote {
+            kind,
+            height: Height(7),
+            round: Round::new(1),
+            value: value.map_or(NilOrVal::Nil, |v| NilOrVal::Val(BlockHash([v; 32]))),
+            validator: ValidatorAddress(key.address()),
+        }
+    }
+
+    #[test]
+    fn a_signer_with_a_sign_state_never_signs_two_votes_for_one_step() {
+        let dir = std::env::temp_dir().join(format!("signer-guard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SecretKey::from_entropy([3; 32]);
+        let signer = |()| {
+            Signer::new(key.clone(), "guard-test")
+                .with_sign_state(Arc::new(SignState::open(&dir.join("sign_state")).unwrap()))
+        };
+        let first = signer(()).sign_vote(vote(&key, VoteType::Precommit, Some(1)));
+        assert!(signer(()).verify_signed_vote(&first.message, &first.signature, &key.public_key()));
+        // A new process with the same home is asked for a nil precommit at the same step: it
+        // gets the block precommit it signed before, signature and all.
+        let again = signer(()).sign_vote(vote(&key, VoteType::Precommit, None));
+        assert_eq!(again.message, first.message);
+        assert_eq!(again.signature, first.signature);
+        // The prevote of that round comes too late: its signature is worthless.
+        let late = signer(()).sign_vote(vote(&key, VoteType::Prevote, Some(1)));
+        assert!(!signer(()).verify_signed_vote(&late.message, &late.signature, &key.public_key()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

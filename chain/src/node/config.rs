@@ -155,6 +155,10 @@ impl Home {
     pub fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
+    /// The last vote the validator key signed here (see [`crate::consensus::SignState`]).
+    pub fn sign_state(&self) -> PathBuf {
+        self.dir.join("sign_state")
+    }
 
     pub fn is_initialised(&self) -> bool {
         self.config().exists()

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use crate::consensus::{Height, NeuroContext, Signer, ValidatorAddress, VoteWatcher, WireCodec};
+use crate::consensus::{
+    Height, NeuroContext, SignState, Signer, ValidatorAddress, VoteWatcher, WireCodec,
+};
 use crate::executor::ChainState;
 use crate::mempool::{Mempool, MempoolLimits};
 pub use config::{Home, NodeConfig};
@@ -100,6 +102,7 @@ struct EngineNode {
     p2p_key: Keypair,
     chain_id: String,
     watcher: Arc<VoteWatcher>,
+    sign_state: Arc<SignState>,
     options: StartOptions,
 }
 
@@ -156,6 +159,7 @@ impl Node for EngineNode {
     fn get_signing_provider(&self, key: SecretKey) -> Signer {
         Signer::new(key, &self.chain_id)
             .with_watcher(self.watcher.clone())
+            .with_sign_state(self.sign_state.clone())
             .equivocating(self.options.equivocate)
     }
 }
@@ -252,6 +256,7 @@ pub async fn start_with(home: &Home, options: StartOptions) -> eyre::Result<Runn
         p2p_key: Keypair::ed25519_from_bytes(node_key)?,
         chain_id: genesis.chain_id.clone(),
         watcher: Arc::new(watcher),
+        sign_state: Arc::new(SignState::open(&home.sign_state())?),
         options,
     };
     let ctx = NeuroContext::new(&genesis.chain_id);

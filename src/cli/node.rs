@@ -149,20 +149,38 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let home = Home::new(&dir);
     if !home.is_initialised() {
-        let (p2p, rpc, gossip) = ports(args.base_port, 0)?;
-        let mut config = NodeConfig::local("dev", p2p, rpc, gossip);
-        config.consensus.block_interval_ms = args.block_interval_ms;
-        let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
-        let genesis = match &args.genesis {
-            Some(f) => std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read {}", f.display()))?,
-            None => DEV_GENESIS_JSON.to_owned(),
-        };
-        Genesis::from_json(&genesis).context("invalid genesis")?;
-        home.init(&config, &genesis, &key, random_key())?;
-        info!(home = %dir.display(), rpc = %format!("http://127.0.0.1:{rpc}"), "created the dev chain home");
+        init_dev_home(
+            &home,
+            args.base_port,
+            args.block_interval_ms,
+            args.genesis.as_deref(),
+        )?;
     }
     run_home(&dir, node::StartOptions::default())
+}
+
+/// Writes a new dev chain home: the dev validator key, ports from `base_port`, and the embedded
+/// dev genesis unless `genesis` names another file.
+pub fn init_dev_home(
+    home: &Home,
+    base_port: u16,
+    block_interval_ms: u64,
+    genesis: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (p2p, rpc, gossip) = ports(base_port, 0)?;
+    let mut config = NodeConfig::local("dev", p2p, rpc, gossip);
+    config.consensus.block_interval_ms = block_interval_ms;
+    let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
+    let genesis = match genesis {
+        Some(f) => {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        None => DEV_GENESIS_JSON.to_owned(),
+    };
+    Genesis::from_json(&genesis).context("invalid genesis")?;
+    home.init(&config, &genesis, &key, random_key())?;
+    info!(home = %home.dir.display(), rpc = %format!("http://127.0.0.1:{rpc}"), "created the dev chain home");
+    Ok(())
 }
 
 pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {

@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use neuroshard_chain::node::config::{random_key, write_file, DEFAULT_P2P_PORT};
+use neuroshard_chain::node::config::{random_key, write_file, ConsensusSection, DEFAULT_P2P_PORT};
 use neuroshard_chain::node::{self, Home, NodeConfig};
-use neuroshard_runtime::genesis::{DEV_GENESIS_JSON, DEV_VALIDATOR_TOKEN};
 use neuroshard_runtime::SecretKey;
 use tracing::info;
 
@@ -115,16 +114,12 @@ fn choose_home(args: &RunArgs, taken: &[PathBuf]) -> anyhow::Result<(PathBuf, Op
     let root = super::node::neuroshard_home()?;
     let dev = Home::new(root.join("dev"));
     if !dev.is_initialised() {
-        let genesis = match &args.dev_genesis {
-            Some(f) => std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read {}", f.display()))?,
-            None => DEV_GENESIS_JSON.to_owned(),
-        };
-        let (p2p, rpc, gossip) = (args.base_port, args.base_port + 1, args.base_port + 3);
-        let config = NodeConfig::local("dev", p2p, rpc, gossip);
-        let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
-        dev.init(&config, &genesis, &key, random_key())?;
-        info!(home = %dev.dir.display(), "created the dev chain home");
+        super::node::init_dev_home(
+            &dev,
+            args.base_port,
+            ConsensusSection::default().block_interval_ms,
+            args.dev_genesis.as_deref(),
+        )?;
     }
     if !rpc_in_use(&dev) {
         return Ok((dev.dir.clone(), args.model_source.clone()));

@@ -158,6 +158,10 @@ impl Signer {
     }
 }
 
+fn nil_or_block(value: Option<Hash32>) -> mc::NilOrVal<BlockHash> {
+    value.map_or(mc::NilOrVal::Nil, |h| mc::NilOrVal::Val(BlockHash(h)))
+}
+
 fn verify(public_key: &PublicKey, digest: &Hash32, signature: &ConsensusSignature) -> bool {
     public_key.verify_digest(digest, &signature.0).is_ok()
 }
@@ -181,14 +185,16 @@ impl SigningProvider<NeuroContext> for Signer {
             mc::NilOrVal::Val(h) => Some(h.0),
         };
         let signed = state.sign(step, value, |value| {
-            let mut v = vote.clone();
-            v.value = value.map_or(mc::NilOrVal::Nil, |h| mc::NilOrVal::Val(BlockHash(h)));
+            let v = Vote {
+                value: nil_or_block(value),
+                ..vote.clone()
+            };
             self.key
                 .sign_digest(&v.to_runtime(&self.chain_id).signing_digest())
         });
         match signed {
             Some((value, signature)) => {
-                vote.value = value.map_or(mc::NilOrVal::Nil, |h| mc::NilOrVal::Val(BlockHash(h)));
+                vote.value = nil_or_block(value);
                 SignedMessage::new(vote, ConsensusSignature(signature))
             }
             // Refused: a signature that nobody, this node included, accepts.

@@ -225,6 +225,12 @@ impl ChainState {
             }
             None => self.execute(block)?,
         };
+        let before = self.ledger.supply()?;
+        self.ledger.store().stage_supply(
+            block.header.height.saturating_sub(1),
+            self.ledger.last_block_time_ms(),
+            &before,
+        );
         self.ledger.store().stage_block(block);
         self.ledger
             .store()

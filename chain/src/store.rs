@@ -97,54 +97,96 @@ fn storage_error(e: rocksdb::Error) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
+fn io_error(path: &Path, e: std::io::Error) -> ChainError {
+    ChainError::Database {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Builds an empty database with its schema in `<path>.new`, then renames it to `path`.
+fn create(path: &Path) -> Result<(), ChainError> {
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".new");
+    let staging = PathBuf::from(staging);
+    if staging.exists() {
+        // An earlier first start stopped half-way: nothing in it was ever committed.
+        std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
+    {
+        let store = RocksStore::open_families(&staging, true)?;
+        store.put_sync(CF_META, b"schema", SCHEMA)?;
+    }
+    std::fs::rename(&staging, path).map_err(|e| io_error(path, e))?;
+    if let Some(parent) = path.parent() {
+        // The rename is durable once the parent directory is.
+        if let Ok(dir) = std::fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
 impl RocksStore {
     /// Opens (or creates) the database in `path`. A directory that holds something other than a
     /// NeuroShard database is refused, never overwritten.
+    ///
+    /// A new database is built beside `path` (in `<path>.new`) and renamed into place once it
+    /// holds its schema, so `path` is either absent or a complete database: a first start that
+    /// was interrupted leaves only the staging directory, which the next start discards. The
+    /// caller owns the home (see `Home::lock`), so nobody else is building it at the same time.
     pub fn open(path: &Path) -> Result<RocksStore, ChainError> {
         let shown = path.display().to_string();
-        let non_empty = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
-        let is_rocks = path.join("CURRENT").exists();
-        if non_empty && !is_rocks {
+        let empty = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+        if empty {
+            std::fs::remove_dir(path).map_err(|e| io_error(path, e))?;
+        }
+        if !path.exists() {
+            create(path)?;
+        }
+        if !path.join("CURRENT").exists() {
             return Err(ChainError::ForeignDataDir {
                 path: shown,
                 expected: "a NeuroShard database".into(),
                 found: "files that are not a RocksDB database".into(),
             });
         }
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        if is_rocks {
-            let families = DB::list_cf(&opts, path).map_err(|e| db_error(path, e))?;
-            if !families.iter().any(|f| f == CF_META) {
-                return Err(ChainError::ForeignDataDir {
-                    path: shown,
-                    expected: "a NeuroShard database".into(),
-                    found: format!("a RocksDB database with column families {families:?}"),
-                });
-            }
+        let opts = Options::default();
+        let families = DB::list_cf(&opts, path).map_err(|e| db_error(path, e))?;
+        if !families.iter().any(|f| f == CF_META) {
+            return Err(ChainError::ForeignDataDir {
+                path: shown,
+                expected: "a NeuroShard database".into(),
+                found: format!("a RocksDB database with column families {families:?}"),
+            });
         }
+        let store = RocksStore::open_families(path, false)?;
+        match store.get_cf(CF_META, b"schema")? {
+            Some(s) if s == SCHEMA => Ok(store),
+            other => Err(ChainError::Corrupt {
+                path: shown,
+                reason: format!(
+                    "unknown schema {:?}",
+                    other.map(|s| String::from_utf8_lossy(&s).into_owned())
+                ),
+            }),
+        }
+    }
+
+    fn open_families(path: &Path, create: bool) -> Result<RocksStore, ChainError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(create);
+        opts.create_missing_column_families(create);
         let cfs = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| db_error(path, e))?;
-        let store = RocksStore {
+        Ok(RocksStore {
             db,
             path: path.to_path_buf(),
             staged: Mutex::new(Vec::new()),
-        };
-        match store.get_cf(CF_META, b"schema")? {
-            None if !is_rocks => store.put_sync(CF_META, b"schema", SCHEMA)?,
-            Some(s) if s == SCHEMA => {}
-            other => {
-                return Err(ChainError::Corrupt {
-                    path: shown,
-                    reason: format!(
-                        "unknown schema {:?}",
-                        other.map(|s| String::from_utf8_lossy(&s).into_owned())
-                    ),
-                })
-            }
-        }
-        Ok(store)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -236,6 +278,31 @@ impl RocksStore {
             key: b"last".to_vec(),
             value: height.to_be_bytes().to_vec(),
         });
+    }
+
+    /// Queues the supply counters as they stood after the block at `height` (and that block's
+    /// time) for the explorer's supply history. Written with the *next* block, so the entry is
+    /// in the same atomic batch as a block and no crash leaves a gap.
+    pub fn stage_supply(&self, height: u64, time_ms: u64, supply: &neuroshard_runtime::state::Supply) {
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        staged.push(Staged {
+            cf: CF_INDEX,
+            key: [b"s/".as_slice(), &height.to_be_bytes()].concat(),
+            value: borsh::to_vec(&(time_ms, *supply)).unwrap_or_default(),
+        });
+    }
+
+    /// The supply after the block at `height` and that block's time, for every height below the
+    /// last committed one (the last one's supply is the ledger's current state).
+    pub fn supply_at(
+        &self,
+        height: u64,
+    ) -> Result<Option<(u64, neuroshard_runtime::state::Supply)>, StorageError> {
+        let key = [b"s/".as_slice(), &height.to_be_bytes()].concat();
+        match self.get_cf(CF_INDEX, &key)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&key, &bytes).map(Some),
+        }
     }
 
     /// Queues the receipts of the block at `height` and the explorer's indexes over them.

@@ -261,6 +261,41 @@ fn foreign_and_mismatched_data_dirs_are_refused() {
     std::fs::remove_dir_all(junk).ok();
 }
 
+#[test]
+fn an_interrupted_first_start_leaves_nothing_that_blocks_the_next() {
+    // What a first start killed while RocksDB was creating its files leaves behind.
+    let dir = tmp("interrupted");
+    let staging = PathBuf::from(format!("{}.new", dir.display()));
+    std::fs::create_dir_all(&staging).unwrap();
+    for f in ["LOCK", "LOG", "IDENTITY", "000004.log"] {
+        std::fs::write(staging.join(f), "half written").unwrap();
+    }
+    let chain = ChainState::open(&dir, &genesis()).unwrap();
+    assert_eq!(chain.height(), 0);
+    assert!(!staging.exists(), "the staging directory is discarded");
+    drop(chain);
+    assert_eq!(ChainState::open(&dir, &genesis()).unwrap().height(), 0);
+
+    // An empty data directory (made by hand, say) is a new database too.
+    let empty = tmp("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_eq!(ChainState::open(&empty, &genesis()).unwrap().height(), 0);
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(empty).ok();
+}
+
+#[test]
+fn a_home_runs_in_one_process_at_a_time() {
+    let home = neuroshard_chain::node::Home::new(tmp("locked-home"));
+    let first = home.lock().unwrap();
+    let second = home.lock().unwrap_err();
+    assert!(second.to_string().contains("in use"), "{second}");
+    drop(first);
+    let again = home.lock().expect("a released home can be claimed again");
+    drop(again);
+    std::fs::remove_dir_all(&home.dir).ok();
+}
+
 /// Replays every stored block into a fresh in-memory ledger and checks it reaches the same state,
 /// and that no transaction was included twice.
 fn replay_matches(dir: &Path) -> u64 {

@@ -14,6 +14,20 @@ use crate::codes;
 
 /// Most entries in one page of history.
 pub const MAX_PAGE: usize = 100;
+/// Most points in one supply history answer.
+pub const MAX_SUPPLY_POINTS: u64 = 200;
+
+fn supply_point(height: u64, time_ms: u64, s: &neuroshard_runtime::state::Supply) -> Value {
+    json!({
+        "height": height,
+        "timeMs": time_ms,
+        "minted": s.minted.0.to_string(),
+        "burned": s.burned.0.to_string(),
+        "slashed": s.slashed.0.to_string(),
+        "pending": s.pending.0.to_string(),
+        "voided": s.voided.0.to_string(),
+    })
+}
 
 pub(crate) fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)
@@ -492,6 +506,34 @@ pub fn register(
             "pending": amount(s.pending),
             "voided": amount(s.voided),
         }))
+    })?;
+
+    module.register_blocking_method("neuro_getSupplyHistory", |params, api, _| {
+        let points: Option<u64> = params
+            .sequence()
+            .optional_next()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        let points = points.unwrap_or(100);
+        if !(2..=MAX_SUPPLY_POINTS).contains(&points) {
+            return Err(err(
+                codes::INVALID_PARAMS,
+                format!("points must be 2..={MAX_SUPPLY_POINTS}"),
+            ));
+        }
+        api.with_chain(|c| {
+            let top = c.height();
+            // At most points − 1 evenly spaced heights below the top, then the top itself.
+            let step = top.div_ceil(points - 1).max(1);
+            let mut out = Vec::new();
+            for h in (0..top).step_by(step as usize) {
+                if let Some((time, s)) = c.store().supply_at(h).map_err(internal)? {
+                    out.push(supply_point(h, time, &s));
+                }
+            }
+            let now = c.ledger().supply().map_err(internal)?;
+            out.push(supply_point(top, c.ledger().last_block_time_ms(), &now));
+            Ok::<_, ErrorObjectOwned>(json!({ "points": out }))
+        })
     })?;
 
     module.register_blocking_method("neuro_getParams", |_params, api, _| {

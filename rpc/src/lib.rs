@@ -2,10 +2,12 @@
 //!
 //! The node's JSON-RPC 2.0 interface (jsonrpsee, HTTP and WebSocket on one port, CometBFT's 26657 by
 //! default) and the typed client that the wallet and the tests use. Methods are documented in
-//! `rpc/README.md`; error codes are in [`codes`].
+//! `rpc/README.md`; error codes are in [`codes`]. The same port serves the Ledger Explorer web
+//! page at `/` ([`page`]).
 
 pub mod client;
 pub mod explorer;
+pub mod page;
 pub mod server;
 pub mod training;
 pub mod types;

@@ -1,4 +1,5 @@
-//! The JSON-RPC server over a running node: HTTP and WebSocket on one port.
+//! The JSON-RPC server over a running node: HTTP and WebSocket on one port, with the explorer
+//! page (`page.rs`) at `/`.
 
 use std::net::SocketAddr;
 
@@ -206,7 +207,12 @@ pub async fn serve_with(
         .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
+    let page = crate::page::PageLayer::new(api.home().join("models"));
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(page))
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
     let mut module = module(api).map_err(|e| std::io::Error::other(e.to_string()))?;
     module

@@ -8,6 +8,7 @@ mod genesis;
 mod infer;
 mod node;
 mod run;
+mod status;
 #[cfg(feature = "training")]
 mod train;
 mod wallet;
@@ -54,6 +55,9 @@ pub enum Command {
     Testnet(node::TestnetCommand),
     /// Wallet: keys, balances, transfers, staking, history (talks to a node's JSON-RPC).
     Wallet(wallet::WalletArgs),
+    /// Height, peers, sync state, training round, and the wallet's balance and pending rewards
+    /// of a running node.
+    Status(status::StatusArgs),
     /// Buy one inference from a node: pays its posted price on chain, prints the text.
     Infer(infer::InferArgs),
     /// Measure throughput.
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Genesis(cmd)) => genesis::run(cmd),
         Some(Command::Node(args)) => node::run_node(args),
         Some(Command::Wallet(args)) => wallet::run(args),
+        Some(Command::Status(args)) => status::run(args),
         Some(Command::Dev(args)) => node::run_dev(args),
         Some(Command::Infer(args)) => infer::run(args),
         Some(Command::Testnet(cmd)) => node::run_testnet(cmd),

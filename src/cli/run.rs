@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use neuroshard_chain::node::config::{random_key, write_file, ConsensusSection, DEFAULT_P2P_PORT};
-use neuroshard_chain::node::{self, Home, NodeConfig};
+use neuroshard_chain::node::config::{
+    random_key, write_file, ConfigError, ConsensusSection, DEFAULT_P2P_PORT,
+};
+use neuroshard_chain::node::{self, Home, HomeLock, NodeConfig};
 use neuroshard_runtime::SecretKey;
 use tracing::info;
 
@@ -67,22 +69,6 @@ fn wallet_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
     Ok(key)
 }
 
-/// Whether something answers on this node home's RPC port.
-fn rpc_in_use(home: &Home) -> bool {
-    let Ok(config) = home.load_config() else {
-        return false;
-    };
-    config
-        .rpc
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .ok()
-        .and_then(|a| {
-            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(300)).ok()
-        })
-        .is_some()
-}
-
 /// Ports of joined node `i`: the dev node's P2P port + 100 + 10·i (P2P), +1 (RPC), +3 (gossip),
 /// fixed per home (outside the kernel's ephemeral range for the default base), so that a restarted
 /// node finds its ports free again.
@@ -105,61 +91,78 @@ fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<(u16, u16, u16)> {
     Ok((p2p, p2p + 1, p2p + 3))
 }
 
-/// Picks (creating if needed) the home this process runs, and the RPC URL of the node it joins;
-/// homes in `taken` were found in use by another process.
-fn choose_home(args: &RunArgs, taken: &[PathBuf]) -> anyhow::Result<(PathBuf, Option<String>)> {
-    if let Some(home) = &args.home {
-        return Ok((home.clone(), args.model_source.clone()));
+/// Claims (creating if needed) the home this process runs, and the RPC URL of the node it joins.
+///
+/// A home is claimed by its lock (`Home::lock`), held for the life of the process and released
+/// by the kernel when it dies: two processes started at the same moment never share a home, and
+/// one whose first start was interrupted is taken (and finished) by the next process.
+fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
+    if let Some(dir) = &args.home {
+        let home = Home::new(dir);
+        anyhow::ensure!(
+            home.is_initialised(),
+            "{} is not a node home (no config.toml)",
+            dir.display()
+        );
+        return Ok((home.lock()?, args.model_source.clone()));
     }
     let root = super::node::neuroshard_home()?;
     let dev = Home::new(root.join("dev"));
-    if !dev.is_initialised() {
-        super::node::init_dev_home(
-            &dev,
-            args.base_port,
-            ConsensusSection::default().block_interval_ms,
-            args.dev_genesis.as_deref(),
-        )?;
-    }
-    if !rpc_in_use(&dev) {
-        return Ok((dev.dir.clone(), args.model_source.clone()));
+    match dev.lock() {
+        Ok(lock) => {
+            if !dev.is_initialised() {
+                super::node::init_dev_home(
+                    &dev,
+                    args.base_port,
+                    ConsensusSection::default().block_interval_ms,
+                    args.dev_genesis.as_deref(),
+                )?;
+            }
+            return Ok((lock, args.model_source.clone()));
+        }
+        Err(ConfigError::InUse(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     // The dev node runs in another process: join it as a full node with a home of our own.
-    let dev_config = dev.load_config()?;
+    let dev_config = wait_for_config(&dev)?;
     let dev_rpc = format!("http://{}", dev_config.rpc.listen);
-    std::fs::create_dir_all(root.join("nodes"))?;
     for i in 1..1_000 {
         let home = Home::new(root.join("nodes").join(i.to_string()));
-        if taken.contains(&home.dir) {
-            continue;
+        let lock = match home.lock() {
+            Ok(lock) => lock,
+            Err(ConfigError::InUse(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if !home.is_initialised() {
+            let (p2p, rpc, gossip) = joined_ports(&dev_config, i)?;
+            let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
+            config.p2p.persistent_peers = vec![dev_config.p2p.listen.clone()];
+            config.gossip.peers = vec![dev_config.gossip.listen.clone()];
+            config.consensus = dev_config.consensus.clone();
+            let genesis = std::fs::read_to_string(dev.genesis())?;
+            // A key no validator set names: this node follows consensus, it does not vote.
+            let key = SecretKey::from_entropy(random_key());
+            home.init(&config, &genesis, &key, random_key())?;
+            info!(home = %home.dir.display(), "joining the running dev chain as a full node");
         }
-        // Creating the directory claims a new home atomically: two processes starting at once
-        // never share one.
-        match std::fs::create_dir(&home.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if !home.is_initialised() || rpc_in_use(&home) {
-                    continue; // being created or running
-                }
-                return Ok((home.dir.clone(), Some(dev_rpc)));
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create {}", home.dir.display()))
-            }
-        }
-        let (p2p, rpc, gossip) = joined_ports(&dev_config, i)?;
-        let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
-        config.p2p.persistent_peers = vec![dev_config.p2p.listen.clone()];
-        config.gossip.peers = vec![dev_config.gossip.listen.clone()];
-        config.consensus = dev_config.consensus.clone();
-        let genesis = std::fs::read_to_string(dev.genesis())?;
-        // A key no validator set names: this node follows consensus, it does not vote.
-        let key = SecretKey::from_entropy(random_key());
-        home.init(&config, &genesis, &key, random_key())?;
-        info!(home = %home.dir.display(), "joining the running dev chain as a full node");
-        return Ok((home.dir.clone(), Some(dev_rpc)));
+        return Ok((lock, Some(dev_rpc)));
     }
     anyhow::bail!("no free node home under {}", root.join("nodes").display())
+}
+
+/// The dev home's configuration, once the process that holds it has written it (it may be
+/// creating the home at this moment).
+fn wait_for_config(dev: &Home) -> anyhow::Result<NodeConfig> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dev.is_initialised() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{} is locked by another process but has no config.toml after 30 s",
+            dev.dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(dev.load_config()?)
 }
 
 /// This home's compute-worker key (its PoNW node id), created once (mode 0600).
@@ -180,28 +183,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
     super::node::runtime()?.block_on(async move {
-        // A joined home can turn out to be in use (its database locked by a process that is
-        // still starting): take the next one.
-        let mut taken = Vec::new();
-        let (dir, model_source, running) = loop {
-            let (dir, model_source) = choose_home(&args, &taken)?;
-            let home = Home::new(&dir);
-            anyhow::ensure!(
-                home.is_initialised(),
-                "{} is not a node home (no config.toml)",
-                dir.display()
-            );
-            match node::start(&home).await {
-                Ok(running) => break (dir, model_source, running),
-                Err(e) if args.home.is_none() && format!("{e:#}").contains("lock") => {
-                    taken.push(dir);
-                }
-                Err(e) => {
-                    return Err(anyhow::anyhow!("{e:#}"))
-                        .with_context(|| format!("cannot start the node in {}", dir.display()))
-                }
-            }
-        };
+        let (lock, model_source) = claim_home(&args)?;
+        let dir = lock.home().dir.clone();
+        let running = node::start_locked(lock, Default::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .with_context(|| format!("cannot start the node in {}", dir.display()))?;
         let home = Home::new(&dir);
         let node_key = worker_key(&dir)?;
         let validator_key = home.load_validator_key()?;

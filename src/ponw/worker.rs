@@ -20,7 +20,7 @@ use neuroshard_compute::NeuroLlm;
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
 use neuroshard_runtime::state::{NodeRecord, TrainingState};
 use neuroshard_runtime::tx::node_registration_digest;
-use neuroshard_runtime::{Amount, Hash32, Params, SecretKey, TxBody};
+use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{info, warn};
 
 use super::models::ModelStore;
@@ -59,24 +59,15 @@ struct View {
     params: Params,
     training: TrainingState,
     node: Option<NodeRecord>,
-    pending: Amount,
-    balance: Amount,
 }
 
-fn view(
-    api: &NodeApi,
-    node: &neuroshard_runtime::Address,
-    wallet: &neuroshard_runtime::Address,
-) -> anyhow::Result<View> {
+fn view(api: &NodeApi, node: &neuroshard_runtime::Address) -> anyhow::Result<View> {
     api.with_chain(|c| {
         let l = c.ledger();
-        let account = l.account(wallet)?;
         Ok(View {
             params: l.params().clone(),
             training: l.training()?,
             node: l.node(node)?,
-            pending: account.pending,
-            balance: account.balance,
         })
     })
 }
@@ -98,13 +89,14 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     info!(%node, %wallet, training = cfg.training, "worker started; rewards go to the wallet");
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {prefix} | {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(250));
+    let status_line = spawn_status_line(api.clone(), wallet, bar.clone(), stop.clone());
     let mut model: Option<(Hash32, NeuroLlm)> = None;
     while !stop.load(Ordering::Relaxed) {
-        let v = view(&api, &node, &wallet)?;
+        let v = view(&api, &node)?;
         let Some(record) = v.node.clone() else {
             std::thread::sleep(Duration::from_millis(500));
             continue;
@@ -138,7 +130,34 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         submit(&api, &cfg, &v, &record, claim, started, &bar)?;
     }
     bar.finish_and_clear();
+    let _ = status_line.join();
     Ok(())
+}
+
+/// Keeps the status line's prefix current once a second: chain height, peers, and what the
+/// wallet has earned (spendable) and has pending in the challenge window.
+fn spawn_status_line(
+    api: NodeApi,
+    wallet: neuroshard_runtime::Address,
+    bar: ProgressBar,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) && !bar.is_finished() {
+            let s = api.status();
+            if let Ok(a) = api.with_chain(|c| c.ledger().account(&wallet)) {
+                let sync = if s.catching_up { " (catching up)" } else { "" };
+                bar.set_prefix(format!(
+                    "height {}{sync} | peers {} | earned {} NEURO, pending {}",
+                    s.height,
+                    s.peers,
+                    a.balance.to_neuro_string(),
+                    a.pending.to_neuro_string()
+                ));
+            }
+            sleep_unless(&stop, Duration::from_secs(1));
+        }
+    })
 }
 
 fn sleep_unless(stop: &AtomicBool, d: Duration) {
@@ -276,12 +295,10 @@ fn train_segment(
         let loss = seg.step(dataset)?;
         let secs = began.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
-            "round {} | batch {} | loss {loss:.3} | {:.0} tokens/s | earned {} NEURO, pending {}",
+            "round {} | batch {} | loss {loss:.3} | {:.0} tokens/s",
             v.training.round,
             seg.batches(),
             seg.tokens as f64 / secs,
-            v.balance.to_neuro_string(),
-            v.pending.to_neuro_string(),
         ));
     }
     // A segment that reached its cap early still waits out the interval: the chain measures the

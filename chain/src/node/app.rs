@@ -161,7 +161,7 @@ impl App {
             } => {
                 let block = self.build(height, round)?;
                 let hash = BlockHash(block.hash());
-                info!(%height, %round, txs = block.txs.len(), block = %hash, "proposing");
+                debug!(%height, %round, txs = block.txs.len(), block = %hash, "proposing");
                 let _ = reply.send(LocallyProposedValue::new(height, round, hash));
                 self.stream(height, round, Round::Nil, &block, channels)
                     .await?;
@@ -453,7 +453,9 @@ impl App {
                 return Ok(Next::Restart(height, self.validators.clone()));
             }
         };
-        info!(
+        // Per-block lines stay at debug (NEUROSHARD_LOG=neuroshard_chain=debug shows them): at a
+        // block a second they would bury the worker's status line.
+        debug!(
             %height,
             txs = block.txs.len(),
             block = %BlockHash(applied.hash),

@@ -6,7 +6,8 @@
 //!   genesis.json        the chain this node belongs to
 //!   validator_key       hex secp256k1 key that signs votes and proposals (mode 0600)
 //!   node_key            hex ed25519 key of the libp2p identity (mode 0600)
-//!   data/               RocksDB: blocks, state, indexes
+//!   node.lock           held (flock) by the one process running this home
+//!   data/               RocksDB: blocks, state, indexes (created in data.new, then renamed)
 //!   wal/                Malachite's consensus write-ahead log
 //! ```
 //!
@@ -31,6 +32,8 @@ pub enum ConfigError {
     Invalid { path: String, reason: String },
     #[error("{0} already exists; refusing to overwrite a node home")]
     Exists(String),
+    #[error("{0} is in use by another running node")]
+    InUse(String),
 }
 
 fn io(path: &Path, e: impl ToString) -> ConfigError {
@@ -160,8 +163,38 @@ impl Home {
         self.dir.join("sign_state")
     }
 
+    /// The lock file a running node holds.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("node.lock")
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.config().exists()
+    }
+
+    /// Claims this home for this process (creating the directory if needed): an exclusive lock
+    /// on `node.lock`, held until the [`HomeLock`] drops or the process dies (the kernel releases
+    /// it, so a killed node never leaves a stale lock). [`ConfigError::InUse`] if another process
+    /// holds it.
+    pub fn lock(&self) -> Result<HomeLock, ConfigError> {
+        fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let path = self.lock_file();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(HomeLock {
+                home: self.clone(),
+                _file: file,
+            }),
+            Err(fs::TryLockError::WouldBlock) => {
+                Err(ConfigError::InUse(self.dir.display().to_string()))
+            }
+            Err(fs::TryLockError::Error(e)) => Err(io(&path, e)),
+        }
     }
 
     /// Writes a new home: config, genesis, keys. Refuses to touch an existing one.
@@ -216,6 +249,19 @@ impl Home {
         let path = self.node_key();
         let text = fs::read_to_string(&path).map_err(|e| io(&path, e))?;
         parse_hex32(text.trim()).map_err(|e| invalid(&path, e))
+    }
+}
+
+/// A home claimed by this process (see [`Home::lock`]).
+#[derive(Debug)]
+pub struct HomeLock {
+    home: Home,
+    _file: fs::File,
+}
+
+impl HomeLock {
+    pub fn home(&self) -> &Home {
+        &self.home
     }
 }
 

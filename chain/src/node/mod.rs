@@ -30,7 +30,7 @@ use crate::consensus::{
 };
 use crate::executor::ChainState;
 use crate::mempool::{Mempool, MempoolLimits};
-pub use config::{Home, NodeConfig};
+pub use config::{Home, HomeLock, NodeConfig};
 use shared::Shared;
 pub use shared::{NodeApi, Status, SubmitError};
 
@@ -171,6 +171,8 @@ pub struct RunningNode {
     engine: EngineHandle,
     events: TxEvent<NeuroContext>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while the node runs: no second process opens this home.
+    _home: HomeLock,
 }
 
 impl RunningNode {
@@ -204,6 +206,13 @@ pub async fn start(home: &Home) -> eyre::Result<RunningNode> {
 
 /// [`start`], with options.
 pub async fn start_with(home: &Home, options: StartOptions) -> eyre::Result<RunningNode> {
+    start_locked(home.lock()?, options).await
+}
+
+/// [`start_with`] in a home this process has already claimed.
+pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result<RunningNode> {
+    let home = lock.home().clone();
+    let home = &home;
     let config = home.load_config()?;
     let genesis = home.load_genesis()?;
     let key = home.load_validator_key()?;
@@ -311,5 +320,6 @@ pub async fn start_with(home: &Home, options: StartOptions) -> eyre::Result<Runn
         engine,
         events,
         tasks: vec![app_task, gossip_task],
+        _home: lock,
     })
 }

@@ -187,6 +187,8 @@ impl Verifier {
             self.voted.insert(id); // uptime only: nothing to re-execute
             return Ok(());
         }
+        info!(proof = %hex::encode(&id[..8]), batches = p.batches, "re-executing a sampled proof");
+        let started = std::time::Instant::now();
         // A proof that did not train the network's corpus did not do the network's work.
         let valid = match self.replay(params, &p)? {
             _ if p.data_shard != self.dataset_hash => false,
@@ -211,7 +213,11 @@ impl Verifier {
             .api
             .sign_and_submit(&self.key, TxBody::Verdict { proof: id, valid })
         {
-            Ok(_) if valid => debug!(proof = %hex::encode(&id[..8]), "re-executed: valid"),
+            Ok(_) if valid => info!(
+                proof = %hex::encode(&id[..8]),
+                secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+                "re-executed: valid"
+            ),
             Ok(_) => warn!(
                 proof = %hex::encode(&id[..8]),
                 node = %p.node,

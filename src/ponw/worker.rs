@@ -106,6 +106,11 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let claim = if let Some(dataset) = &dataset {
             let version = v.training.model_version;
             if model.as_ref().map(|(h, _)| h) != Some(&version) {
+                bar.set_message(format!(
+                    "round {} | loading its model {}…",
+                    v.training.round,
+                    hex::encode(&version[..8])
+                ));
                 match load_model(&models, &v.params, &version, cfg.model_source.as_deref()) {
                     Ok(m) => model = Some((version, m)),
                     Err(e) => {
@@ -214,6 +219,7 @@ fn load_model(
         return Ok(m);
     }
     let url = source.context("no local copy and no node to fetch it from")?;
+    info!(model = %hex::encode(&version[..8]), from = %url, "fetching the round's model");
     let bytes = fetch_model(url, version)?;
     models.put_bytes(version, &bytes)
 }

@@ -2,7 +2,11 @@
 //!
 //! * Entry needs a valid signature (checked before) and a nonce at or above the sender's committed
 //!   nonce; the first pending nonce of a sender is also run against committed state (`check_tx`)
-//!   by the caller.
+//!   by the caller. A later nonce (at most [`MAX_NONCE_GAP`] ahead) cannot be checked against a
+//!   state that does not exist yet, so the caller admits it only if it pays a fee that the
+//!   sender's balance covers together with everything it has pending, or if the sender is a
+//!   validator (whose verdicts and round closes queue up within a block): a flood of free
+//!   future-nonce transactions from fresh keys is refused at the door.
 //! * Resubmitting a known transaction is a no-op (`AlreadyKnown`), so gossip loops are harmless.
 //! * Bounded in transactions, bytes and per-sender depth; a different transaction for a nonce that
 //!   is already pending is refused.
@@ -38,7 +42,22 @@ pub enum MempoolError {
     StaleNonce { next: u64, got: u64 },
     #[error("another transaction with nonce {0} from this sender is already pending")]
     NonceTaken(u64),
+    #[error("nonce {got} is more than {max} ahead of the sender's next nonce {next}")]
+    NonceTooFar { next: u64, got: u64, max: u64 },
+    #[error(
+        "a fee-exempt transaction is taken only at the sender's next nonce {next} (got {got}): \
+         it cannot be checked against a state that does not exist yet"
+    )]
+    FutureFeeExempt { next: u64, got: u64 },
+    #[error(
+        "the sender's balance {balance} base units does not cover the fees of its pending \
+         transactions and this one ({needed})"
+    )]
+    Unfunded { balance: u128, needed: u128 },
 }
+
+/// How far past its committed nonce a sender may queue transactions.
+pub const MAX_NONCE_GAP: u64 = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -120,6 +139,14 @@ impl Mempool {
     pub fn get(&self, hash: &Hash32) -> Option<&VerifiedTx> {
         let (sender, nonce) = self.by_hash.get(hash)?;
         self.by_sender.get(sender)?.get(nonce).map(|e| &e.tx)
+    }
+
+    /// The fees of every pending transaction from `sender`, in base units.
+    pub fn fees_from(&self, sender: &Address) -> u128 {
+        self.by_sender.get(sender).map_or(0, |q| {
+            q.values()
+                .fold(0u128, |sum, e| sum.saturating_add(e.tx.tx().fee.0))
+        })
     }
 
     /// How many transactions from `sender` are pending.
@@ -247,6 +274,19 @@ mod tests {
             .reap(100, usize::MAX, |_| 3)
             .iter()
             .all(|t| t.tx().nonce == 3));
+    }
+
+    #[test]
+    fn fees_from_sums_a_senders_pending_fees() {
+        let mut m = Mempool::new(MempoolLimits::default());
+        let (a, b) = (key(1), key(2));
+        for n in 0..3 {
+            m.insert(tx(&a, n, 1), 0).unwrap();
+        }
+        m.insert(tx(&b, 0, 1), 0).unwrap();
+        assert_eq!(m.fees_from(&a.address()), 3);
+        assert_eq!(m.fees_from(&b.address()), 1);
+        assert_eq!(m.fees_from(&key(3).address()), 0);
     }
 
     #[test]

@@ -133,6 +133,8 @@ impl<S> Layer<S> for PageLayer {
     }
 }
 
+type PageFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
 /// See [`PageLayer`].
 #[derive(Clone, Debug)]
 pub struct PageService<S> {
@@ -147,13 +149,13 @@ where
 {
     type Response = HttpResponse;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+    type Future = PageFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> PageFuture {
         let plain_get = (req.method() == Method::GET || req.method() == Method::HEAD)
             && !req.headers().contains_key(header::UPGRADE);
         if !plain_get {

@@ -109,8 +109,14 @@ pub fn run_home(home: &Path, options: node::StartOptions) -> anyhow::Result<()> 
             home.dir.display()
         );
     }
+    run_locked(home.lock()?, options)
+}
+
+/// [`run_home`] in a home this process has claimed.
+fn run_locked(lock: node::HomeLock, options: node::StartOptions) -> anyhow::Result<()> {
+    let home = lock.home().clone();
     runtime()?.block_on(async {
-        let running = node::start_with(&home, options)
+        let running = node::start_locked(lock, options)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .with_context(|| format!("cannot start the node in {}", home.dir.display()))?;
@@ -148,6 +154,8 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         None => neuroshard_home()?.join("dev"),
     };
     let home = Home::new(&dir);
+    // Claimed before it is created: two `dev` commands started at once never both write it.
+    let lock = home.lock()?;
     if !home.is_initialised() {
         init_dev_home(
             &home,
@@ -156,7 +164,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             args.genesis.as_deref(),
         )?;
     }
-    run_home(&dir, node::StartOptions::default())
+    run_locked(lock, node::StartOptions::default())
 }
 
 /// Writes a new dev chain home: the dev validator key, ports from `base_port`, and the embedded

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::executor::ChainState;
-use crate::mempool::{Admission, Mempool, MempoolError};
+use crate::mempool::{Admission, Mempool, MempoolError, MAX_NONCE_GAP};
 
 /// The node's view of the chain, as `neuro_status` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +63,51 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The entry rule for a nonce past the sender's next one (see the mempool's doc).
+fn admit_future(
+    mempool: &Mempool,
+    ledger: &neuroshard_runtime::Ledger<crate::store::RocksStore>,
+    tx: &neuroshard_runtime::VerifiedTx,
+    next: u64,
+) -> Result<(), SubmitError> {
+    let nonce = tx.tx().nonce;
+    let sender = tx.sender();
+    if nonce - next > MAX_NONCE_GAP {
+        return Err(MempoolError::NonceTooFar {
+            next,
+            got: nonce,
+            max: MAX_NONCE_GAP,
+        }
+        .into());
+    }
+    let storage = |e: neuroshard_runtime::StorageError| SubmitError::Storage(e.to_string());
+    if tx.tx().body.is_fee_exempt() {
+        let validator = ledger
+            .validators()
+            .map_err(storage)?
+            .iter()
+            .any(|v| v.address == sender && !v.record.jailed && v.record.power > 0);
+        if !validator {
+            return Err(MempoolError::FutureFeeExempt { next, got: nonce }.into());
+        }
+        return Ok(());
+    }
+    let min_fee = ledger.params().min_fee;
+    if tx.tx().fee < min_fee {
+        return Err(TxError::FeeTooLow {
+            min: min_fee,
+            got: tx.tx().fee,
+        }
+        .into());
+    }
+    let balance = ledger.account(&sender).map_err(storage)?.balance.0;
+    let needed = mempool.fees_from(&sender).saturating_add(tx.tx().fee.0);
+    if balance < needed {
+        return Err(MempoolError::Unfunded { balance, needed }.into());
+    }
+    Ok(())
+}
+
 impl Shared {
     /// Verifies `bytes` and admits the transaction to the mempool. `Ok` carries the transaction
     /// hash, also when the transaction is already pending or committed (resubmission is
@@ -103,10 +148,12 @@ impl Shared {
                 }
                 .into());
             }
+            let mut mempool = self.mempool.lock().unwrap_or_else(|p| p.into_inner());
             if nonce == next {
                 ledger.check_tx(&verified, now_ms())?;
+            } else {
+                admit_future(&mempool, ledger, &verified, next)?;
             }
-            let mut mempool = self.mempool.lock().unwrap_or_else(|p| p.into_inner());
             if mempool.insert(verified, next)? == Admission::AlreadyKnown {
                 return Ok(hash);
             }

@@ -130,12 +130,28 @@ async fn search(c: &Client, q: &str) {
     let input = c.find(Locator::Css("#q")).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys(q).await.unwrap();
-    c.find(Locator::Css("#search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "#search button").await;
+}
+
+/// Clicks the first element matching `css`, retrying while the page re-renders under it.
+async fn click(c: &Client, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = match c.find(Locator::Css(css)).await {
+            Ok(el) => el.click().await.is_ok(),
+            Err(_) => false,
+        };
+        if done {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cannot click {css}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The text of `css` now, if it is on the page.
+async fn text_of(c: &Client, css: &str) -> Option<String> {
+    c.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -188,7 +204,7 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
             t.contains("Latest blocks")
         })
         .await;
-        assert!(home.contains("Height"), "{home}");
+        assert!(home.to_lowercase().contains("height"), "{home}");
 
         // The person searches for their wallet address and sees the balance and the proofs.
         search(&c, &wallet).await;
@@ -206,14 +222,7 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
                 .await
                 .unwrap();
             let want = format!("{} NEURO", on_chain["balanceNeuro"].as_str().unwrap());
-            let shown = c
-                .find(Locator::Css("#balance"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            matched = shown == want;
+            matched = text_of(&c, "#balance").await.as_deref() == Some(want.as_str());
             if !matched {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
@@ -239,12 +248,7 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
         eprintln!("screenshot: {}", shot.display());
 
         // A proof's page, from the table.
-        c.find(Locator::Css("#proofs tr.proof td:nth-child(2) a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#proofs tr.proof td:nth-child(2) a").await;
         let proof = text_when(&c, "#view", Duration::from_secs(15), |t| {
             t.contains("Proof of Neural Work")
         })

@@ -225,7 +225,7 @@ function summary(item) {
   const parts = [];
   for (const e of item.events || []) {
     if (e.type === "transfer") parts.push(`${e.amount.neuro} NEURO to ${short(e.to)}`);
-    else if (e.type === "reward") parts.push(`reward ${e.amount.neuro} NEURO pending`);
+    else if (e.type === "reward") parts.push(`proof accepted, reward ${e.amount.neuro} NEURO`);
     else if (e.type === "fraudProven") parts.push(`fraud proven: ${e.voided.neuro} voided, ${e.taken.neuro} taken`);
     else if (e.type === "staked") parts.push(`staked ${e.amount.neuro}`);
     else if (e.type === "spent") parts.push(`spent ${e.amount.neuro} (${e.burned.neuro} burned)`);
@@ -448,7 +448,9 @@ const routes = [
 let rendering = null;
 let again = false;
 
-async function render() {
+// `live`: a refresh after a new block, which leaves the page alone (scroll, opened pages of
+// history) unless what it shows has changed.
+async function render(live = false) {
   if (rendering) { again = true; return rendering; }
   rendering = (async () => {
     do {
@@ -458,8 +460,9 @@ async function render() {
       try {
         if (!route) throw new Error(`There is no page ${hash}.`);
         const args = hash.match(route[0]).slice(1).map((a) => (a.startsWith("0x") ? a.toLowerCase() : a));
-        const content = await route[1](...args);
-        view.replaceChildren(...[content].flat());
+        const fresh = h("div", {}, await route[1](...args));
+        const same = live && view.dataset.page === route[1].name && fresh.textContent === view.textContent;
+        if (!same) view.replaceChildren(...fresh.childNodes);
         view.dataset.page = route[1].name;
         clearError();
       } catch (e) {
@@ -481,7 +484,7 @@ let refreshTimer = null;
 function onNewHead(head) {
   setConn("live", `height ${head.height}`);
   if (refreshTimer) return;
-  refreshTimer = setTimeout(() => { refreshTimer = null; if (!document.hidden) render(); }, 1000);
+  refreshTimer = setTimeout(() => { refreshTimer = null; if (!document.hidden) render(true); }, 1000);
 }
 
 let backoff = 500;

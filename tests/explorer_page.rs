@@ -98,12 +98,7 @@ impl Drop for Driver {
 
 /// The text of the first element matching `css` once `ok` accepts it, or a panic naming what the
 /// page showed instead.
-async fn text_when(
-    c: &Client,
-    css: &str,
-    timeout: Duration,
-    ok: impl Fn(&str) -> bool,
-) -> String {
+async fn text_when(c: &Client, css: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
@@ -227,7 +222,10 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
-        assert!(matched, "the page's balance {shown:?} never matched the chain's");
+        assert!(
+            matched,
+            "the page's balance {shown:?} never matched the chain's"
+        );
         assert_ne!(shown, "0 NEURO");
         let proofs = text_when(&c, "#proofs", Duration::from_secs(10), |t| {
             t.contains("paid")
@@ -236,10 +234,7 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
         assert!(proofs.contains("NEURO"), "{proofs}");
         let rows = c.find_all(Locator::Css("#proofs tr.proof")).await.unwrap();
         assert!(!rows.is_empty());
-        let nodes = text_when(&c, "#nodes", Duration::from_secs(5), |t| {
-            t.contains("0x")
-        })
-        .await;
+        let nodes = text_when(&c, "#nodes", Duration::from_secs(5), |t| t.contains("0x")).await;
         assert!(!nodes.is_empty());
         let png = c.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -257,7 +252,10 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
 
         // The supply page draws its chart.
         c.goto(&format!("{rpc_url}/#/supply")).await.unwrap();
-        text_when(&c, "#minted", Duration::from_secs(15), |t| t.ends_with("NEURO")).await;
+        text_when(&c, "#minted", Duration::from_secs(15), |t| {
+            t.ends_with("NEURO")
+        })
+        .await;
         c.find(Locator::Css("#supply-chart svg path"))
             .await
             .expect("a supply line");

@@ -59,7 +59,10 @@ fn future_nonce_floods_from_fresh_keys_leave_room_for_an_honest_transfer() {
                     data_shard: [0; 32],
                     pseudo_gradient: [0; 32],
                     first_batch: 0,
-                    metrics: WorkMetrics::default(),
+                    metrics: WorkMetrics {
+                        batches: 10,
+                        ..WorkMetrics::default()
+                    },
                     timestamp_ms: now_ms(),
                 }),
             );

@@ -283,7 +283,12 @@ impl RocksStore {
     /// Queues the supply counters as they stood after the block at `height` (and that block's
     /// time) for the explorer's supply history. Written with the *next* block, so the entry is
     /// in the same atomic batch as a block and no crash leaves a gap.
-    pub fn stage_supply(&self, height: u64, time_ms: u64, supply: &neuroshard_runtime::state::Supply) {
+    pub fn stage_supply(
+        &self,
+        height: u64,
+        time_ms: u64,
+        supply: &neuroshard_runtime::state::Supply,
+    ) {
         let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
         staged.push(Staged {
             cf: CF_INDEX,

@@ -164,7 +164,11 @@ where
         match target(req.uri().path()) {
             Target::Asset(i) => {
                 let a = &ASSETS[i];
-                let r = respond(StatusCode::OK, a.content_type, HttpBody::from(a.bytes.to_vec()));
+                let r = respond(
+                    StatusCode::OK,
+                    a.content_type,
+                    HttpBody::from(a.bytes.to_vec()),
+                );
                 Box::pin(async move { Ok(r) })
             }
             Target::Model(hash) => {
@@ -205,7 +209,10 @@ mod tests {
         );
         // Nothing outside the models directory can be named.
         assert_eq!(target("/models/../config.toml"), Target::NotFound);
-        assert_eq!(target(&format!("/models/{}", "x".repeat(64))), Target::NotFound);
+        assert_eq!(
+            target(&format!("/models/{}", "x".repeat(64))),
+            Target::NotFound
+        );
         assert_eq!(target("/models/"), Target::NotFound);
         assert_eq!(target("/validator_key"), Target::NotFound);
     }
@@ -221,7 +228,11 @@ mod tests {
             let text = std::str::from_utf8(a.bytes)
                 .unwrap()
                 .replace("http://www.w3.org/2000/svg", "");
-            assert!(!text.contains("http://") && !text.contains("https://"), "{}", a.path);
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{}",
+                a.path
+            );
         }
     }
 }

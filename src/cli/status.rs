@@ -14,7 +14,11 @@ pub struct StatusArgs {
     /// key file, if there is one].
     pub address: Option<String>,
     /// The node's JSON-RPC address.
-    #[arg(long, default_value = "http://127.0.0.1:26657", env = "NEUROSHARD_NODE")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:26657",
+        env = "NEUROSHARD_NODE"
+    )]
     pub node: String,
     /// Print JSON (for scripts).
     #[arg(long)]
@@ -30,7 +34,9 @@ fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
         return Ok(Some(parsed.to_string()));
     }
     if std::env::var_os("NEUROSHARD_TOKEN").is_some() || super::wallet::key_file()?.exists() {
-        return Ok(Some(super::wallet::resolve_key(None)?.address().to_string()));
+        return Ok(Some(
+            super::wallet::resolve_key(None)?.address().to_string(),
+        ));
     }
     Ok(None)
 }
@@ -123,7 +129,10 @@ fn render(v: &Value) -> String {
                     str_of(w, &["pending", "neuro"])
                 ),
             ));
-            out.push(row("staked", format!("{} NEURO", str_of(w, &["stakeNeuro"]))));
+            out.push(row(
+                "staked",
+                format!("{} NEURO", str_of(w, &["stakeNeuro"])),
+            ));
         }
         None => out.push(row(
             "wallet",

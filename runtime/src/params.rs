@@ -286,13 +286,13 @@ impl Params {
         if m.layers == 0 || m.hidden == 0 || m.heads == 0 || m.kv_heads == 0 || m.ffn == 0 {
             return Err(bad("model", "every dimension must be greater than zero"));
         }
-        if m.kv_heads > m.heads || m.heads % m.kv_heads != 0 {
+        if m.kv_heads > m.heads || !m.heads.is_multiple_of(m.kv_heads) {
             return Err(bad(
                 "model.kv_heads",
                 "must divide heads (grouped-query attention)",
             ));
         }
-        if m.hidden % m.heads != 0 || (m.hidden / m.heads) % 2 != 0 {
+        if !m.hidden.is_multiple_of(m.heads) || !(m.hidden / m.heads).is_multiple_of(2) {
             return Err(bad(
                 "model.hidden",
                 "must split into heads of even size (RoPE)",

@@ -4,6 +4,7 @@
 mod cli;
 #[cfg(feature = "training")]
 mod ponw;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("NEUROSHARD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&args))),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::LogWriter)
         .init();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

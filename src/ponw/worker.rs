@@ -87,7 +87,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     };
     register(&api, &cfg, &stop)?;
     info!(%node, %wallet, training = cfg.training, "worker started; rewards go to the wallet");
-    let bar = ProgressBar::new_spinner();
+    let bar = crate::progress::add(ProgressBar::new_spinner());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} {prefix} | {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

@@ -81,7 +81,7 @@ fn future_nonce_floods_from_fresh_keys_leave_room_for_an_honest_transfer() {
         let far = sign(
             DEV,
             &honest,
-            100,
+            1 + neuroshard_chain::mempool::MAX_NONCE_GAP + 10,
             "0.001",
             TxBody::Transfer {
                 to: Address([7; 20]),

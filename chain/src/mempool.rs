@@ -56,8 +56,9 @@ pub enum MempoolError {
     Unfunded { balance: u128, needed: u128 },
 }
 
-/// How far past its committed nonce a sender may queue transactions.
-pub const MAX_NONCE_GAP: u64 = 16;
+/// How far past its committed nonce a sender may queue transactions (the per-sender depth of
+/// [`MempoolLimits::default`]: a wallet may stream that many transfers without waiting).
+pub const MAX_NONCE_GAP: u64 = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {

@@ -133,12 +133,11 @@ document.getElementById("search").addEventListener("submit", (ev) => {
 async function pageHome() {
   const s = await rpc("neuro_status");
   const supply = await rpc("neuro_getSupply");
-  const rows = [];
-  for (let n = s.height; n > Math.max(0, s.height - 15); n--) {
-    const b = await rpc("neuro_getBlock", [n]);
-    rows.push(h("tr", {}, h("td", {}, blockLink(b.height)), h("td", {}, when(b.timeMs)),
+  const heights = [];
+  for (let n = s.height; n > Math.max(0, s.height - 15); n--) heights.push(n);
+  const blocks = await Promise.all(heights.map((n) => rpc("neuro_getBlock", [n])));
+  const rows = blocks.map((b) => h("tr", {}, h("td", {}, blockLink(b.height)), h("td", {}, when(b.timeMs)),
       h("td", {}, addr(b.proposer)), h("td", {}, b.transactions.length), h("td", {}, link(`#/block/${b.hash}`, b.hash))));
-  }
   return [
     h("h1", {}, "Chain ", s.chain_id),
     h("div", { class: "cards" },

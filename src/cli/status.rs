@@ -4,9 +4,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use neuroshard_rpc::client::ClientError;
 use neuroshard_rpc::RpcClient;
 use serde_json::{json, Value};
+
+use super::wallet::call;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -41,21 +42,12 @@ fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> anyhow::Result<Value> {
-    c.call(method, params).await.map_err(|e| match e {
-        ClientError::Unreachable { url, reason } => {
-            anyhow::anyhow!("no node answers at {url}: {reason} (is it running? see --node)")
-        }
-        other => anyhow::anyhow!("{other}"),
-    })
-}
-
 /// Everything the status shows, as one JSON object.
 async fn gather(args: &StatusArgs) -> anyhow::Result<Value> {
     let c = RpcClient::new(&args.node)?;
     let status = call(&c, "neuro_status", vec![]).await?;
     let model = call(&c, "neuro_getModel", vec![]).await?;
-    let round = call(&c, "neuro_getTrainingRound", vec![]).await.ok();
+    let round = call(&c, "neuro_getTrainingRound", vec![]).await?;
     let wallet = match wallet(args)? {
         Some(w) => Some(call(&c, "neuro_getAccount", vec![json!(w)]).await?),
         None => None,

@@ -157,7 +157,7 @@ fn neuro(v: &Value) -> String {
         .to_owned()
 }
 
-async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> anyhow::Result<Value> {
+pub(super) async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> anyhow::Result<Value> {
     c.call(method, params).await.map_err(|e| match e {
         ClientError::Unreachable { url, reason } => {
             anyhow::anyhow!("node unreachable at {url}: {reason} (is it running? see --node)")

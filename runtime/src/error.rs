@@ -129,10 +129,12 @@ pub enum TxError {
         opened_ms: u64,
         earliest_ms: u64,
     },
-    #[error("proof {0} cannot be aggregated: it is not a verified proof of this round")]
-    NotAggregatable(String),
-    #[error("a round closes with at least one verified proof, listed once each")]
-    EmptyRoundClose,
+    #[error("round {round} took training proofs until {deadline_ms} ms: it is closing")]
+    RoundClosing { round: u64, deadline_ms: u64 },
+    #[error("validator {0} already attested this round")]
+    DuplicateAttestation(Address),
+    #[error("the round result's included proofs are not acceptable: {0}")]
+    BadInclusion(String),
     #[error("evidence is invalid: {0}")]
     InvalidEvidence(String),
     #[error("this evidence was already used")]

@@ -100,6 +100,7 @@ impl<S: Storage> Ledger<S> {
                 &TrainingState {
                     round: 0,
                     model_version: model,
+                    momentum: crate::round::NO_MOMENTUM,
                     opened_ms: time_ms,
                     queue_head: 0,
                     queue_tail: 0,
@@ -108,14 +109,7 @@ impl<S: Storage> Ledger<S> {
             );
             ov.put(
                 keys::round(0),
-                &RoundRecord {
-                    round: 0,
-                    model_version: model,
-                    opened_ms: time_ms,
-                    opened_height: 0,
-                    proofs: 0,
-                    close: None,
-                },
+                &RoundRecord::opened(0, model, crate::round::NO_MOMENTUM, time_ms, 0),
             );
             let mut index = ValidatorIndex::default();
             for v in &genesis.validators {

@@ -31,6 +31,7 @@ pub mod params;
 pub mod proof;
 pub mod receipt;
 pub mod rewards;
+pub mod round;
 pub mod state;
 pub mod storage;
 pub mod tx;

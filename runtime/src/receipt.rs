@@ -74,12 +74,25 @@ pub enum Event {
         proof: Hash32,
         taken: Amount,
     },
+    /// A validator attested a result for a round.
+    RoundAttested {
+        round: u64,
+        validator: Address,
+        result: Hash32,
+    },
+    /// A validator attested a result other than the one adopted: `taken` destroyed.
+    AttestationOverruled {
+        round: u64,
+        validator: Address,
+        taken: Amount,
+    },
     /// A round closed; the next one trains from `next_model`.
     RoundClosed {
         round: u64,
         aggregate: Hash32,
         next_model: Hash32,
         proofs: u64,
+        eval_loss_micro: u64,
     },
     Staked {
         account: Address,
@@ -119,9 +132,10 @@ impl Event {
             Event::NodeRegistered { node, wallet }
             | Event::ProofAccepted { wallet, node, .. }
             | Event::FraudProven { wallet, node, .. } => vec![*wallet, *node],
-            Event::VerdictGiven { validator, .. } | Event::VerdictOverruled { validator, .. } => {
-                vec![*validator]
-            }
+            Event::VerdictGiven { validator, .. }
+            | Event::VerdictOverruled { validator, .. }
+            | Event::RoundAttested { validator, .. }
+            | Event::AttestationOverruled { validator, .. } => vec![*validator],
             Event::ProofVerified { .. } | Event::RoundClosed { .. } => Vec::new(),
             Event::Staked { account, .. }
             | Event::UnbondingStarted { account, .. }

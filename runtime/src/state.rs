@@ -7,6 +7,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::amount::Amount;
 use crate::crypto::{Address, Hash32, PublicKey};
+use crate::round::RoundResult;
 
 /// State keys.
 pub mod keys {
@@ -24,6 +25,8 @@ pub mod keys {
     pub const PROOF_PREFIX: &[u8] = b"s/proof/";
     pub const ROUND_PREFIX: &[u8] = b"s/round/";
     pub const ROUND_PROOF_PREFIX: &[u8] = b"s/rproof/";
+    pub const ROUND_TRAINED_PREFIX: &[u8] = b"s/rtrain/";
+    pub const ROUND_RESULT_PREFIX: &[u8] = b"s/rresult/";
     pub const MATURITY_PREFIX: &[u8] = b"s/mature/";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
@@ -56,6 +59,20 @@ pub mod keys {
             &index.to_be_bytes(),
         ]
         .concat()
+    }
+    /// The `index`-th training proof (one that claims batches) accepted in `round`: what a
+    /// round result's bitmap bit `index` stands for.
+    pub fn round_trained(round: u64, index: u64) -> Vec<u8> {
+        [
+            ROUND_TRAINED_PREFIX,
+            &round.to_be_bytes(),
+            &index.to_be_bytes(),
+        ]
+        .concat()
+    }
+    /// A result attested for `round`, by its hash.
+    pub fn round_result(round: u64, hash: &Hash32) -> Vec<u8> {
+        [ROUND_RESULT_PREFIX, &round.to_be_bytes(), hash].concat()
     }
     /// Entry `index` of the maturity queue.
     pub fn maturity(index: u64) -> Vec<u8> {
@@ -246,6 +263,9 @@ pub struct TrainingState {
     pub round: u64,
     /// Hash of the weights this round trains from.
     pub model_version: Hash32,
+    /// Hash of the outer optimizer's momentum this round's step starts from
+    /// ([`crate::round::NO_MOMENTUM`] before the first step).
+    pub momentum: Hash32,
     pub opened_ms: u64,
     /// Maturity queue: entries `head..tail` are waiting, oldest first.
     pub queue_head: u64,
@@ -262,17 +282,26 @@ pub struct MaturityEntry {
     pub matures_at_ms: u64,
 }
 
-/// How a round ended: the aggregate of its verified pseudo-gradients and the next weights.
+/// How a round ended: the result that more than two thirds of validator power attested.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct RoundClose {
-    /// Hash of the robust aggregate of the included pseudo-gradients.
-    pub aggregate: Hash32,
-    /// Hash of the weights after the outer step: the next round's model version.
-    pub next_model: Hash32,
-    /// The verified proofs whose pseudo-gradients were aggregated, in aggregation order.
-    pub included: Vec<Hash32>,
+    pub result: RoundResult,
+    pub result_hash: Hash32,
     pub closed_ms: u64,
-    pub closed_by: Address,
+    pub closed_height: u64,
+    /// Power that attested `result` when it was adopted, and the total power then.
+    pub attested_power: u64,
+    pub total_power: u64,
+}
+
+/// A validator's attestation of a round result.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoundAttestation {
+    pub validator: Address,
+    /// The validator's voting power when it attested.
+    pub power: u64,
+    /// [`RoundResult::hash`] of what it attested (the result is under `keys::round_result`).
+    pub result: Hash32,
 }
 
 /// One training round, as the ledger records it.
@@ -282,7 +311,37 @@ pub struct RoundRecord {
     pub model_version: Hash32,
     pub opened_ms: u64,
     pub opened_height: u64,
+    /// The momentum this round's outer step starts from.
+    pub momentum: Hash32,
     /// Proofs accepted in the round (listed under `keys::round_proof`).
     pub proofs: u64,
+    /// Training proofs accepted in the round (listed under `keys::round_trained`); frozen at the
+    /// deadline.
+    pub trained: u64,
+    /// Attestations so far, in order (at most one per validator).
+    pub attestations: Vec<RoundAttestation>,
     pub close: Option<RoundClose>,
+}
+
+impl RoundRecord {
+    /// A round that opens at `opened_ms` (block `opened_height`) training `model_version`.
+    pub fn opened(
+        round: u64,
+        model_version: Hash32,
+        momentum: Hash32,
+        opened_ms: u64,
+        opened_height: u64,
+    ) -> RoundRecord {
+        RoundRecord {
+            round,
+            model_version,
+            opened_ms,
+            opened_height,
+            momentum,
+            proofs: 0,
+            trained: 0,
+            attestations: Vec::new(),
+            close: None,
+        }
+    }
 }

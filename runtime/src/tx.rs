@@ -13,6 +13,7 @@ use crate::crypto::{domain_hash, Address, Hash32, PublicKey, SecretKey, Signatur
 use crate::error::{DecodeError, TxError};
 use crate::evidence::Evidence;
 use crate::proof::Proof;
+use crate::round::{RoundResult, MAX_INCLUDED_BYTES};
 
 /// Largest accepted encoded transaction.
 pub const MAX_TX_BYTES: usize = 64 * 1024;
@@ -60,19 +61,11 @@ pub enum TxBody {
     /// Signed by an active validator: whether its re-execution of the accepted proof `proof` (a
     /// `SubmitProof` transaction hash) reproduced the committed pseudo-gradient.
     Verdict { proof: Hash32, valid: bool },
-    /// Signed by an active validator: close the open round. `included` are verified proofs of
-    /// the round whose pseudo-gradients were aggregated (robust rule of the genesis) into
-    /// `aggregate`; `next_model` is the hash of the weights after the outer step.
-    CloseRound {
-        round: u64,
-        aggregate: Hash32,
-        next_model: Hash32,
-        included: Vec<Hash32>,
-    },
+    /// Signed by an active validator: the result it computed for round `round` (past its
+    /// deadline). The ledger adopts a result once more than two thirds of validator power
+    /// attested it (see [`crate::round`]).
+    AttestRound { round: u64, result: RoundResult },
 }
-
-/// Most proofs one `CloseRound` may aggregate.
-pub const MAX_ROUND_PROOFS: usize = 1_024;
 
 impl TxBody {
     /// Transactions that exist before anyone holds NEURO pay no minimum fee: genesis mints
@@ -86,7 +79,7 @@ impl TxBody {
                 | TxBody::SubmitProof(_)
                 | TxBody::ReportFraud(_)
                 | TxBody::Verdict { .. }
-                | TxBody::CloseRound { .. }
+                | TxBody::AttestRound { .. }
         )
     }
 }
@@ -181,15 +174,12 @@ impl SignedTransaction {
                 }
             }
             TxBody::ReportFraud(evidence) => evidence.verify_signatures()?,
-            TxBody::CloseRound { included, .. } => {
-                let mut sorted = included.clone();
-                sorted.sort_unstable();
-                sorted.dedup();
-                if included.is_empty()
-                    || included.len() > MAX_ROUND_PROOFS
-                    || sorted.len() != included.len()
-                {
-                    return Err(TxError::EmptyRoundClose);
+            TxBody::AttestRound { result, .. } => {
+                if result.included.len() > MAX_INCLUDED_BYTES {
+                    return Err(TxError::BadInclusion(format!(
+                        "the bitmap has {} bytes, more than {MAX_INCLUDED_BYTES}",
+                        result.included.len()
+                    )));
                 }
             }
             TxBody::WithdrawUnbonded | TxBody::Verdict { .. } => {}

@@ -597,6 +597,7 @@ fn diminishing_returns_apply_per_wallet_across_its_nodes() {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000);
+    g.params.round_length_ms = 30 * 24 * 3_600_000; // one round throughout
     let mut c = Chain::with_genesis(g);
     let wallet = key(1);
     let (n1, n2) = (key(10), key(11));

@@ -8,6 +8,7 @@ use neuroshard_runtime::genesis::{GenesisValidator, DEV_VALIDATOR_TOKEN};
 use neuroshard_runtime::proof::WorkMetrics;
 use neuroshard_runtime::state::ProofStatus;
 use neuroshard_runtime::*;
+use neuroshard_runtime::round;
 
 fn dev_validator() -> SecretKey {
     SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap()
@@ -232,40 +233,46 @@ fn proofs_must_train_the_open_round_from_the_assigned_data() {
     );
 }
 
+fn result(included: Vec<u8>, next_model: u8) -> round::RoundResult {
+    round::RoundResult {
+        included,
+        aggregate: [5; 32],
+        next_model: [next_model; 32],
+        momentum: [7; 32],
+        eval_loss_micro: 2_500_000,
+    }
+}
+
+fn attest(c: &mut Chain, v: &SecretKey, round: u64, r: round::RoundResult) -> Receipt {
+    c.apply(c.sign(v, TxBody::AttestRound { round, result: r }))
+        .unwrap()
+}
+
 #[test]
-fn a_round_closes_with_verified_proofs_and_old_round_proofs_are_refused() {
+fn a_round_closes_with_the_attested_result_and_old_round_proofs_are_refused() {
     let mut c = Chain::new();
     let (wallet, node) = (key(1), key(10));
     let p = proven(&mut c, &wallet, &node, 10);
     let v = dev_validator();
-    let close = |c: &Chain, included: Vec<Hash32>| {
-        c.sign(
-            &v,
-            TxBody::CloseRound {
-                round: 0,
-                aggregate: [5; 32],
-                next_model: [6; 32],
-                included,
-            },
-        )
-    };
-    let unverified = proven(&mut c, &key(2), &key(11), 10);
+    let other = proven(&mut c, &key(2), &key(11), 10);
     assert_eq!(verdict(&mut c, &v, p, true).result, Ok(()));
-    let r = c.apply(close(&c, vec![p])).unwrap();
+    let both = round::bitmap([true, true]);
+    let r = attest(&mut c, &v, 0, result(both.clone(), 6));
     assert!(matches!(r.result, Err(TxError::RoundTooYoung { .. })));
     c.block(c.params().round_length_ms, &[]);
-    let r = c.apply(close(&c, vec![unverified])).unwrap();
-    assert!(matches!(r.result, Err(TxError::NotAggregatable(_))));
-    let r = c.apply(close(&c, vec![p])).unwrap();
+    let r = attest(&mut c, &v, 0, result(both.clone(), 6));
     assert_eq!(r.result, Ok(()));
+    assert!(r.events.iter().any(|e| matches!(e,
+        Event::RoundClosed { round: 0, proofs: 2, eval_loss_micro: 2_500_000, .. })));
     let t = c.ledger.training().unwrap();
-    assert_eq!((t.round, t.model_version), (1, [6; 32]));
+    assert_eq!((t.round, t.model_version, t.momentum), (1, [6; 32], [7; 32]));
     let round0 = c.ledger.round(0).unwrap().unwrap();
-    assert_eq!(round0.close.unwrap().included, vec![p]);
-    assert_eq!(
-        c.ledger.round_proofs(0, 0, 10).unwrap(),
-        vec![p, unverified]
-    );
+    let close = round0.close.clone().unwrap();
+    assert_eq!(close.result, result(both, 6));
+    assert_eq!(round0.trained, 2);
+    assert_eq!(c.ledger.round_proofs(0, 0, 10).unwrap(), vec![p, other]);
+    let round1 = c.ledger.round(1).unwrap().unwrap();
+    assert_eq!((round1.model_version, round1.momentum), ([6; 32], [7; 32]));
     // A proof still naming round 0 is stale now.
     c.time_ms += 9_000;
     let mut old = c.proof(&node, batches(5));
@@ -273,19 +280,120 @@ fn a_round_closes_with_verified_proofs_and_old_round_proofs_are_refused() {
     old.model_version = round0.model_version;
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(old))).unwrap();
     assert!(matches!(r.result, Err(TxError::StaleModel { .. })));
-    // Closing again too early is refused.
-    let r = c
-        .apply(c.sign(
-            &v,
-            TxBody::CloseRound {
-                round: 1,
-                aggregate: [1; 32],
-                next_model: [2; 32],
-                included: vec![p],
-            },
-        ))
-        .unwrap();
+    // A late attestation of round 0, or one of round 1 too early, is refused.
+    let r = attest(&mut c, &v, 0, result(vec![], 6));
+    assert!(matches!(r.result, Err(TxError::WrongRound { .. })));
+    let r = attest(&mut c, &v, 1, result(vec![], 8));
     assert!(matches!(r.result, Err(TxError::RoundTooYoung { .. })));
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn training_proofs_stop_at_the_deadline_so_every_validator_sees_the_same_list() {
+    let mut c = Chain::new();
+    let (wallet, node) = (key(1), key(10));
+    proven(&mut c, &wallet, &node, 10);
+    c.block(c.params().round_length_ms, &[]);
+    c.time_ms += 9_000;
+    let late = c.proof(&node, batches(10));
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(late))).unwrap();
+    assert!(matches!(r.result, Err(TxError::RoundClosing { round: 0, .. })));
+    // Uptime goes on, and does not enter the round's training list.
+    let uptime = c.proof(
+        &node,
+        WorkMetrics {
+            uptime_secs: 5,
+            ..Default::default()
+        },
+    );
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(uptime))).unwrap();
+    assert_eq!(r.result, Ok(()));
+    let round0 = c.ledger.round(0).unwrap().unwrap();
+    assert_eq!((round0.proofs, round0.trained), (2, 1));
+}
+
+#[test]
+fn a_result_must_cover_every_training_proof_keep_the_verified_and_drop_the_voided() {
+    let mut c = Chain::new();
+    let v = dev_validator();
+    let verified = proven(&mut c, &key(1), &key(10), 10);
+    let voided = proven(&mut c, &key(2), &key(11), 10);
+    proven(&mut c, &key(3), &key(12), 10); // neither: unsampled, may go either way
+    assert_eq!(verdict(&mut c, &v, verified, true).result, Ok(()));
+    assert_eq!(verdict(&mut c, &v, voided, false).result, Ok(()));
+    c.block(c.params().round_length_ms, &[]);
+    let bad = [
+        round::bitmap([true, false]),              // too short
+        vec![0b0000_0001, 0],                      // too long
+        vec![0b0000_1001],                         // a bit past the third proof
+        round::bitmap([true, true, false]),        // the voided one
+        round::bitmap([false, false, true]),       // the verified one left out
+    ];
+    for included in bad {
+        let r = attest(&mut c, &v, 0, result(included.clone(), 6));
+        assert!(
+            matches!(r.result, Err(TxError::BadInclusion(_))),
+            "{included:?}: {:?}",
+            r.result
+        );
+    }
+    assert_eq!(c.ledger.training().unwrap().round, 0);
+    let r = attest(&mut c, &v, 0, result(round::bitmap([true, false, true]), 6));
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(c.ledger.training().unwrap().round, 1);
+    // Too big to be a transaction of any round.
+    let huge = c.sign(
+        &v,
+        TxBody::AttestRound {
+            round: 1,
+            result: result(vec![0; round::MAX_INCLUDED_BYTES + 1], 6),
+        },
+    );
+    assert!(matches!(huge.verify(), Err(TxError::BadInclusion(_))));
+}
+
+#[test]
+fn more_than_two_thirds_adopt_a_round_and_the_validator_that_attested_another_pays() {
+    let keys = [key(201), key(202), key(203), key(204)];
+    let mut c = with_validators(&keys);
+    c.earn(&keys[0], Amount::neuro(50));
+    let liar_before = c.balance(&keys[0].address());
+    let p = proven(&mut c, &key(1), &key(10), 10);
+    c.block(c.params().round_length_ms, &[]);
+    let honest = result(round::bitmap([true]), 6);
+    // The liar names its own next model first; it does not close the round.
+    let r = attest(&mut c, &keys[0], 0, result(round::bitmap([true]), 66));
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(c.ledger.training().unwrap().round, 0);
+    let r = attest(&mut c, &keys[0], 0, honest.clone());
+    assert!(matches!(r.result, Err(TxError::DuplicateAttestation(_))));
+    // Two honest validators: 20 of 40 is not more than two thirds.
+    for k in &keys[1..3] {
+        assert_eq!(attest(&mut c, k, 0, honest.clone()).result, Ok(()));
+    }
+    assert_eq!(c.ledger.training().unwrap().round, 0);
+    // The third: 30 of 40. Adopted; the liar loses false_verdict_penalty.
+    let r = attest(&mut c, &keys[3], 0, honest.clone());
+    assert_eq!(r.result, Ok(()));
+    let penalty = c.params().false_verdict_penalty;
+    assert!(r.events.iter().any(|e| matches!(e,
+        Event::AttestationOverruled { validator, taken, .. }
+        if *validator == keys[0].address() && *taken == penalty)));
+    let t = c.ledger.training().unwrap();
+    assert_eq!((t.round, t.model_version), (1, [6; 32]));
+    assert_eq!(
+        c.balance(&keys[0].address()),
+        liar_before.checked_sub(penalty).unwrap()
+    );
+    let close = c.ledger.round(0).unwrap().unwrap().close.unwrap();
+    assert_eq!((close.attested_power, close.total_power), (30, 40));
+    assert_eq!(close.result, honest);
+    // Only active validators attest.
+    c.block(c.params().round_length_ms, &[]);
+    c.earn(&key(3), Amount::neuro(1));
+    let r = attest(&mut c, &key(3), 1, result(vec![], 1));
+    assert_eq!(r.result, Err(TxError::UnknownValidator(key(3).address())));
+    let _ = p;
     c.assert_supply_invariant();
 }
 

@@ -36,11 +36,6 @@ pub(crate) fn execute<S: Storage>(
         TxBody::WithdrawUnbonded => staking::withdraw(ctx, sender),
         TxBody::ReportFraud(evidence) => fraud::report(ctx, sender, evidence),
         TxBody::Verdict { proof, valid } => verdict::verdict(ctx, sender, *proof, *valid),
-        TxBody::CloseRound {
-            round,
-            aggregate,
-            next_model,
-            included,
-        } => round::close_round(ctx, sender, *round, *aggregate, *next_model, included),
+        TxBody::AttestRound { round, result } => round::attest_round(ctx, sender, *round, result),
     }
 }

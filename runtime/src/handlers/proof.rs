@@ -1,6 +1,7 @@
 //! `SubmitProof`: the only way NEURO is minted.
 //!
 //! Checks, in order: the node is registered; the proof trains the open round's model version
+//! (before the round's deadline, if it claims batches)
 //! from the data seed the chain assigned to the node; the layer range fits the model; a `Validator` role
 //! belongs to a wallet in the validator set; the proof's timestamp is near block time; enough block
 //! time has passed since the node's previous proof; every metric is within what is physically
@@ -37,6 +38,15 @@ pub(super) fn submit_proof<S: Storage>(
             got: proof.round,
             current_model: hex::encode(training.model_version),
             got_model: hex::encode(proof.model_version),
+        });
+    }
+    // A round's training proofs are frozen at its deadline, so that every validator computes
+    // its result over the same list. Uptime and inference need no round and go on.
+    let deadline_ms = training.opened_ms.saturating_add(params.round_length_ms);
+    if proof.metrics.batches > 0 && now >= deadline_ms {
+        return Err(TxError::RoundClosing {
+            round: training.round,
+            deadline_ms,
         });
     }
     if proof.data_seed != record.data_seed {
@@ -177,6 +187,11 @@ pub(super) fn submit_proof<S: Storage>(
     ctx.ov
         .put(keys::round_proof(training.round, round.proofs), &tx_hash);
     round.proofs += 1;
+    if proof.metrics.batches > 0 {
+        ctx.ov
+            .put(keys::round_trained(training.round, round.trained), &tx_hash);
+        round.trained += 1;
+    }
     ctx.ov.put(round_key, &round);
     maturity::enqueue(
         ctx.ov,

@@ -1,89 +1,211 @@
-//! `CloseRound`: an active validator closes the open training round once it is
-//! `round_length_ms` old. It names the verified proofs of the round whose pseudo-gradients it
-//! aggregated (with the genesis robust rule), the hash of that aggregate, and the hash of the
-//! weights after the outer Nesterov step, which becomes the next round's model version. Anyone
-//! holding the round's weights and those pseudo-gradients can recompute both hashes; proofs of
-//! the old round are refused from then on (`StaleModel`).
+//! `AttestRound`: an active validator's result for the open training round, once the round is
+//! past its deadline (see [`crate::round`] for the rule). Split like Penumbra's actions: first
+//! [`check`] (may this validator attest this result?), then [`record`] (tally, and adopt at more
+//! than two thirds of power: open the next round from the result's model and momentum, and
+//! penalise every validator that attested something else).
 
 use crate::crypto::{Address, Hash32};
 use crate::ctx::Ctx;
 use crate::error::{StorageError, TxError};
 use crate::receipt::Event;
-use crate::state::{keys, ProofStatus, RoundClose, RoundRecord};
+use crate::round::{bitmap_len, RoundResult};
+use crate::state::{keys, ProofStatus, RoundAttestation, RoundClose, RoundRecord};
 use crate::storage::Storage;
 
-pub(super) fn close_round<S: Storage>(
+use super::verdict::penalise_validator;
+
+pub(super) fn attest_round<S: Storage>(
     ctx: &mut Ctx<'_, '_, S>,
     validator: Address,
     round: u64,
-    aggregate: Hash32,
-    next_model: Hash32,
-    included: &[Hash32],
+    result: &RoundResult,
 ) -> Result<(), TxError> {
-    ctx.active_power(&validator)?
+    let (power, mut record) = check(ctx, validator, round, result)?;
+    record_attestation(ctx, validator, power, &mut record, result)
+}
+
+/// May `validator` attest `result` for `round` now? Returns its power and the round.
+fn check<S: Storage>(
+    ctx: &Ctx<'_, '_, S>,
+    validator: Address,
+    round: u64,
+    result: &RoundResult,
+) -> Result<(u64, RoundRecord), TxError> {
+    let power = ctx
+        .active_power(&validator)?
         .ok_or(TxError::UnknownValidator(validator))?;
-    let mut training = ctx.training()?;
+    let training = ctx.training()?;
     if round != training.round {
         return Err(TxError::WrongRound {
             current: training.round,
             got: round,
         });
     }
-    let now = ctx.now_ms();
     let earliest_ms = training
         .opened_ms
         .saturating_add(ctx.params().round_length_ms);
-    if now < earliest_ms {
+    if ctx.now_ms() < earliest_ms {
         return Err(TxError::RoundTooYoung {
             round,
             opened_ms: training.opened_ms,
             earliest_ms,
         });
     }
-    for id in included {
-        let ok = ctx.proof(id)?.is_some_and(|p| {
-            p.round == round
-                && matches!(p.status, ProofStatus::Verified | ProofStatus::Paid)
-                && p.verdicts.iter().filter(|v| v.valid).count() > 0
-        });
-        if !ok {
-            return Err(TxError::NotAggregatable(hex::encode(id)));
+    let record: RoundRecord =
+        ctx.ov
+            .get(&keys::round(round))?
+            .ok_or_else(|| StorageError::Corrupt {
+                key: format!("round {round}"),
+                reason: "the open round has no record".into(),
+            })?;
+    if record.attestations.iter().any(|a| a.validator == validator) {
+        return Err(TxError::DuplicateAttestation(validator));
+    }
+    check_inclusion(ctx, &record, result)?;
+    Ok((power, record))
+}
+
+/// The bitmap covers exactly the round's training proofs, keeps every verified one and no
+/// voided one.
+fn check_inclusion<S: Storage>(
+    ctx: &Ctx<'_, '_, S>,
+    record: &RoundRecord,
+    result: &RoundResult,
+) -> Result<(), TxError> {
+    let want = bitmap_len(record.trained);
+    if result.included.len() as u64 != want {
+        return Err(TxError::BadInclusion(format!(
+            "the bitmap has {} bytes; the round's {} training proofs need {want}",
+            result.included.len(),
+            record.trained
+        )));
+    }
+    let spare = (want * 8).saturating_sub(record.trained);
+    if spare > 0 {
+        let last = result.included.last().copied().unwrap_or(0);
+        if last >> (8 - spare) != 0 {
+            return Err(TxError::BadInclusion(
+                "bits past the last training proof are set".into(),
+            ));
         }
     }
-    let key = keys::round(round);
-    let mut record: RoundRecord = ctx.ov.get(&key)?.ok_or_else(|| StorageError::Corrupt {
-        key: format!("round {round}"),
-        reason: "the open round has no record".into(),
-    })?;
-    record.close = Some(RoundClose {
-        aggregate,
-        next_model,
-        included: included.to_vec(),
-        closed_ms: now,
-        closed_by: validator,
+    for i in 0..record.trained {
+        let id: Hash32 = ctx
+            .ov
+            .get(&keys::round_trained(record.round, i))?
+            .ok_or_else(|| StorageError::Corrupt {
+                key: format!("round {} training proof {i}", record.round),
+                reason: "missing".into(),
+            })?;
+        let proof = ctx.proof(&id)?.ok_or_else(|| StorageError::Corrupt {
+            key: format!("proof {}", hex::encode(id)),
+            reason: "listed in its round but missing".into(),
+        })?;
+        let included = result.includes(i);
+        match proof.status {
+            ProofStatus::Voided if included => {
+                return Err(TxError::BadInclusion(format!(
+                    "proof {} is voided",
+                    hex::encode(id)
+                )))
+            }
+            // Verified by two thirds of power: they all hold its pseudo-gradient.
+            ProofStatus::Verified | ProofStatus::Paid
+                if !included && proof.verdicts.iter().any(|v| v.valid) =>
+            {
+                return Err(TxError::BadInclusion(format!(
+                    "proof {} was verified by two thirds of validator power and is left out",
+                    hex::encode(id)
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn record_attestation<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    validator: Address,
+    power: u64,
+    record: &mut RoundRecord,
+    result: &RoundResult,
+) -> Result<(), TxError> {
+    let hash = result.hash();
+    let result_key = keys::round_result(record.round, &hash);
+    if ctx.ov.get::<RoundResult>(&result_key)?.is_none() {
+        ctx.ov.put(result_key, result);
+    }
+    record.attestations.push(RoundAttestation {
+        validator,
+        power,
+        result: hash,
     });
-    ctx.ov.put(key, &record);
-    let next = round.saturating_add(1);
+    ctx.events.push(Event::RoundAttested {
+        round: record.round,
+        validator,
+        result: hash,
+    });
+    let attested: u128 = record
+        .attestations
+        .iter()
+        .filter(|a| a.result == hash)
+        .map(|a| u128::from(a.power))
+        .sum();
+    let total = ctx.total_power()?;
+    if attested * 3 > u128::from(total) * 2 {
+        adopt(ctx, record, result, hash, attested as u64, total)?;
+    }
+    ctx.ov.put(keys::round(record.round), &*record);
+    Ok(())
+}
+
+/// Closes the round with `result` and opens the next one from its model and momentum.
+fn adopt<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    record: &mut RoundRecord,
+    result: &RoundResult,
+    hash: Hash32,
+    attested_power: u64,
+    total_power: u64,
+) -> Result<(), TxError> {
+    let now = ctx.now_ms();
+    let height = ctx.env.header.height;
+    // Every validator that attested another result computed something the others did not.
+    let penalty = ctx.params().false_verdict_penalty;
+    for a in record.attestations.iter().filter(|a| a.result != hash) {
+        let taken = penalise_validator(ctx, &a.validator, penalty)?;
+        ctx.events.push(Event::AttestationOverruled {
+            round: record.round,
+            validator: a.validator,
+            taken,
+        });
+    }
+    record.close = Some(RoundClose {
+        result: result.clone(),
+        result_hash: hash,
+        closed_ms: now,
+        closed_height: height,
+        attested_power,
+        total_power,
+    });
+    let next = record.round.saturating_add(1);
     ctx.ov.put(
         keys::round(next),
-        &RoundRecord {
-            round: next,
-            model_version: next_model,
-            opened_ms: now,
-            opened_height: ctx.env.header.height,
-            proofs: 0,
-            close: None,
-        },
+        &RoundRecord::opened(next, result.next_model, result.momentum, now, height),
     );
+    let mut training = ctx.training()?;
     training.round = next;
-    training.model_version = next_model;
+    training.model_version = result.next_model;
+    training.momentum = result.momentum;
     training.opened_ms = now;
     ctx.put_training(&training);
     ctx.events.push(Event::RoundClosed {
-        round,
-        aggregate,
-        next_model,
-        proofs: included.len() as u64,
+        round: record.round,
+        aggregate: result.aggregate,
+        next_model: result.next_model,
+        proofs: result.included_count(),
+        eval_loss_micro: result.eval_loss_micro,
     });
     Ok(())
 }

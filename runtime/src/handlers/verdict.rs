@@ -139,15 +139,7 @@ fn overrule<S: Storage>(
 ) -> Result<(), TxError> {
     let penalty = ctx.params().false_verdict_penalty;
     for v in proof.verdicts.iter().filter(|v| v.valid == fraud) {
-        let mut account = ctx.account(&v.validator)?;
-        let taken = take(&mut account, penalty, false);
-        let rest = penalty.saturating_sub(taken);
-        let from_balance = rest.min(account.balance);
-        account.balance = account.balance.saturating_sub(from_balance);
-        let taken = taken.saturating_add(from_balance);
-        ctx.put_account(&v.validator, &account);
-        ctx.record_slashed(taken)?;
-        ctx.touched.insert(v.validator);
+        let taken = penalise_validator(ctx, &v.validator, penalty)?;
         ctx.events.push(Event::VerdictOverruled {
             validator: v.validator,
             proof: proof_id,
@@ -155,4 +147,23 @@ fn overrule<S: Storage>(
         });
     }
     Ok(())
+}
+
+/// Takes up to `penalty` from `validator` (stake first, then unbonding, then balance) and
+/// destroys it; returns what was taken.
+pub(super) fn penalise_validator<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    validator: &Address,
+    penalty: Amount,
+) -> Result<Amount, TxError> {
+    let mut account = ctx.account(validator)?;
+    let taken = take(&mut account, penalty, false);
+    let rest = penalty.saturating_sub(taken);
+    let from_balance = rest.min(account.balance);
+    account.balance = account.balance.saturating_sub(from_balance);
+    let taken = taken.saturating_add(from_balance);
+    ctx.put_account(validator, &account);
+    ctx.record_slashed(taken)?;
+    ctx.touched.insert(*validator);
+    Ok(taken)
 }

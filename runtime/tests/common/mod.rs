@@ -26,6 +26,8 @@ pub fn test_genesis() -> Genesis {
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000_000);
     g.params.training.verify_sample_bps = 0;
+    // Rounds stay open (taking training proofs) until a test moves past their deadline.
+    g.params.round_length_ms = 30 * 24 * 3_600_000;
     g
 }
 

@@ -62,7 +62,10 @@ impl RoundResult {
 
     /// How many proofs are included.
     pub fn included_count(&self) -> u64 {
-        self.included.iter().map(|b| u64::from(b.count_ones())).sum()
+        self.included
+            .iter()
+            .map(|b| u64::from(b.count_ones()))
+            .sum()
     }
 }
 

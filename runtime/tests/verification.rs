@@ -6,9 +6,9 @@ mod common;
 use common::*;
 use neuroshard_runtime::genesis::{GenesisValidator, DEV_VALIDATOR_TOKEN};
 use neuroshard_runtime::proof::WorkMetrics;
+use neuroshard_runtime::round;
 use neuroshard_runtime::state::ProofStatus;
 use neuroshard_runtime::*;
-use neuroshard_runtime::round;
 
 fn dev_validator() -> SecretKey {
     SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap()
@@ -262,10 +262,20 @@ fn a_round_closes_with_the_attested_result_and_old_round_proofs_are_refused() {
     c.block(c.params().round_length_ms, &[]);
     let r = attest(&mut c, &v, 0, result(both.clone(), 6));
     assert_eq!(r.result, Ok(()));
-    assert!(r.events.iter().any(|e| matches!(e,
-        Event::RoundClosed { round: 0, proofs: 2, eval_loss_micro: 2_500_000, .. })));
+    assert!(r.events.iter().any(|e| matches!(
+        e,
+        Event::RoundClosed {
+            round: 0,
+            proofs: 2,
+            eval_loss_micro: 2_500_000,
+            ..
+        }
+    )));
     let t = c.ledger.training().unwrap();
-    assert_eq!((t.round, t.model_version, t.momentum), (1, [6; 32], [7; 32]));
+    assert_eq!(
+        (t.round, t.model_version, t.momentum),
+        (1, [6; 32], [7; 32])
+    );
     let round0 = c.ledger.round(0).unwrap().unwrap();
     let close = round0.close.clone().unwrap();
     assert_eq!(close.result, result(both, 6));
@@ -297,7 +307,10 @@ fn training_proofs_stop_at_the_deadline_so_every_validator_sees_the_same_list() 
     c.time_ms += 9_000;
     let late = c.proof(&node, batches(10));
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(late))).unwrap();
-    assert!(matches!(r.result, Err(TxError::RoundClosing { round: 0, .. })));
+    assert!(matches!(
+        r.result,
+        Err(TxError::RoundClosing { round: 0, .. })
+    ));
     // Uptime goes on, and does not enter the round's training list.
     let uptime = c.proof(
         &node,
@@ -317,17 +330,17 @@ fn a_result_must_cover_every_training_proof_keep_the_verified_and_drop_the_voide
     let mut c = Chain::new();
     let v = dev_validator();
     let verified = proven(&mut c, &key(1), &key(10), 10);
-    let voided = proven(&mut c, &key(2), &key(11), 10);
-    proven(&mut c, &key(3), &key(12), 10); // neither: unsampled, may go either way
     assert_eq!(verdict(&mut c, &v, verified, true).result, Ok(()));
+    let voided = proven(&mut c, &key(2), &key(11), 10);
     assert_eq!(verdict(&mut c, &v, voided, false).result, Ok(()));
+    proven(&mut c, &key(3), &key(12), 10); // neither: unsampled, may go either way
     c.block(c.params().round_length_ms, &[]);
     let bad = [
-        round::bitmap([true, false]),              // too short
-        vec![0b0000_0001, 0],                      // too long
-        vec![0b0000_1001],                         // a bit past the third proof
-        round::bitmap([true, true, false]),        // the voided one
-        round::bitmap([false, false, true]),       // the verified one left out
+        vec![],                              // too short
+        vec![0b0000_0001, 0],                // too long
+        vec![0b0000_1001],                   // a bit past the third proof
+        round::bitmap([true, true, false]),  // the voided one
+        round::bitmap([false, false, true]), // the verified one left out
     ];
     for included in bad {
         let r = attest(&mut c, &v, 0, result(included.clone(), 6));
@@ -357,8 +370,9 @@ fn more_than_two_thirds_adopt_a_round_and_the_validator_that_attested_another_pa
     let keys = [key(201), key(202), key(203), key(204)];
     let mut c = with_validators(&keys);
     c.earn(&keys[0], Amount::neuro(50));
+    c.earn(&key(3), Amount::neuro(1));
     let liar_before = c.balance(&keys[0].address());
-    let p = proven(&mut c, &key(1), &key(10), 10);
+    proven(&mut c, &key(1), &key(10), 10);
     c.block(c.params().round_length_ms, &[]);
     let honest = result(round::bitmap([true]), 6);
     // The liar names its own next model first; it does not close the round.
@@ -390,10 +404,8 @@ fn more_than_two_thirds_adopt_a_round_and_the_validator_that_attested_another_pa
     assert_eq!(close.result, honest);
     // Only active validators attest.
     c.block(c.params().round_length_ms, &[]);
-    c.earn(&key(3), Amount::neuro(1));
     let r = attest(&mut c, &key(3), 1, result(vec![], 1));
     assert_eq!(r.result, Err(TxError::UnknownValidator(key(3).address())));
-    let _ = p;
     c.assert_supply_invariant();
 }
 

@@ -104,6 +104,54 @@ pub fn save(model: &NeuroLlm, path: &Path) -> Result<[u8; 32], ComputeError> {
     Ok(Sha256::digest(&bytes).into())
 }
 
+const VECTOR_NAME: &str = "vector";
+
+/// Writes a flat f32 vector (outer momentum, a pseudo-gradient) as a one-tensor safetensors
+/// file; returns [`crate::diloco::hash_vector`] of it, its content address.
+pub fn save_vector(t: &Tensor, path: &Path) -> Result<[u8; 32], ComputeError> {
+    let values = crate::to_host(t)?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = F32View {
+        shape: vec![values.len()],
+        bytes,
+    };
+    let file = safetensors::tensor::serialize([(VECTOR_NAME, view)], &None).map_err(|e| {
+        ComputeError::Checkpoint {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, &file).map_err(|e| ComputeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ComputeError::io(path, e))?;
+    Ok(crate::diloco::hash_vector(t))
+}
+
+/// Reads a vector written by [`save_vector`]; its values must hash to `expected`.
+pub fn load_vector(path: &Path, expected: &[u8; 32]) -> Result<Tensor, ComputeError> {
+    let bytes = std::fs::read(path).map_err(|e| ComputeError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let view = st
+        .tensor(VECTOR_NAME)
+        .map_err(|e| bad(path, format!("no vector: {e}")))?;
+    if view.dtype() != Dtype::F32 || view.shape().len() != 1 || st.len() != 1 {
+        return Err(bad(path, "not a single flat f32 vector"));
+    }
+    let t = Tensor::f_from_data_size(view.data(), &[view.shape()[0] as i64], Kind::Float)?;
+    let actual = crate::diloco::hash_vector(&t);
+    if &actual != expected {
+        return Err(bad(
+            path,
+            format!(
+                "values hash to {}, expected {}",
+                hex::encode(actual),
+                hex::encode(expected)
+            ),
+        ));
+    }
+    Ok(t)
+}
+
 /// A parsed, hash-checked checkpoint file.
 pub struct Loaded {
     pub config: ModelConfig,

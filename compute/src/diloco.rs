@@ -50,6 +50,19 @@ impl OuterOptimizer {
         }
     }
 
+    /// An optimizer that resumes from committed momentum (`None`: before the first step).
+    pub fn resume(cfg: &DilocoConfig, velocity: Option<Tensor>) -> OuterOptimizer {
+        OuterOptimizer {
+            velocity,
+            ..OuterOptimizer::new(cfg)
+        }
+    }
+
+    /// The momentum after the last step (`None` before the first).
+    pub fn velocity(&self) -> Option<&Tensor> {
+        self.velocity.as_ref()
+    }
+
     pub fn step(&mut self, global: &NeuroLlm, delta: &Tensor) -> Result<(), ComputeError> {
         let delta = &delta.to_device(global.device());
         let v = match self.velocity.take() {

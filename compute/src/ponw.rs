@@ -64,7 +64,8 @@ pub fn assigned_batch(
     h.update(data_seed);
     h.update(index.to_le_bytes());
     let pick: [u8; 32] = h.finalize().into();
-    let n = dataset.shards.len() as u64;
+    // The held-out shard (the last, when there are two or more) is never trained on.
+    let n = dataset.shards.len() as u64 - u64::from(heldout_shard(dataset).is_some());
     let shard = &dataset.shards[(u64::from_le_bytes(prefix8(&pick)) % n) as usize];
     let id = BatchId {
         shard: shard.hash,
@@ -156,32 +157,82 @@ pub fn replay(
     Ok(segment.finish())
 }
 
-/// A closed round: the aggregate's hash and the next round's weights.
+/// The hash a round records for "no momentum yet" (the runtime's `round::NO_MOMENTUM`).
+pub const NO_MOMENTUM_HASH: [u8; 32] = [0; 32];
+
+/// A closed round: the aggregate's hash, the next round's weights and the outer momentum after
+/// the step.
 pub struct RoundOutcome {
+    /// Hash of the aggregate (all zero when nothing was included).
     pub aggregate_hash: [u8; 32],
     pub next: NeuroLlm,
+    pub momentum: Option<Tensor>,
+    /// [`hash_vector`] of `momentum`, or [`NO_MOMENTUM_HASH`].
+    pub momentum_hash: [u8; 32],
 }
 
-/// Closes a round: aggregates the verified pseudo-gradients with `rule` and applies the outer
-/// Nesterov step (`outer` carries the momentum from round to round) to a copy of `start`.
+/// Closes a round: aggregates the pseudo-gradients (in the given, canonical order) with `rule`
+/// and applies the outer Nesterov step (`outer` resumes from the round's committed momentum) to
+/// a copy of `start`. With no pseudo-gradients nothing moves: the next round trains the same
+/// weights from the same momentum. Plain CPU code with one thread: every validator gets the
+/// same bits.
 pub fn close_round(
     start: &NeuroLlm,
-    updates: &[&SegmentResult],
+    updates: &[&Tensor],
     rule: Rule,
-    outer: &mut OuterOptimizer,
+    mut outer: OuterOptimizer,
 ) -> Result<RoundOutcome, ComputeError> {
-    let deltas: Vec<Tensor> = updates
-        .iter()
-        .map(|u| u.pseudo_gradient.shallow_clone())
-        .collect();
-    let aggregate = aggregate(&deltas, rule)?;
     let next = NeuroLlm::build_on(start.config(), start.layer_range(), None, start.device())?;
     next.copy_weights_from(start)?;
-    outer.step(&next, &aggregate)?;
+    let aggregate_hash = if updates.is_empty() {
+        [0; 32]
+    } else {
+        let deltas: Vec<Tensor> = updates.iter().map(|u| u.shallow_clone()).collect();
+        let aggregate = aggregate(&deltas, rule)?;
+        outer.step(&next, &aggregate)?;
+        hash_vector(&aggregate)
+    };
+    let momentum = outer.velocity().map(Tensor::shallow_clone);
+    let momentum_hash = momentum.as_ref().map_or(NO_MOMENTUM_HASH, hash_vector);
     Ok(RoundOutcome {
-        aggregate_hash: hash_vector(&aggregate),
+        aggregate_hash,
         next,
+        momentum,
+        momentum_hash,
     })
+}
+
+/// The held-out shard: the dataset's last shard when it has more than one. Training never
+/// draws from it ([`assigned_batch`]), so its loss measures generalisation.
+pub fn heldout_shard(dataset: &Dataset) -> Option<&crate::data::Shard> {
+    (dataset.shards.len() > 1)
+        .then(|| dataset.shards.last())
+        .flatten()
+}
+
+/// Mean loss (nats per token) of `model` on `batches` batches of the held-out shard drawn with
+/// `seed`: the same batches on every machine, evaluated on CPU without gradients.
+pub fn heldout_loss(
+    model: &NeuroLlm,
+    dataset: &Dataset,
+    cfg: &TrainConfig,
+    batches: u64,
+    seed: &[u8; 32],
+) -> Result<f64, ComputeError> {
+    let shard = heldout_shard(dataset).ok_or_else(|| {
+        ComputeError::Data("a held-out shard needs a dataset of two or more shards".into())
+    })?;
+    let mut sum = 0.0;
+    for i in 0..batches {
+        let id = BatchId {
+            shard: shard.hash,
+            offset: i,
+            seed: u64::from_le_bytes(prefix8(seed)),
+        };
+        let batch = dataset.batch(&id, cfg.batch_size, cfg.seq_len)?;
+        sum += model.eval_loss(&batch)?;
+    }
+    Ok(sum / batches.max(1) as f64)
 }
 
 #[cfg(test)]
@@ -243,5 +294,89 @@ mod tests {
             a.tokens,
             assigned_batch(&data, &[2; 32], 5, &cfg).unwrap().tokens
         );
+    }
+
+    #[test]
+    fn training_never_draws_from_the_heldout_shard() {
+        let data = SyntheticCorpus::new(1).dataset(3, 4_000);
+        let held = heldout_shard(&data).unwrap().hash;
+        let cfg = spec(0).train;
+        for i in 0..200 {
+            assert_ne!(
+                assigned_batch(&data, &[4; 32], i, &cfg).unwrap().id.shard,
+                held
+            );
+        }
+        let one = SyntheticCorpus::new(1).dataset(1, 4_000);
+        assert!(heldout_shard(&one).is_none());
+        assert!(assigned_batch(&one, &[4; 32], 0, &cfg).is_ok());
+    }
+
+    #[test]
+    fn a_round_close_is_the_same_bits_everywhere_resumes_from_saved_momentum_and_learns() {
+        deterministic_cpu();
+        let cfg = ModelConfig::tiny();
+        let start = genesis_model(&cfg, 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 20_000);
+        let mut train = spec(0).train;
+        train.lr = 3e-3;
+        let segment = |seed: u8| {
+            let s = SegmentSpec {
+                data_seed: [seed; 32],
+                first_batch: 0,
+                train: train.clone(),
+            };
+            replay(&start, &data, s, 8).unwrap().pseudo_gradient
+        };
+        let updates = [segment(1), segment(2), segment(3)];
+        let refs: Vec<&Tensor> = updates.iter().collect();
+        let dc = crate::diloco::DilocoConfig::default();
+        let rule = Rule::TrimmedMean { trim: 0.1 };
+        let a = close_round(&start, &refs, rule, OuterOptimizer::new(&dc)).unwrap();
+        let b = close_round(&start, &refs, rule, OuterOptimizer::new(&dc)).unwrap();
+        assert_eq!(a.next.weights_hash(), b.next.weights_hash());
+        assert_eq!(a.momentum_hash, b.momentum_hash);
+        assert_ne!(a.momentum_hash, NO_MOMENTUM_HASH);
+        assert_ne!(a.next.weights_hash(), start.weights_hash());
+        // The held-out loss of the next weights is below the start's.
+        let before = heldout_loss(&start, &data, &train, 4, &[9; 32]).unwrap();
+        let after = heldout_loss(&a.next, &data, &train, 4, &[9; 32]).unwrap();
+        assert_eq!(
+            before,
+            heldout_loss(&start, &data, &train, 4, &[9; 32]).unwrap()
+        );
+        assert!(after < before, "held-out loss {before} -> {after}");
+        // Momentum saved and loaded by hash resumes exactly as the in-memory one.
+        let dir = std::env::temp_dir().join(format!("ns-momentum-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        let m = a.momentum.as_ref().unwrap();
+        assert_eq!(
+            crate::checkpoint::save_vector(m, &path).unwrap(),
+            a.momentum_hash
+        );
+        assert!(crate::checkpoint::load_vector(&path, &[1; 32]).is_err());
+        let loaded = crate::checkpoint::load_vector(&path, &a.momentum_hash).unwrap();
+        let again = close_round(
+            &a.next,
+            &refs,
+            rule,
+            OuterOptimizer::resume(&dc, Some(loaded)),
+        )
+        .unwrap();
+        let direct = close_round(
+            &a.next,
+            &refs,
+            rule,
+            OuterOptimizer::resume(&dc, a.momentum.as_ref().map(|t| t.copy())),
+        )
+        .unwrap();
+        assert_eq!(again.next.weights_hash(), direct.next.weights_hash());
+        // Nothing included: nothing moves.
+        let idle =
+            close_round(&a.next, &[], rule, OuterOptimizer::resume(&dc, a.momentum)).unwrap();
+        assert_eq!(idle.next.weights_hash(), a.next.weights_hash());
+        assert_eq!(idle.momentum_hash, a.momentum_hash);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

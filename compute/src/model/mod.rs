@@ -44,6 +44,9 @@ pub enum StageInput<'a> {
     Hidden(&'a Tensor),
 }
 
+/// Held while a model's weights are drawn from libtorch's process-wide generator.
+static INIT_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl NeuroLlm {
     /// A freshly initialised whole model; the same seed gives the same weights.
     pub fn new(cfg: &ModelConfig, seed: i64) -> Result<NeuroLlm, ComputeError> {
@@ -74,6 +77,9 @@ impl NeuroLlm {
                 cfg.layers
             )));
         }
+        // libtorch's generator is process-wide: a build on another thread (seeded or not) would
+        // draw from it between our seed and our draws and change the weights.
+        let _rng = INIT_RNG.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(seed) = seed {
             tch::manual_seed(seed);
         }

@@ -193,6 +193,44 @@ impl Mempool {
         queue.len()
     }
 
+    /// Re-checks, after a commit, each sender's next transaction (the one at its committed
+    /// nonce) if it is fee-exempt: one that `still_valid` now refuses (a verdict on a proof that
+    /// settled, an attestation of a round that closed, a stale proof) could never enter a block,
+    /// and would hold every later transaction of its sender. It is dropped with everything after
+    /// it from the same sender. Fee-paying transactions stay: a failing body still pays its fee
+    /// in a block. Returns how many transactions were dropped.
+    pub fn recheck(
+        &mut self,
+        next_nonce: impl Fn(&Address) -> u64,
+        still_valid: impl Fn(&VerifiedTx) -> bool,
+    ) -> usize {
+        let mut dead = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let first = next_nonce(sender);
+            if let Some(entry) = queue.get(&first) {
+                if entry.tx.tx().body.is_fee_exempt() && !still_valid(&entry.tx) {
+                    dead.push((*sender, first));
+                }
+            }
+        }
+        let mut dropped = 0;
+        for (sender, from) in dead {
+            let Some(queue) = self.by_sender.get_mut(&sender) else {
+                continue;
+            };
+            let gone = queue.split_off(&from);
+            for entry in gone.values() {
+                self.by_hash.remove(&entry.tx.hash());
+                self.bytes -= entry.bytes;
+            }
+            dropped += gone.len();
+            if queue.is_empty() {
+                self.by_sender.remove(&sender);
+            }
+        }
+        dropped
+    }
+
     /// Drops every transaction whose nonce is below its sender's committed nonce.
     pub fn prune(&mut self, next_nonce: impl Fn(&Address) -> u64) {
         let mut emptied = Vec::new();
@@ -317,5 +355,43 @@ mod tests {
             small.insert(tx(&a, 0, 1), 0),
             Err(MempoolError::Full("byte limit"))
         );
+    }
+
+    #[test]
+    fn recheck_drops_a_dead_fee_exempt_head_and_what_it_holds_up() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (v, u) = (key(1), key(2));
+        let verdict = |n: u64, proof: u8| {
+            Transaction {
+                chain_id: "t".into(),
+                nonce: n,
+                fee: Amount::ZERO,
+                body: TxBody::Verdict {
+                    proof: [proof; 32],
+                    valid: true,
+                },
+            }
+            .sign(&v)
+            .verify()
+            .unwrap()
+        };
+        pool.insert(verdict(0, 1), 0).unwrap();
+        pool.insert(verdict(1, 2), 0).unwrap();
+        pool.insert(tx(&u, 0, 5), 0).unwrap(); // a transfer: pays a fee, never rechecked
+        let dropped = pool.recheck(
+            |_| 0,
+            |t| {
+                !matches!(t.tx().body, TxBody::Verdict { proof, .. } if proof == [1; 32])
+                    && !matches!(t.tx().body, TxBody::Transfer { .. })
+            },
+        );
+        assert_eq!(dropped, 2);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.pending_from(&v.address()), 0);
+        assert_eq!(pool.pending_from(&u.address()), 1);
+        // A valid head keeps its queue.
+        pool.insert(verdict(0, 3), 0).unwrap();
+        assert_eq!(pool.recheck(|_| 0, |_| true), 0);
+        assert_eq!(pool.len(), 2);
     }
 }

@@ -26,7 +26,8 @@ use rocksdb::{ColumnFamilyDescriptor, Options, WriteOptions, DB};
 use crate::block::{tx_hash, Block};
 use crate::error::ChainError;
 
-const SCHEMA: &[u8] = b"neuroshard-store-v1";
+/// v2: training rounds close by attestation (round records, training state and events changed).
+const SCHEMA: &[u8] = b"neuroshard-store-v2";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";
@@ -166,6 +167,15 @@ impl RocksStore {
         let store = RocksStore::open_families(path, false)?;
         match store.get_cf(CF_META, b"schema")? {
             Some(s) if s == SCHEMA => Ok(store),
+            Some(s) if s.starts_with(b"neuroshard-store-v") => Err(ChainError::Corrupt {
+                path: shown,
+                reason: format!(
+                    "written by another NeuroShard version ({}; this one reads {}): move the \
+                     data directory away and let the node sync the chain again",
+                    String::from_utf8_lossy(&s),
+                    String::from_utf8_lossy(SCHEMA)
+                ),
+            }),
             other => Err(ChainError::Corrupt {
                 path: shown,
                 reason: format!(

@@ -50,17 +50,19 @@ impl OuterOptimizer {
         }
     }
 
-    /// An optimizer that resumes from committed momentum (`None`: before the first step).
-    pub fn resume(cfg: &DilocoConfig, velocity: Option<Tensor>) -> OuterOptimizer {
+    /// An optimizer that resumes from committed momentum.
+    pub fn resume(cfg: &DilocoConfig, momentum: Momentum) -> OuterOptimizer {
         OuterOptimizer {
-            velocity,
+            velocity: momentum.velocity,
             ..OuterOptimizer::new(cfg)
         }
     }
 
-    /// The momentum after the last step (`None` before the first).
-    pub fn velocity(&self) -> Option<&Tensor> {
-        self.velocity.as_ref()
+    /// The momentum after the last step.
+    pub fn momentum(&self) -> Momentum {
+        Momentum {
+            velocity: self.velocity.as_ref().map(Tensor::shallow_clone),
+        }
     }
 
     pub fn step(&mut self, global: &NeuroLlm, delta: &Tensor) -> Result<(), ComputeError> {
@@ -73,6 +75,44 @@ impl OuterOptimizer {
         global.set_flat_parameters(&(global.flat_parameters() - update))?;
         self.velocity = Some(v);
         Ok(())
+    }
+}
+
+/// The outer optimizer's momentum: committed training state, content-addressed by
+/// [`Momentum::hash`] (all zero before the first step, when there is none).
+#[derive(Debug, Default)]
+pub struct Momentum {
+    velocity: Option<Tensor>,
+}
+
+impl Momentum {
+    /// No momentum yet (round 0).
+    pub fn none() -> Momentum {
+        Momentum::default()
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        self.velocity
+            .as_ref()
+            .map_or(crate::ponw::NO_MOMENTUM_HASH, hash_vector)
+    }
+
+    /// Writes the momentum to `path` (nothing for none); returns its hash.
+    pub fn save(&self, path: &std::path::Path) -> Result<[u8; 32], ComputeError> {
+        match &self.velocity {
+            Some(v) => crate::checkpoint::save_vector(v, path),
+            None => Ok(crate::ponw::NO_MOMENTUM_HASH),
+        }
+    }
+
+    /// Reads the momentum whose hash is `expected` from `path` (none for the zero hash).
+    pub fn load(path: &std::path::Path, expected: &[u8; 32]) -> Result<Momentum, ComputeError> {
+        if expected == &crate::ponw::NO_MOMENTUM_HASH {
+            return Ok(Momentum::none());
+        }
+        Ok(Momentum {
+            velocity: Some(crate::checkpoint::load_vector(path, expected)?),
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use tch::{Device, Tensor};
 use crate::aggregate::{aggregate, Rule};
 use crate::config::ModelConfig;
 use crate::data::{Batch, BatchId, Dataset};
-use crate::diloco::{hash_vector, OuterOptimizer};
+use crate::diloco::{hash_vector, Momentum, OuterOptimizer};
 use crate::error::ComputeError;
 use crate::model::NeuroLlm;
 use crate::train::{TrainConfig, Trainer};
@@ -166,9 +166,7 @@ pub struct RoundOutcome {
     /// Hash of the aggregate (all zero when nothing was included).
     pub aggregate_hash: [u8; 32],
     pub next: NeuroLlm,
-    pub momentum: Option<Tensor>,
-    /// [`hash_vector`] of `momentum`, or [`NO_MOMENTUM_HASH`].
-    pub momentum_hash: [u8; 32],
+    pub momentum: Momentum,
 }
 
 /// Closes a round: aggregates the pseudo-gradients (in the given, canonical order) with `rule`
@@ -192,13 +190,10 @@ pub fn close_round(
         outer.step(&next, &aggregate)?;
         hash_vector(&aggregate)
     };
-    let momentum = outer.velocity().map(Tensor::shallow_clone);
-    let momentum_hash = momentum.as_ref().map_or(NO_MOMENTUM_HASH, hash_vector);
     Ok(RoundOutcome {
         aggregate_hash,
         next,
-        momentum,
-        momentum_hash,
+        momentum: outer.momentum(),
     })
 }
 
@@ -335,8 +330,8 @@ mod tests {
         let a = close_round(&start, &refs, rule, OuterOptimizer::new(&dc)).unwrap();
         let b = close_round(&start, &refs, rule, OuterOptimizer::new(&dc)).unwrap();
         assert_eq!(a.next.weights_hash(), b.next.weights_hash());
-        assert_eq!(a.momentum_hash, b.momentum_hash);
-        assert_ne!(a.momentum_hash, NO_MOMENTUM_HASH);
+        assert_eq!(a.momentum.hash(), b.momentum.hash());
+        assert_ne!(a.momentum.hash(), NO_MOMENTUM_HASH);
         assert_ne!(a.next.weights_hash(), start.weights_hash());
         // The held-out loss of the next weights is below the start's.
         let before = heldout_loss(&start, &data, &train, 4, &[9; 32]).unwrap();
@@ -350,33 +345,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ns-momentum-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("m.safetensors");
-        let m = a.momentum.as_ref().unwrap();
-        assert_eq!(
-            crate::checkpoint::save_vector(m, &path).unwrap(),
-            a.momentum_hash
-        );
-        assert!(crate::checkpoint::load_vector(&path, &[1; 32]).is_err());
-        let loaded = crate::checkpoint::load_vector(&path, &a.momentum_hash).unwrap();
-        let again = close_round(
-            &a.next,
-            &refs,
-            rule,
-            OuterOptimizer::resume(&dc, Some(loaded)),
-        )
-        .unwrap();
+        assert_eq!(a.momentum.save(&path).unwrap(), a.momentum.hash());
+        assert!(Momentum::load(&path, &[1; 32]).is_err());
+        let loaded = Momentum::load(&path, &a.momentum.hash()).unwrap();
+        let again = close_round(&a.next, &refs, rule, OuterOptimizer::resume(&dc, loaded)).unwrap();
+        let a_hash = a.momentum.hash();
         let direct = close_round(
             &a.next,
             &refs,
             rule,
-            OuterOptimizer::resume(&dc, a.momentum.as_ref().map(|t| t.copy())),
+            OuterOptimizer::resume(&dc, a.momentum),
         )
         .unwrap();
         assert_eq!(again.next.weights_hash(), direct.next.weights_hash());
+        assert_eq!(again.momentum.hash(), direct.momentum.hash());
+        assert_ne!(again.momentum.hash(), a_hash);
         // Nothing included: nothing moves.
-        let idle =
-            close_round(&a.next, &[], rule, OuterOptimizer::resume(&dc, a.momentum)).unwrap();
+        let resumed = Momentum::load(&path, &a_hash).unwrap();
+        let idle = close_round(&a.next, &[], rule, OuterOptimizer::resume(&dc, resumed)).unwrap();
         assert_eq!(idle.next.weights_hash(), a.next.weights_hash());
-        assert_eq!(idle.momentum_hash, a.momentum_hash);
+        assert_eq!(idle.momentum.hash(), a_hash);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -126,13 +126,27 @@ pub fn event_json(e: &Event) -> Value {
             taken,
         } => json!({"type": "verdictOverruled", "validator": validator, "proof": hex32(proof),
             "taken": amount(*taken)}),
+        Event::RoundAttested {
+            round,
+            validator,
+            result,
+        } => json!({"type": "roundAttested", "round": round, "validator": validator,
+            "result": hex32(result)}),
+        Event::AttestationOverruled {
+            round,
+            validator,
+            taken,
+        } => json!({"type": "attestationOverruled", "round": round, "validator": validator,
+            "taken": amount(*taken)}),
         Event::RoundClosed {
             round,
             aggregate,
             next_model,
             proofs,
+            eval_loss_micro,
         } => json!({"type": "roundClosed", "round": round, "aggregate": hex32(aggregate),
-            "nextModel": hex32(next_model), "proofs": proofs}),
+            "nextModel": hex32(next_model), "proofs": proofs,
+            "evalLoss": neuroshard_runtime::round::micro_to_decimal(*eval_loss_micro)}),
         Event::Staked { account, amount: a } => {
             json!({"type": "staked", "account": account, "amount": amount(*a)})
         }
@@ -162,18 +176,7 @@ pub fn event_json(e: &Event) -> Value {
 }
 
 fn kind_of(body: &TxBody) -> &'static str {
-    match body {
-        TxBody::Transfer { .. } => "transfer",
-        TxBody::RegisterNode { .. } => "registerNode",
-        TxBody::SubmitProof(_) => "submitProof",
-        TxBody::Stake { .. } => "stake",
-        TxBody::Unstake { .. } => "unstake",
-        TxBody::WithdrawUnbonded => "withdraw",
-        TxBody::Spend { .. } => "spend",
-        TxBody::ReportFraud(_) => "reportFraud",
-        TxBody::Verdict { .. } => "verdict",
-        TxBody::CloseRound { .. } => "closeRound",
-    }
+    body.kind()
 }
 
 /// An accepted proof's ledger record: status, reward, verdicts.
@@ -263,13 +266,13 @@ fn tx_json(tx: &SignedTransaction) -> Value {
         TxBody::WithdrawUnbonded => json!({}),
         TxBody::ReportFraud(e) => json!({"offence": hex32(&e.offence_id())}),
         TxBody::Verdict { proof, valid } => json!({"proof": hex32(proof), "valid": valid}),
-        TxBody::CloseRound {
-            round,
-            aggregate,
-            next_model,
-            included,
-        } => json!({"round": round, "aggregate": hex32(aggregate),
-            "nextModel": hex32(next_model), "included": included.iter().map(hex32).collect::<Vec<_>>()}),
+        TxBody::AttestRound { round, result } => json!({"round": round,
+            "result": hex32(&result.hash()),
+            "included": hex::encode(&result.included),
+            "includedCount": result.included_count(),
+            "aggregate": hex32(&result.aggregate),
+            "nextModel": hex32(&result.next_model), "momentum": hex32(&result.momentum),
+            "evalLoss": neuroshard_runtime::round::micro_to_decimal(result.eval_loss_micro)}),
     };
     json!({
         "hash": hex32(&tx.hash()),
@@ -547,25 +550,9 @@ pub fn register(
             .optional_next()
             .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
         let min = api.with_chain(|c| c.ledger().params().min_fee);
-        let exempt = [
-            "registerNode",
-            "submitProof",
-            "reportFraud",
-            "verdict",
-            "closeRound",
-        ];
-        let known = [
-            "transfer",
-            "stake",
-            "unstake",
-            "withdraw",
-            "spend",
-            "registerNode",
-            "submitProof",
-            "reportFraud",
-            "verdict",
-            "closeRound",
-        ];
+        let kinds = &neuroshard_runtime::tx::TX_KINDS;
+        let exempt: Vec<&str> = kinds.iter().filter(|k| k.1).map(|k| k.0).collect();
+        let known: Vec<&str> = kinds.iter().map(|k| k.0).collect();
         let fee = match kind.as_deref() {
             None => min,
             Some(k) if exempt.contains(&k) => Amount::ZERO,

@@ -5,6 +5,7 @@
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
 use neuroshard_chain::node::NodeApi;
+use neuroshard_runtime::round::micro_to_decimal;
 use serde_json::{json, Value};
 
 use crate::codes;
@@ -42,20 +43,49 @@ pub fn register(
                     proofs.push(item);
                 }
             }
+            let trained = ledger.round_trained(round).map_err(internal)?;
+            let close = record.close.as_ref();
+            let included: Option<Vec<String>> = close.map(|c| {
+                trained
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| c.result.includes(*i as u64))
+                    .map(|(_, id)| hex32(id))
+                    .collect()
+            });
+            let eval_loss = close.map(|c| micro_to_decimal(c.result.eval_loss_micro));
             Ok::<_, ErrorObjectOwned>(json!({
                 "round": record.round,
-                "open": record.close.is_none(),
+                "open": close.is_none(),
+                "model": hex32(&record.model_version),
                 "modelVersion": hex32(&record.model_version),
+                "momentum": hex32(&record.momentum),
+                "nextModel": close.map(|c| hex32(&c.result.next_model)),
+                "included": included,
+                "evalLoss": eval_loss,
                 "openedMs": record.opened_ms,
                 "openedHeight": record.opened_height,
+                "deadlineMs": record.opened_ms.saturating_add(ledger.params().round_length_ms),
                 "proofCount": record.proofs,
+                "trainedCount": record.trained,
+                "trained": trained.iter().map(hex32).collect::<Vec<_>>(),
                 "proofs": proofs,
-                "close": record.close.map(|c| json!({
-                    "aggregate": hex32(&c.aggregate),
-                    "nextModel": hex32(&c.next_model),
-                    "included": c.included.iter().map(hex32).collect::<Vec<_>>(),
+                "attestations": record.attestations.iter().map(|a| json!({
+                    "validator": a.validator,
+                    "power": a.power,
+                    "result": hex32(&a.result),
+                })).collect::<Vec<_>>(),
+                "close": close.map(|c| json!({
+                    "aggregate": hex32(&c.result.aggregate),
+                    "nextModel": hex32(&c.result.next_model),
+                    "momentum": hex32(&c.result.momentum),
+                    "included": included,
+                    "evalLoss": eval_loss,
+                    "result": hex32(&c.result_hash),
                     "closedMs": c.closed_ms,
-                    "closedBy": c.closed_by,
+                    "closedHeight": c.closed_height,
+                    "attestedPower": c.attested_power,
+                    "totalPower": c.total_power,
                 })),
             }))
         })

@@ -382,6 +382,29 @@ impl<S: Storage> Ledger<S> {
         }
         Ok(out)
     }
+    /// The round's training proofs (those a result's bitmap covers), in acceptance order.
+    pub fn round_trained(&self, round: u64) -> Result<Vec<Hash32>, StorageError> {
+        let Some(record) = self.round(round)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for i in 0..record.trained {
+            let id = read::<Hash32>(&self.store, &keys::round_trained(round, i))?
+                .ok_or_else(|| corrupt(&keys::round_trained(round, i), "missing"))?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// A result attested for `round`, by its hash.
+    pub fn round_result(
+        &self,
+        round: u64,
+        hash: &Hash32,
+    ) -> Result<Option<crate::round::RoundResult>, StorageError> {
+        read(&self.store, &keys::round_result(round, hash))
+    }
+
     pub fn proof(&self, id: &Hash32) -> Result<Option<ProofRecord>, StorageError> {
         read(&self.store, &keys::proof(id))
     }

@@ -67,20 +67,49 @@ pub enum TxBody {
     AttestRound { round: u64, result: RoundResult },
 }
 
+/// Every transaction kind's name (as the RPC, the explorer and fee estimates spell it) and
+/// whether it is fee-exempt, in [`TxBody`] order.
+pub const TX_KINDS: [(&str, bool); 10] = [
+    ("transfer", false),
+    ("registerNode", true),
+    ("submitProof", true),
+    ("stake", false),
+    ("unstake", false),
+    ("withdraw", false),
+    ("spend", false),
+    ("reportFraud", true),
+    ("verdict", true),
+    ("attestRound", true),
+];
+
 impl TxBody {
+    /// The kind's index in [`TX_KINDS`].
+    pub fn variant_index(&self) -> usize {
+        match self {
+            TxBody::Transfer { .. } => 0,
+            TxBody::RegisterNode { .. } => 1,
+            TxBody::SubmitProof(_) => 2,
+            TxBody::Stake { .. } => 3,
+            TxBody::Unstake { .. } => 4,
+            TxBody::WithdrawUnbonded => 5,
+            TxBody::Spend { .. } => 6,
+            TxBody::ReportFraud(_) => 7,
+            TxBody::Verdict { .. } => 8,
+            TxBody::AttestRound { .. } => 9,
+        }
+    }
+
+    /// The kind's name (`"transfer"`, `"attestRound"`, …).
+    pub fn kind(&self) -> &'static str {
+        TX_KINDS[self.variant_index()].0
+    }
+
     /// Transactions that exist before anyone holds NEURO pay no minimum fee: genesis mints
     /// nothing, so the path to a first reward must be free, and reporting fraud must never cost
     /// the honest reporter (a bootstrap validator holds nothing). Nodes keep such transactions out
     /// of blocks unless their body succeeds, so they cannot be used to fill blocks for free.
     pub fn is_fee_exempt(&self) -> bool {
-        matches!(
-            self,
-            TxBody::RegisterNode { .. }
-                | TxBody::SubmitProof(_)
-                | TxBody::ReportFraud(_)
-                | TxBody::Verdict { .. }
-                | TxBody::AttestRound { .. }
-        )
+        TX_KINDS[self.variant_index()].1
     }
 }
 

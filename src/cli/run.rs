@@ -278,10 +278,11 @@ fn spawn_compute(
             }
         })?;
     let (api_v, stop_v) = (api.clone(), stop.clone());
+    let lie = args.cheat == Some(worker::Cheat::WrongRoundResult);
     let verifier = std::thread::Builder::new()
         .name("verifier".into())
         .spawn(move || {
-            if let Err(e) = verifier::run(api_v, validator_key, corpus, stop_v) {
+            if let Err(e) = verifier::run(api_v, validator_key, corpus, lie, stop_v) {
                 tracing::error!("verification stopped: {e:#}");
             }
         })?;

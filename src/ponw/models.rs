@@ -1,12 +1,14 @@
 //! The round models a node holds: `models/<model version>.safetensors` in its home. Round 0's
-//! weights are made from the genesis seed; later rounds' are written by the validator that
-//! closed the round, or fetched from a peer's RPC. Whatever the source, a file is parsed as
+//! weights are made from the genesis seed; later rounds' are computed by each validator as it
+//! attests the round (with the outer momentum, `momentum-<hash>.safetensors`), or fetched from a
+//! peer's RPC. Whatever the source, a file is parsed as
 //! safetensors only (data, never code) and its weights hash must equal the on-chain model version
 //! before it is used.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use neuroshard_compute::diloco::Momentum;
 use neuroshard_compute::{checkpoint, ponw, NeuroLlm};
 use neuroshard_runtime::{Hash32, Params};
 
@@ -71,6 +73,29 @@ impl ModelStore {
         };
         std::fs::rename(&tmp, self.path(version))?;
         Ok(model)
+    }
+
+    fn momentum_path(&self, hash: &Hash32) -> PathBuf {
+        self.dir
+            .join(format!("momentum-{}.safetensors", hex::encode(hash)))
+    }
+
+    /// The outer momentum with hash `hash`, if this node holds it (the zero hash is "none yet").
+    pub fn momentum(&self, hash: &Hash32) -> anyhow::Result<Option<Momentum>> {
+        let path = self.momentum_path(hash);
+        if hash != &ponw::NO_MOMENTUM_HASH && !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(Momentum::load(&path, hash).with_context(|| {
+            format!("cannot load momentum {}", path.display())
+        })?))
+    }
+
+    /// Saves momentum this node computed; returns its hash.
+    pub fn save_momentum(&self, m: &Momentum) -> anyhow::Result<Hash32> {
+        let hash = m.hash();
+        m.save(&self.momentum_path(&hash))?;
+        Ok(hash)
     }
 
     /// Saves a model this node computed (e.g. after closing a round); returns its version.

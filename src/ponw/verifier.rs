@@ -7,21 +7,27 @@
 //!   that any validator called invalid is re-executed by every validator.
 //! * **Re-execution** replays the segment from the round's weights on CPU with one thread and
 //!   compares the pseudo-gradient hash bit for bit ([`neuroshard_compute::ponw::replay`]).
-//! * **Rounds.** Once the open round is `round_length_ms` old and holds verified proofs this
-//!   validator re-executed, it aggregates their pseudo-gradients with the genesis rule, applies
-//!   the outer Nesterov step, stores the new weights under `models/` (served by
-//!   `neuro_getModelWeights`) and submits `CloseRound`.
+//! * **Rounds.** Once a committed block is past the open round's deadline (its training proofs
+//!   are frozen) and every drawn proof of it has been re-executed here, this validator computes
+//!   the round's result by the rule in [`neuroshard_runtime::round`]: the pseudo-gradients it
+//!   holds of the round's non-voided proofs, in acceptance order, aggregated with the genesis
+//!   rule; the outer Nesterov step from the round's committed momentum; the held-out loss of the
+//!   next weights. It stores weights and momentum under `models/` and submits `AttestRound`.
+//!   The ledger adopts a result at more than two thirds of validator power, so no round waits
+//!   on one validator. Today the pseudo-gradients a validator holds are those it reproduced
+//!   (the drawn proofs); unsampled proofs join once their blobs travel between peers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::aggregate::Rule;
 use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
 use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec};
 use neuroshard_runtime::params::Aggregation;
+use neuroshard_runtime::round::{self, RoundResult};
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
 use tracing::{debug, info, warn};
@@ -44,20 +50,19 @@ struct Verifier {
     models: ModelStore,
     dataset: neuroshard_compute::data::Dataset,
     dataset_hash: Hash32,
+    diloco: DilocoConfig,
+    /// Test only: attest wrong round results.
+    lie: bool,
     /// Next block whose proofs are to be considered.
     next_height: u64,
     /// Proofs this validator has voted on.
     voted: HashSet<Hash32>,
-    /// Verified pseudo-gradients by round, for closing it.
-    verified: BTreeMap<u64, Vec<(Hash32, SegmentResult)>>,
-    outer: OuterOptimizer,
+    /// Re-executions of the open round's proofs: the pseudo-gradient if it reproduced the
+    /// proof, `None` if it did not.
+    replays: HashMap<Hash32, Option<SegmentResult>>,
+    /// The round this validator last attested, and when (retried if it does not land).
+    attested: Option<(u64, Instant)>,
     stats: VerifierStats,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs the validator service until `stop`. Does nothing while `key` is not an active validator.
@@ -65,6 +70,7 @@ pub fn run(
     api: NodeApi,
     key: SecretKey,
     corpus: Corpus,
+    lie: bool,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     segment::deterministic_cpu();
@@ -83,8 +89,10 @@ pub fn run(
         dataset,
         next_height: height.saturating_sub(100).max(1),
         voted: HashSet::new(),
-        verified: BTreeMap::new(),
-        outer: OuterOptimizer::new(&diloco),
+        replays: HashMap::new(),
+        attested: None,
+        diloco,
+        lie,
         stats: VerifierStats::default(),
         api,
         key,
@@ -143,7 +151,7 @@ impl Verifier {
             self.next_height += 1;
         }
         self.check_disputes(params)?;
-        self.maybe_close_round(params)
+        self.maybe_attest_round(params)
     }
 
     /// Proofs of the open round that another validator called invalid.
@@ -190,19 +198,11 @@ impl Verifier {
         info!(proof = %hex::encode(&id[..8]), batches = p.batches, "re-executing a sampled proof");
         let started = std::time::Instant::now();
         // A proof that did not train the network's corpus did not do the network's work.
-        let valid = match self.replay(params, &p)? {
-            _ if p.data_shard != self.dataset_hash => false,
-            Replay::Unverifiable(why) => {
-                warn!(proof = %hex::encode(&id[..8]), "cannot re-execute: {why}");
+        let valid = match self.reproduce(params, id, &p)? {
+            Some(valid) => valid,
+            None => {
                 self.voted.insert(id);
                 return Ok(());
-            }
-            Replay::Done(result) => {
-                let valid = result.pseudo_gradient_hash == p.pseudo_gradient;
-                if valid {
-                    self.verified.entry(p.round).or_default().push((id, result));
-                }
-                valid
             }
         };
         self.voted.insert(id);
@@ -226,6 +226,35 @@ impl Verifier {
             Err(e) => warn!("verdict not accepted: {e}"),
         }
         Ok(())
+    }
+
+    /// Whether re-executing proof `id` reproduces its pseudo-gradient (cached for the round);
+    /// `None` if this node cannot re-execute it.
+    fn reproduce(
+        &mut self,
+        params: &Params,
+        id: Hash32,
+        p: &ProofRecord,
+    ) -> anyhow::Result<Option<bool>> {
+        if let Some(done) = self.replays.get(&id) {
+            return Ok(Some(done.is_some()));
+        }
+        // A proof that did not train the network's corpus did not do the network's work.
+        if p.data_shard != self.dataset_hash {
+            self.replays.insert(id, None);
+            return Ok(Some(false));
+        }
+        match self.replay(params, p)? {
+            Replay::Unverifiable(why) => {
+                warn!(proof = %hex::encode(&id[..8]), "cannot re-execute: {why}");
+                Ok(None)
+            }
+            Replay::Done(result) => {
+                let valid = result.pseudo_gradient_hash == p.pseudo_gradient;
+                self.replays.insert(id, valid.then_some(result));
+                Ok(Some(valid))
+            }
+        }
     }
 
     fn replay(&mut self, params: &Params, p: &ProofRecord) -> anyhow::Result<Replay> {
@@ -256,61 +285,115 @@ impl Verifier {
         Ok(Replay::Done(result))
     }
 
-    fn maybe_close_round(&mut self, params: &Params) -> anyhow::Result<()> {
-        let (training, statuses) = self.api.with_chain(|c| {
+    /// Attests the open round's result once its training proofs are frozen and every drawn one
+    /// of them has been re-executed here.
+    fn maybe_attest_round(&mut self, params: &Params) -> anyhow::Result<()> {
+        let me = self.key.address();
+        let snapshot = self.api.with_chain(|c| {
             let l = c.ledger();
             let t = l.training()?;
-            let mut statuses = Vec::new();
-            if let Some(list) = self.verified.get(&t.round) {
-                for (id, _) in list {
-                    statuses.push((*id, l.proof(id)?.map(|p| p.status)));
+            let record = l.round(t.round)?;
+            let frozen = l.last_block_time_ms() >= t.opened_ms + params.round_length_ms;
+            let mut proofs = Vec::new();
+            if frozen {
+                for id in l.round_trained(t.round)? {
+                    proofs.push((id, l.proof(&id)?));
                 }
             }
-            Ok::<_, anyhow::Error>((t, statuses))
+            Ok::<_, anyhow::Error>((t, record, frozen, proofs))
         })?;
-        self.verified.retain(|round, _| *round >= training.round);
-        if now_ms() < training.opened_ms + params.round_length_ms {
+        let (training, record, frozen, proofs) = snapshot;
+        let round = training.round;
+        // Forget the re-executions of rounds that are over.
+        let open: HashSet<Hash32> = proofs.iter().map(|(id, _)| *id).collect();
+        if frozen {
+            self.replays.retain(|id, _| open.contains(id));
+        }
+        let Some(record) = record else { return Ok(()) };
+        if !frozen || record.attestations.iter().any(|a| a.validator == me) {
             return Ok(());
         }
-        let settled: HashSet<Hash32> = statuses
+        if self
+            .attested
+            .is_some_and(|(r, at)| r == round && at.elapsed() < Duration::from_secs(20))
+        {
+            return Ok(());
+        }
+        // Which pseudo-gradients go in: every non-voided proof of the round whose
+        // pseudo-gradient this validator holds, in acceptance order.
+        let mut flags = Vec::with_capacity(proofs.len());
+        for (id, p) in &proofs {
+            let Some(p) = p else {
+                anyhow::bail!(
+                    "round {round} lists proof {} that is missing",
+                    hex::encode(id)
+                );
+            };
+            if p.sampled.is_none() {
+                return Ok(()); // not drawn yet: the next block draws it
+            }
+            let wanted = p.status != ProofStatus::Voided
+                && (p.sampled == Some(true) || !p.verdicts.is_empty());
+            flags.push(wanted && self.reproduce(params, *id, p)? == Some(true));
+        }
+        let updates: Vec<_> = proofs
             .iter()
-            .filter(|(_, s)| matches!(s, Some(ProofStatus::Verified | ProofStatus::Paid)))
-            .map(|(id, _)| *id)
+            .zip(&flags)
+            .filter(|(_, held)| **held)
+            .filter_map(|((id, _), _)| self.replays.get(id)?.as_ref())
+            .map(|r| &r.pseudo_gradient)
             .collect();
-        let Some(list) = self.verified.get(&training.round) else {
-            return Ok(());
-        };
-        let included: Vec<&(Hash32, SegmentResult)> =
-            list.iter().filter(|(id, _)| settled.contains(id)).collect();
-        if included.is_empty() {
-            return Ok(());
-        }
         let Some(start) = self.models.get(params, &training.model_version)? else {
+            debug!(round, "cannot attest: this node lacks the round's model");
             return Ok(());
         };
-        let n = included.len();
-        let rule = rule_of(params, n);
-        let updates: Vec<&SegmentResult> = included.iter().map(|(_, r)| r).collect();
-        let outcome = segment::close_round(&start, &updates, rule, &mut self.outer)?;
+        let Some(momentum) = self.models.momentum(&training.momentum)? else {
+            warn!(
+                round,
+                momentum = %hex::encode(&training.momentum[..8]),
+                "cannot attest: this node lacks the round's outer momentum"
+            );
+            return Ok(());
+        };
+        let began = Instant::now();
+        let n = updates.len();
+        let outer = OuterOptimizer::resume(&self.diloco, momentum);
+        let outcome = segment::close_round(&start, &updates, rule_of(params, n), outer)?;
+        let train = train_config_of(params);
+        let loss = segment::heldout_loss(
+            &outcome.next,
+            &self.dataset,
+            &train,
+            round::EVAL_BATCHES,
+            &round::EVAL_SEED,
+        )?;
         let next_model = self.models.save(&outcome.next)?;
-        let ids: Vec<Hash32> = included.iter().map(|(id, _)| *id).collect();
-        let body = TxBody::CloseRound {
-            round: training.round,
+        let momentum = self.models.save_momentum(&outcome.momentum)?;
+        let mut result = RoundResult {
+            included: round::bitmap(flags),
             aggregate: outcome.aggregate_hash,
             next_model,
-            included: ids,
+            momentum,
+            eval_loss_micro: round::loss_to_micro(loss),
         };
-        match self.api.sign_and_submit(&self.key, body) {
-            Ok(_) => info!(
-                round = training.round,
-                proofs = n,
-                next_model = %hex::encode(&next_model[..8]),
-                "closing the round with the verified pseudo-gradients"
-            ),
-            Err(e) => debug!("round not closed: {e}"),
+        if self.lie {
+            result.next_model[0] ^= 0xFF;
         }
-        // Whatever happens, do not resubmit for this round until the chain moves.
-        self.verified.remove(&training.round);
+        self.attested = Some((round, Instant::now()));
+        match self
+            .api
+            .sign_and_submit(&self.key, TxBody::AttestRound { round, result })
+        {
+            Ok(_) => info!(
+                round,
+                proofs = n,
+                eval_loss = format!("{loss:.4}"),
+                next_model = %hex::encode(&next_model[..8]),
+                secs = format!("{:.1}", began.elapsed().as_secs_f64()),
+                "attested the round's result"
+            ),
+            Err(e) => debug!("attestation not accepted: {e}"),
+        }
         Ok(())
     }
 }

@@ -35,6 +35,8 @@ pub enum Cheat {
     RandomGradient,
     /// Train nothing; claim the batches anyway.
     Skip,
+    /// As a validator: attest a wrong next model for every round.
+    WrongRoundResult,
 }
 
 pub struct WorkerConfig {
@@ -105,6 +107,15 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let started = Instant::now();
         let claim = if let Some(dataset) = &dataset {
             let version = v.training.model_version;
+            if now_ms() + DEADLINE_MARGIN_MS >= round_deadline_ms(&v) {
+                // The round is closing: its validators are attesting the next model.
+                bar.set_message(format!(
+                    "round {} | closing: waiting for the next model…",
+                    v.training.round
+                ));
+                sleep_unless(&stop, Duration::from_millis(500));
+                continue;
+            }
             if model.as_ref().map(|(h, _)| h) != Some(&version) {
                 bar.set_message(format!(
                     "round {} | loading its model {}…",
@@ -263,6 +274,16 @@ impl Claim {
     }
 }
 
+/// How long before a round's deadline a worker stops training, so that its proof still lands.
+const DEADLINE_MARGIN_MS: u64 = 3_000;
+
+/// When the open round stops taking training proofs.
+fn round_deadline_ms(v: &View) -> u64 {
+    v.training
+        .opened_ms
+        .saturating_add(v.params.round_length_ms)
+}
+
 /// Trains one segment until the proof interval ends; `None` if the round changed meanwhile.
 #[allow(clippy::too_many_arguments)]
 fn train_segment(
@@ -293,7 +314,14 @@ fn train_segment(
     let mut seg = Segment::start(start, spec)?;
     let began = Instant::now();
     let skip = cfg.cheat == Some(Cheat::Skip);
-    while began.elapsed() < interval && seg.batches() < train_cap && !stop.load(Ordering::Relaxed) {
+    // Training proofs must land before the round's deadline (block time), with a margin for
+    // the blocks that carry them.
+    let stop_at_ms = round_deadline_ms(v).saturating_sub(DEADLINE_MARGIN_MS);
+    while began.elapsed() < interval
+        && seg.batches() < train_cap
+        && now_ms() < stop_at_ms
+        && !stop.load(Ordering::Relaxed)
+    {
         if skip {
             std::thread::sleep(Duration::from_millis(50));
             break;
@@ -323,7 +351,7 @@ fn train_segment(
         Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(cap),
         Some(Cheat::RandomGradient) => claim.pseudo_gradient = rand_hash(),
         Some(Cheat::Skip) => claim.batches = cap.min(allowed.max(1) / 2).max(1),
-        None => {}
+        Some(Cheat::WrongRoundResult) | None => {}
     }
     Ok((claim.batches > 0).then_some(claim))
 }

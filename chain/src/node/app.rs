@@ -439,11 +439,20 @@ impl App {
                 chain.apply_with_certificate(&block, Some(encode_commit(&certificate)))?;
             let _ = chain.store().prune_own_proposals(height.0);
             let ledger = chain.ledger();
-            self.shared
+            let nonce =
+                |a: &neuroshard_runtime::Address| ledger.account(a).map_or(0, |acc| acc.nonce);
+            let mut mempool = self
+                .shared
                 .mempool
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .prune(|a| ledger.account(a).map(|acc| acc.nonce).unwrap_or(0));
+                .unwrap_or_else(|p| p.into_inner());
+            mempool.prune(nonce);
+            let time = now_ms();
+            let dropped = mempool.recheck(nonce, |tx| ledger.check_tx(tx, time).is_ok());
+            if dropped > 0 {
+                debug!(%height, dropped, "dropped free transactions that can no longer enter a block");
+            }
+            drop(mempool);
             eyre::Ok(applied)
         });
         let applied = match applied {

@@ -191,21 +191,37 @@ fn a_fresh_token_trains_and_earns_exactly_its_paid_proofs() {
             assert!(verdicts.iter().all(|v| v["valid"] == json!(true)), "{p}");
             assert!(!verdicts.is_empty(), "paid without a verdict: {p}");
         }
-        // Training is recorded: a round closed with the verified pseudo-gradients.
+        // Training is recorded: a round that took training proofs closed with all of them.
+        // (Round 0 opened at the genesis time, long past: it closes at once, empty.)
         let round0 = until(
-            "round 0 to close",
-            Duration::from_secs(60),
+            "a round with training proofs to close",
+            Duration::from_secs(90),
             &[&dev],
             || async {
-                let r = call(&dev, "neuro_getTrainingRound", vec![json!(0)]).await;
-                (!r["close"].is_null()).then_some(r)
+                let open = call(&dev, "neuro_getTrainingRound", vec![]).await;
+                for r in 0..open["round"].as_u64().unwrap() {
+                    let r = call(&dev, "neuro_getTrainingRound", vec![json!(r)]).await;
+                    if r["trainedCount"].as_u64() > Some(0) {
+                        return Some(r);
+                    }
+                }
+                None
             },
         )
         .await;
-        assert!(!round0["close"]["included"].as_array().unwrap().is_empty());
+        // Every training proof of the round is in its result (all are re-executed here, none
+        // is voided), and the result records the next model's held-out loss.
+        let included = round0["included"].as_array().unwrap();
+        assert!(!included.is_empty());
+        assert_eq!(included, round0["trained"].as_array().unwrap(), "{round0}");
+        let loss: f64 = round0["evalLoss"].as_str().unwrap().parse().unwrap();
+        assert!(loss > 0.0 && loss < 10.0, "{round0}");
+        assert_eq!(round0["attestations"].as_array().unwrap().len(), 1);
         let model = call(&dev, "neuro_getModel", vec![]).await;
         assert!(model["round"].as_u64().unwrap() >= 1);
-        assert_eq!(model["modelVersion"], round0["close"]["nextModel"]);
+        let next = round0["round"].as_u64().unwrap() + 1;
+        let round1 = call(&dev, "neuro_getTrainingRound", vec![json!(next)]).await;
+        assert_eq!(round1["model"], round0["nextModel"]);
         assert!(round0["proofs"]
             .as_array()
             .unwrap()

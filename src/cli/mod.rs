@@ -7,6 +7,7 @@ mod bench_rpc;
 mod genesis;
 mod infer;
 mod node;
+mod rounds;
 mod run;
 mod status;
 #[cfg(feature = "training")]
@@ -58,6 +59,8 @@ pub enum Command {
     /// Height, peers, sync state, training round, and the wallet's balance and pending rewards
     /// of a running node.
     Status(status::StatusArgs),
+    /// The network's training round by round: proofs included, held-out loss of each next model.
+    Rounds(rounds::RoundsArgs),
     /// Buy one inference from a node: pays its posted price on chain, prints the text.
     Infer(infer::InferArgs),
     /// Measure throughput.
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Node(args)) => node::run_node(args),
         Some(Command::Wallet(args)) => wallet::run(args),
         Some(Command::Status(args)) => status::run(args),
+        Some(Command::Rounds(args)) => rounds::run(args),
         Some(Command::Dev(args)) => node::run_dev(args),
         Some(Command::Infer(args)) => infer::run(args),
         Some(Command::Testnet(cmd)) => node::run_testnet(cmd),

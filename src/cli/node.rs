@@ -19,6 +19,10 @@ pub struct NodeArgs {
     /// Test only: vote nil wherever consensus votes for a block (a byzantine validator).
     #[arg(long, hide = true)]
     pub byzantine_equivocate: bool,
+    /// Corpus a validator re-executes proofs and evaluates rounds on: a directory of text files
+    /// or `synthetic` [default: as `neuroshard`].
+    #[arg(long)]
+    pub corpus: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +105,11 @@ pub(super) async fn shutdown_signal() {
 }
 
 /// Runs the node in `home` and its RPC server until SIGINT or SIGTERM.
-pub fn run_home(home: &Path, options: node::StartOptions) -> anyhow::Result<()> {
+pub fn run_home(
+    home: &Path,
+    options: node::StartOptions,
+    corpus: Option<String>,
+) -> anyhow::Result<()> {
     let home = Home::new(home);
     if !home.is_initialised() {
         anyhow::bail!(
@@ -109,11 +117,40 @@ pub fn run_home(home: &Path, options: node::StartOptions) -> anyhow::Result<()> 
             home.dir.display()
         );
     }
-    run_locked(home.lock()?, options)
+    run_locked(home.lock()?, options, corpus)
 }
 
 /// [`run_home`] in a home this process has claimed.
-fn run_locked(lock: node::HomeLock, options: node::StartOptions) -> anyhow::Result<()> {
+#[cfg(feature = "training")]
+fn spawn_verifier(
+    api: &neuroshard_chain::node::NodeApi,
+    home: &Home,
+    corpus: Option<&str>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    let key = home.load_validator_key()?;
+    let corpus = crate::ponw::spec::Corpus::choose(corpus);
+    Ok(Some(super::run::spawn_verifier(
+        api, key, corpus, false, stop,
+    )?))
+}
+
+#[cfg(not(feature = "training"))]
+fn spawn_verifier(
+    _api: &neuroshard_chain::node::NodeApi,
+    _home: &Home,
+    _corpus: Option<&str>,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    tracing::warn!("built without the `training` feature: this node verifies no proofs");
+    Ok(None)
+}
+
+fn run_locked(
+    lock: node::HomeLock,
+    options: node::StartOptions,
+    corpus: Option<String>,
+) -> anyhow::Result<()> {
     let home = lock.home().clone();
     runtime()?.block_on(async {
         let running = node::start_locked(lock, options)
@@ -130,8 +167,15 @@ fn run_locked(lock: node::HomeLock, options: node::StartOptions) -> anyhow::Resu
             rpc = %format!("http://{addr}"),
             "node running; Ctrl-C to stop"
         );
+        // A validator verifies and attests whichever command runs it.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let verifier = spawn_verifier(&running.api, &home, corpus.as_deref(), &stop)?;
         shutdown_signal().await;
         info!("shutting down");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = verifier {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         let _ = rpc.stop();
         running.shutdown().await;
         Ok(())
@@ -144,6 +188,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         node::StartOptions {
             equivocate: args.byzantine_equivocate,
         },
+        args.corpus,
     )
 }
 
@@ -164,7 +209,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             args.genesis.as_deref(),
         )?;
     }
-    run_locked(lock, node::StartOptions::default())
+    run_locked(lock, node::StartOptions::default(), None)
 }
 
 /// Writes a new dev chain home: the dev validator key, ports from `base_port`, and the embedded

@@ -6,7 +6,7 @@
 //! joins it as a full node in a home of its own (`$NEUROSHARD_HOME/nodes/N`: its own keys, ports
 //! and node id), so several nodes can run with one token. The wallet key comes from `--token`
 //! (warned: it shows in process listings), `NEUROSHARD_TOKEN`, or `$NEUROSHARD_HOME/wallet.key`
-//! (created on first run). A validator node also re-executes sampled proofs and closes rounds.
+//! (created on first run). A validator node also re-executes sampled proofs and attests rounds.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -259,7 +259,7 @@ fn spawn_compute(
     model_source: Option<String>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    use crate::ponw::{spec::Corpus, verifier, worker};
+    use crate::ponw::{spec::Corpus, worker};
     let corpus = Corpus::choose(args.corpus.as_deref());
     let cfg = worker::WorkerConfig {
         wallet,
@@ -277,16 +277,29 @@ fn spawn_compute(
                 tracing::error!("worker stopped: {e:#}");
             }
         })?;
-    let (api_v, stop_v) = (api.clone(), stop.clone());
     let lie = args.cheat == Some(worker::Cheat::WrongRoundResult);
-    let verifier = std::thread::Builder::new()
+    let verifier = spawn_verifier(api, validator_key, corpus, lie, stop)?;
+    Ok(vec![worker, verifier])
+}
+
+/// The validator's round service (re-execution, verdicts, round attestations) on its own
+/// thread. It idles while `key` is not an active validator.
+#[cfg(feature = "training")]
+pub fn spawn_verifier(
+    api: &neuroshard_chain::node::NodeApi,
+    key: SecretKey,
+    corpus: crate::ponw::spec::Corpus,
+    lie: bool,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let (api, stop) = (api.clone(), stop.clone());
+    Ok(std::thread::Builder::new()
         .name("verifier".into())
         .spawn(move || {
-            if let Err(e) = verifier::run(api_v, validator_key, corpus, lie, stop_v) {
+            if let Err(e) = crate::ponw::verifier::run(api, key, corpus, lie, stop) {
                 tracing::error!("verification stopped: {e:#}");
             }
-        })?;
-    Ok(vec![worker, verifier])
+        })?)
 }
 
 #[cfg(not(feature = "training"))]

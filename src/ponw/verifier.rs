@@ -1,5 +1,5 @@
 //! The validator's side of Proof of Neural Work: re-execute a sample of accepted proofs, submit
-//! a verdict for each, and close training rounds with the aggregate of the verified work.
+//! a verdict for each, and attest each training round's result (see `Rounds` below).
 //!
 //! * **Sampling.** The ledger draws which proofs are re-executed (`verify_sample_bps`, from a
 //!   state root the prover could not know when it signed; see `neuroshard_runtime::maturity`);

@@ -338,7 +338,11 @@ fn train_segment(
     // A segment that reached its cap early still waits out the interval: the chain measures the
     // claim against the time since the node's previous proof, and refuses one that comes sooner
     // than the least proof interval.
-    sleep_unless(stop, interval.saturating_sub(began.elapsed()));
+    let to_deadline = Duration::from_millis(stop_at_ms.saturating_sub(now_ms()));
+    sleep_unless(
+        stop,
+        interval.saturating_sub(began.elapsed()).min(to_deadline),
+    );
     let done = seg.finish();
     let mut claim = Claim {
         batches: done.batches,

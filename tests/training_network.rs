@@ -1,0 +1,181 @@
+//! The network trains one model: a 4-validator testnet (`neuroshard testnet init`) whose nodes
+//! each run `neuroshard --home` (chain, worker, validator round service), with short test rounds.
+//! Real processes on loopback, real RocksDB, libtorch on CPU, the synthetic corpus.
+
+#![cfg(feature = "training")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use neuroshard_chain::node::Home;
+use neuroshard_runtime::{Genesis, SecretKey};
+use serde_json::{json, Value};
+use support::*;
+
+/// The dev genesis with short rounds, short segments and every proof re-executed.
+fn genesis(dir: &Path) -> PathBuf {
+    let mut g = Genesis::dev();
+    g.params.training.verify_sample_bps = 10_000;
+    g.params.training.inner_steps = 30;
+    g.params.round_length_ms = 25_000;
+    g.params.proof_interval_ms = 5_000;
+    g.params.min_proof_interval_ms = 2_500;
+    let path = dir.join("genesis-training.json");
+    std::fs::write(&path, g.to_json_pretty()).unwrap();
+    path
+}
+
+fn token(seed: u8) -> String {
+    SecretKey::from_entropy(neuroshard_runtime::crypto::domain_hash(
+        b"training-network-test",
+        &[seed],
+    ))
+    .to_token()
+}
+
+/// `testnet init` homes, each run by `neuroshard --home` with its own wallet token; the node
+/// named in `liar` attests wrong round results.
+fn training_testnet(dir: &Path, liar: Option<usize>) -> Vec<NodeProc> {
+    let base = free_base_port(4);
+    let g = genesis(dir);
+    let out = Command::new(BIN)
+        .args(["testnet", "init", "--validators", "4", "--dir"])
+        .arg(dir)
+        .args([
+            "--base-port",
+            &base.to_string(),
+            "--block-interval-ms",
+            "500",
+        ])
+        .arg("--genesis")
+        .arg(&g)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let t = token(i as u8);
+            let mut args = vec!["--home", parts[1], "--corpus", "synthetic"];
+            if liar == Some(i) {
+                args.extend(["--cheat", "wrong-round-result"]);
+            }
+            NodeProc::spawn_env(
+                &args,
+                &[
+                    ("NEUROSHARD_TOKEN", t.as_str()),
+                    ("NEUROSHARD_LOG", "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_sync=error,informalsystems_malachitebft_network=off,neuroshard_chain::node::app=warn"),
+                ],
+                Path::new(parts[1]),
+                parts[2],
+            )
+        })
+        .collect()
+}
+
+async fn call(node: &NodeProc, method: &str, params: Vec<Value>) -> Value {
+    node.client()
+        .call(method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}\n{}", node.log_tail()))
+}
+
+async fn round(node: &NodeProc, r: u64) -> Value {
+    call(node, "neuro_getTrainingRound", vec![json!(r)]).await
+}
+
+fn loss(r: &Value) -> f64 {
+    r["evalLoss"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until every node's open round is at least `n`.
+async fn rounds_closed(nodes: &[NodeProc], n: u64, timeout: Duration) {
+    let started = std::time::Instant::now();
+    for node in nodes {
+        loop {
+            let open = call(node, "neuro_getTrainingRound", vec![]).await;
+            if open["round"].as_u64().unwrap() >= n {
+                break;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "round {n} not reached: open round {}\n{}",
+                open["round"],
+                nodes
+                    .iter()
+                    .map(|n| n.log_tail())
+                    .collect::<Vec<_>>()
+                    .join("\n---\n")
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+#[test]
+fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
+    let dir = TempDir::new("training-network");
+    let liar = 3;
+    let nodes = training_testnet(&dir.0, Some(liar));
+    rt().block_on(async {
+        // Round 0 opened at the (past) genesis time and closes at once; 4 more with training.
+        rounds_closed(&nodes, 5, Duration::from_secs(420)).await;
+        let liar_address = Home::new(&nodes[liar].home)
+            .load_validator_key()
+            .unwrap()
+            .address()
+            .to_string();
+        let mut losses = Vec::new();
+        for r in 0..5 {
+            let first = round(&nodes[0], r).await;
+            // Every node records the same result.
+            for n in &nodes[1..] {
+                let other = round(n, r).await;
+                assert_eq!(other["nextModel"], first["nextModel"], "round {r}");
+                assert_eq!(other["included"], first["included"], "round {r}");
+                assert_eq!(other["evalLoss"], first["evalLoss"], "round {r}");
+            }
+            // Every training proof (all re-executed here, none voided) is in the aggregate.
+            assert_eq!(first["included"], first["trained"], "round {r}: {first}");
+            // Adopted by the three honest validators; the liar's attestation, if it made one
+            // before adoption, is not the adopted result.
+            let close = &first["close"];
+            assert!(
+                close["attestedPower"].as_u64().unwrap() * 3 > 2 * 40,
+                "{close}"
+            );
+            for a in first["attestations"].as_array().unwrap() {
+                let is_liar = a["validator"].as_str() == Some(liar_address.as_str());
+                assert_eq!(a["result"] == close["result"], !is_liar, "round {r}: {a}");
+            }
+            // The next round trains the adopted model.
+            let next = round(&nodes[0], r + 1).await;
+            assert_eq!(next["model"], first["nextModel"]);
+            losses.push(loss(&first));
+        }
+        eprintln!("held-out loss per round: {losses:?}");
+        let trained: u64 = {
+            let mut t = 0;
+            for r in 1..5 {
+                t += round(&nodes[0], r).await["trainedCount"].as_u64().unwrap();
+            }
+            t
+        };
+        assert!(trained >= 4, "only {trained} training proofs in rounds 1-4");
+        let last = *losses.last().unwrap();
+        assert!(
+            last < 0.9 * losses[0],
+            "held-out loss did not fall 10%: {losses:?}"
+        );
+    });
+}

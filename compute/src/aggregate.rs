@@ -37,6 +37,42 @@ impl Rule {
     }
 }
 
+/// Scales every update whose L2 norm exceeds the median norm down to it (as Templar does before
+/// its rule), so that no single peer's update outweighs a typical one however large it is sent;
+/// an update with a non-finite value counts as zero. Norms are summed on the host in f64, in
+/// order: the same bits on every machine.
+pub fn clip_to_median_norm(updates: &[Tensor]) -> Result<Vec<Tensor>, ComputeError> {
+    let mut hosts = updates
+        .iter()
+        .map(crate::to_host)
+        .collect::<Result<Vec<_>, _>>()?;
+    let norms: Vec<Option<f64>> = hosts
+        .iter()
+        .map(|v| {
+            let sq: f64 = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
+            (v.iter().all(|x| x.is_finite()) && sq.is_finite()).then(|| sq.sqrt())
+        })
+        .collect();
+    let mut finite: Vec<f64> = norms.iter().flatten().copied().collect();
+    finite.sort_by(f64::total_cmp);
+    let median = finite.get(finite.len().saturating_sub(1) / 2).copied();
+    for (v, norm) in hosts.iter_mut().zip(&norms) {
+        match (norm, median) {
+            (Some(n), Some(m)) if *n > m && *n > 0.0 => {
+                let scale = (m / n) as f32;
+                v.iter_mut().for_each(|x| *x *= scale);
+            }
+            (Some(_), _) => {}
+            (None, _) => v.iter_mut().for_each(|x| *x = 0.0),
+        }
+    }
+    Ok(hosts
+        .iter()
+        .zip(updates)
+        .map(|(v, u)| Tensor::from_slice(v).to_device(u.device()))
+        .collect())
+}
+
 /// Aggregates `updates` (equal-length 1-D f32 tensors) into one.
 pub fn aggregate(updates: &[Tensor], rule: Rule) -> Result<Tensor, ComputeError> {
     let n = updates.len();

@@ -12,7 +12,7 @@
 use sha2::{Digest, Sha256};
 use tch::{Device, Tensor};
 
-use crate::aggregate::{aggregate, Rule};
+use crate::aggregate::{aggregate, clip_to_median_norm, Rule};
 use crate::config::ModelConfig;
 use crate::data::{Batch, BatchId, Dataset};
 use crate::diloco::{hash_vector, Momentum, OuterOptimizer};
@@ -169,7 +169,8 @@ pub struct RoundOutcome {
     pub momentum: Momentum,
 }
 
-/// Closes a round: aggregates the pseudo-gradients (in the given, canonical order) with `rule`
+/// Closes a round: clips the pseudo-gradients (in the given, canonical order) to their median
+/// norm, aggregates them with `rule`
 /// and applies the outer Nesterov step (`outer` resumes from the round's committed momentum) to
 /// a copy of `start`. With no pseudo-gradients nothing moves: the next round trains the same
 /// weights from the same momentum. Plain CPU code with one thread: every validator gets the
@@ -186,7 +187,7 @@ pub fn close_round(
         [0; 32]
     } else {
         let deltas: Vec<Tensor> = updates.iter().map(|u| u.shallow_clone()).collect();
-        let aggregate = aggregate(&deltas, rule)?;
+        let aggregate = aggregate(&clip_to_median_norm(&deltas)?, rule)?;
         outer.step(&next, &aggregate)?;
         hash_vector(&aggregate)
     };
@@ -366,5 +367,43 @@ mod tests {
         assert_eq!(idle.next.weights_hash(), a.next.weights_hash());
         assert_eq!(idle.momentum.hash(), a_hash);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn huge_sign_flipped_and_nan_updates_do_not_stop_learning() {
+        deterministic_cpu();
+        let cfg = ModelConfig::tiny();
+        let start = genesis_model(&cfg, 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 20_000);
+        let mut train = spec(0).train;
+        train.lr = 3e-3;
+        let honest: Vec<Tensor> = (1..=4)
+            .map(|seed| {
+                let s = SegmentSpec {
+                    data_seed: [seed; 32],
+                    first_batch: 0,
+                    train: train.clone(),
+                };
+                replay(&start, &data, s, 8).unwrap().pseudo_gradient
+            })
+            .collect();
+        // Two sign-flipped ×100 and a NaN among four honest: trimming one value per side per
+        // coordinate leaves a ×100 in every coordinate; clipping to the median norm tames it.
+        let flipped = &honest[0] * -100.0;
+        let flipped2 = &honest[1] * -100.0;
+        let nan = honest[1].full_like(f64::NAN);
+        let mut updates: Vec<&Tensor> = honest.iter().collect();
+        updates.extend([&flipped, &flipped2, &nan]);
+        let dc = crate::diloco::DilocoConfig::default();
+        let before = heldout_loss(&start, &data, &train, 4, &[9; 32]).unwrap();
+        let rule = Rule::TrimmedMean { trim: 0.1 };
+        let out = close_round(&start, &updates, rule, OuterOptimizer::new(&dc)).unwrap();
+        let after = heldout_loss(&out.next, &data, &train, 4, &[9; 32]).unwrap();
+        assert!(after.is_finite() && after < before, "{before} -> {after}");
+        // Clipped: no update is longer than the median, and the NaN one is zero.
+        let clipped = clip_to_median_norm(&[honest[0].shallow_clone(), flipped, nan]).unwrap();
+        let norm = |t: &Tensor| f64::try_from(t.norm()).unwrap();
+        assert!((norm(&clipped[1]) - norm(&honest[0])).abs() < 1e-3 * norm(&honest[0]));
+        assert_eq!(norm(&clipped[2]), 0.0);
     }
 }

@@ -107,7 +107,10 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let started = Instant::now();
         let claim = if let Some(dataset) = &dataset {
             let version = v.training.model_version;
-            if now_ms() + DEADLINE_MARGIN_MS >= round_deadline_ms(&v) {
+            // A segment that cannot end before the deadline after the least proof interval
+            // would be refused: wait for the next round instead.
+            let least = v.params.min_proof_interval_ms;
+            if now_ms() + DEADLINE_MARGIN_MS + least >= round_deadline_ms(&v) {
                 // The round is closing: its validators are attesting the next model.
                 bar.set_message(format!(
                     "round {} | closing: waiting for the next model…",

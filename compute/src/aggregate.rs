@@ -83,9 +83,9 @@ pub fn aggregate(updates: &[Tensor], rule: Rule) -> Result<Tensor, ComputeError>
     if updates.iter().any(|u| u.numel() != len || u.dim() != 1) {
         return Err(ComputeError::Aggregation("updates differ in shape".into()));
     }
-    let stacked = Tensor::f_stack(updates, 0)?; // [n, d]
+    let stack = || Tensor::f_stack(updates, 0); // [n, d]
     Ok(match rule {
-        Rule::Mean => stacked.mean_dim(0, false, Kind::Float),
+        Rule::Mean => stack()?.mean_dim(0, false, Kind::Float),
         Rule::Median | Rule::TrimmedMean { .. } => {
             let vectors = updates
                 .iter()
@@ -95,6 +95,7 @@ pub fn aggregate(updates: &[Tensor], rule: Rule) -> Result<Tensor, ComputeError>
             Tensor::from_slice(&per_coordinate(&slices, rule)?).to_device(updates[0].device())
         }
         Rule::Krum { f, m } => {
+            let stacked = stack()?;
             let dist = Tensor::f_cdist(&stacked, &stacked, 2.0, None)?.square(); // [n, n]
             let neighbours = n.saturating_sub(f + 2).max(1) as i64;
             // Sorted row includes the zero distance to itself first.

@@ -231,6 +231,51 @@ pub fn heldout_loss(
     Ok(sum / batches.max(1) as f64)
 }
 
+/// Seconds each part of a round close took (see [`time_round_close`]).
+#[derive(Clone, Debug)]
+pub struct RoundCloseTiming {
+    pub parameters: i64,
+    pub workers: usize,
+    /// Clipping, robust aggregation and the outer step.
+    pub aggregate_and_step_s: f64,
+    /// Held-out evaluation of the next weights.
+    pub eval_s: f64,
+}
+
+/// Times [`close_round`] and [`heldout_loss`] for `workers` random pseudo-gradients of a
+/// `cfg`-sized model (the fetch is not included: blobs do not travel yet).
+pub fn time_round_close(
+    cfg: &ModelConfig,
+    workers: usize,
+    dataset: &Dataset,
+    train: &TrainConfig,
+    rule: Rule,
+) -> Result<RoundCloseTiming, ComputeError> {
+    let start = genesis_model(cfg, 1)?;
+    let n = start.num_parameters();
+    tch::manual_seed(5);
+    let updates: Vec<Tensor> = (0..workers)
+        .map(|_| Tensor::randn([n], (tch::Kind::Float, Device::Cpu)) * 1e-3)
+        .collect();
+    let refs: Vec<&Tensor> = updates.iter().collect();
+    let t = std::time::Instant::now();
+    let out = close_round(
+        &start,
+        &refs,
+        rule,
+        OuterOptimizer::new(&crate::diloco::DilocoConfig::default()),
+    )?;
+    let aggregate_and_step_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    heldout_loss(&out.next, dataset, train, 4, &[9; 32])?;
+    Ok(RoundCloseTiming {
+        parameters: n,
+        workers,
+        aggregate_and_step_s,
+        eval_s: t.elapsed().as_secs_f64(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 mod bench_chain;
 #[cfg(feature = "training")]
 mod bench_ponw;
+#[cfg(feature = "training")]
+mod bench_round;
 mod bench_rpc;
 mod genesis;
 mod infer;
@@ -77,6 +79,9 @@ pub enum BenchCommand {
     /// Proof of Neural Work costs here: proving overhead, verification ratio, NEURO per day.
     #[cfg(feature = "training")]
     Ponw(bench_ponw::BenchPonwArgs),
+    /// Round close costs (clip, robust rule, outer step, held-out evaluation) for 4/16/64 workers.
+    #[cfg(feature = "training")]
+    Round(bench_round::BenchRoundArgs),
     /// Robust-aggregation throughput (GB/s) over WORKERS vectors of LEN f32 values.
     #[cfg(feature = "training")]
     Aggregate {
@@ -111,6 +116,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "training")]
         Some(Command::Bench(BenchCommand::Ponw(args))) => bench_ponw::run(args),
         Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),
+        #[cfg(feature = "training")]
+        Some(Command::Bench(BenchCommand::Round(args))) => bench_round::run(args),
         None => {
             if cli.run.home.is_none() {
                 genesis::summary_of_dev()?;

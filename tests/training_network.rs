@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use neuroshard_chain::node::Home;
@@ -39,34 +38,13 @@ fn token(seed: u8) -> String {
 /// `testnet init` homes, each run by `neuroshard --home` with its own wallet token; the node
 /// named in `liar` attests wrong round results.
 fn training_testnet(dir: &Path, liar: Option<usize>) -> Vec<NodeProc> {
-    let base = free_base_port(4);
     let g = genesis(dir);
-    let out = Command::new(BIN)
-        .args(["testnet", "init", "--validators", "4", "--dir"])
-        .arg(dir)
-        .args([
-            "--base-port",
-            &base.to_string(),
-            "--block-interval-ms",
-            "500",
-        ])
-        .arg("--genesis")
-        .arg(&g)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
+    testnet_homes(dir, 4, 500, &g)
+        .into_iter()
         .enumerate()
-        .map(|(i, line)| {
-            let parts: Vec<&str> = line.split_whitespace().collect();
+        .map(|(i, (home, rpc))| {
             let t = token(i as u8);
-            let mut args = vec!["--home", parts[1], "--corpus", "synthetic"];
+            let mut args = vec!["--home", home.to_str().unwrap(), "--corpus", "synthetic"];
             if liar == Some(i) {
                 args.extend(["--cheat", "wrong-round-result"]);
             }
@@ -76,8 +54,8 @@ fn training_testnet(dir: &Path, liar: Option<usize>) -> Vec<NodeProc> {
                     ("NEUROSHARD_TOKEN", t.as_str()),
                     ("NEUROSHARD_LOG", "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_sync=error,informalsystems_malachitebft_network=off,neuroshard_chain::node::app=warn"),
                 ],
-                Path::new(parts[1]),
-                parts[2],
+                &home,
+                &rpc,
             )
         })
         .collect()

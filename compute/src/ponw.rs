@@ -353,23 +353,30 @@ mod tests {
         assert!(assigned_batch(&one, &[4; 32], 0, &cfg).is_ok());
     }
 
-    #[test]
-    fn a_round_close_is_the_same_bits_everywhere_resumes_from_saved_momentum_and_learns() {
+    /// A tiny genesis model, a corpus, and the pseudo-gradients of `workers` honest 8-batch
+    /// segments from it (data seeds 1, 2, …).
+    fn honest_round(workers: u8) -> (NeuroLlm, Dataset, TrainConfig, Vec<Tensor>) {
         deterministic_cpu();
-        let cfg = ModelConfig::tiny();
-        let start = genesis_model(&cfg, 3).unwrap();
+        let start = genesis_model(&ModelConfig::tiny(), 3).unwrap();
         let data = SyntheticCorpus::new(1).dataset(3, 20_000);
         let mut train = spec(0).train;
         train.lr = 3e-3;
-        let segment = |seed: u8| {
-            let s = SegmentSpec {
-                data_seed: [seed; 32],
-                first_batch: 0,
-                train: train.clone(),
-            };
-            replay(&start, &data, s, 8).unwrap().pseudo_gradient
-        };
-        let updates = [segment(1), segment(2), segment(3)];
+        let updates = (1..=workers)
+            .map(|seed| {
+                let s = SegmentSpec {
+                    data_seed: [seed; 32],
+                    first_batch: 0,
+                    train: train.clone(),
+                };
+                replay(&start, &data, s, 8).unwrap().pseudo_gradient
+            })
+            .collect();
+        (start, data, train, updates)
+    }
+
+    #[test]
+    fn a_round_close_is_the_same_bits_everywhere_resumes_from_saved_momentum_and_learns() {
+        let (start, data, train, updates) = honest_round(3);
         let refs: Vec<&Tensor> = updates.iter().collect();
         let dc = crate::diloco::DilocoConfig::default();
         let rule = Rule::TrimmedMean { trim: 0.1 };
@@ -416,22 +423,7 @@ mod tests {
 
     #[test]
     fn huge_sign_flipped_and_nan_updates_do_not_stop_learning() {
-        deterministic_cpu();
-        let cfg = ModelConfig::tiny();
-        let start = genesis_model(&cfg, 3).unwrap();
-        let data = SyntheticCorpus::new(1).dataset(3, 20_000);
-        let mut train = spec(0).train;
-        train.lr = 3e-3;
-        let honest: Vec<Tensor> = (1..=4)
-            .map(|seed| {
-                let s = SegmentSpec {
-                    data_seed: [seed; 32],
-                    first_batch: 0,
-                    train: train.clone(),
-                };
-                replay(&start, &data, s, 8).unwrap().pseudo_gradient
-            })
-            .collect();
+        let (start, data, train, honest) = honest_round(4);
         // Two sign-flipped ×100 and a NaN among four honest: trimming one value per side per
         // coordinate leaves a ×100 in every coordinate; clipping to the median norm tames it.
         let flipped = &honest[0] * -100.0;

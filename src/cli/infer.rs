@@ -17,11 +17,7 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 32)]
     pub max_tokens: u64,
     /// The serving node's JSON-RPC address.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:26657",
-        env = "NEUROSHARD_NODE"
-    )]
+    #[arg(long, default_value = super::query::DEFAULT_NODE, env = "NEUROSHARD_NODE")]
     pub node: String,
     /// Wallet token (prefer NEUROSHARD_TOKEN or the key file: arguments show in process lists).
     #[arg(long)]

@@ -9,6 +9,7 @@ mod bench_rpc;
 mod genesis;
 mod infer;
 mod node;
+mod query;
 mod rounds;
 mod run;
 mod status;

@@ -7,6 +7,7 @@ use clap::Args;
 use neuroshard_rpc::RpcClient;
 use serde_json::{json, Value};
 
+use super::query::QueryArgs;
 use super::wallet::call;
 
 #[derive(Debug, Args)]
@@ -14,21 +15,13 @@ pub struct RoundsArgs {
     /// How many of the most recent rounds to show.
     #[arg(long, default_value_t = 20)]
     pub last: u64,
-    /// The node's JSON-RPC address.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:26657",
-        env = "NEUROSHARD_NODE"
-    )]
-    pub node: String,
-    /// Print JSON (for scripts).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 /// The rounds, oldest first (the open one last).
 async fn gather(args: &RoundsArgs) -> anyhow::Result<Vec<Value>> {
-    let c = RpcClient::new(&args.node)?;
+    let c = RpcClient::new(&args.query.node)?;
     let open = call(&c, "neuro_getTrainingRound", vec![]).await?;
     let current = open["round"].as_u64().unwrap_or(0);
     let first = current.saturating_sub(args.last.saturating_sub(1));
@@ -77,16 +70,7 @@ fn render(rounds: &[Value]) -> String {
 }
 
 pub fn run(args: RoundsArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let rounds = rt.block_on(gather(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rounds)?);
-    } else {
-        println!("{}", render(&rounds));
-    }
-    Ok(())
+    args.query.print(gather(&args), |r: &Vec<Value>| render(r))
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! reads at a glance: height, peers, sync state, the training round, and the wallet's balance and
 //! pending rewards.
 
-use anyhow::Context;
 use clap::Args;
 use neuroshard_rpc::RpcClient;
 use serde_json::{json, Value};
 
+use super::query::QueryArgs;
 use super::wallet::call;
 
 #[derive(Debug, Args)]
@@ -14,16 +14,8 @@ pub struct StatusArgs {
     /// Wallet address to report [default: this machine's wallet, from NEUROSHARD_TOKEN or the
     /// key file, if there is one].
     pub address: Option<String>,
-    /// The node's JSON-RPC address.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:26657",
-        env = "NEUROSHARD_NODE"
-    )]
-    pub node: String,
-    /// Print JSON (for scripts).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 /// The wallet to show: the one named, else this machine's (never created here).
@@ -44,7 +36,7 @@ fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
 
 /// Everything the status shows, as one JSON object.
 async fn gather(args: &StatusArgs) -> anyhow::Result<Value> {
-    let c = RpcClient::new(&args.node)?;
+    let c = RpcClient::new(&args.query.node)?;
     let status = call(&c, "neuro_status", vec![]).await?;
     let model = call(&c, "neuro_getModel", vec![]).await?;
     let round = call(&c, "neuro_getTrainingRound", vec![]).await?;
@@ -53,7 +45,7 @@ async fn gather(args: &StatusArgs) -> anyhow::Result<Value> {
         None => None,
     };
     Ok(json!({
-        "node": args.node,
+        "node": args.query.node,
         "status": status,
         "model": model,
         "round": round,
@@ -135,17 +127,7 @@ fn render(v: &Value) -> String {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    let v = rt.block_on(gather(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!("{}", render(&v));
-    }
-    Ok(())
+    args.query.print(gather(&args), render)
 }
 
 #[cfg(test)]

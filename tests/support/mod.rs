@@ -173,10 +173,26 @@ pub fn unsampled_genesis(dir: &Path) -> PathBuf {
     path
 }
 
-/// A testnet written by `neuroshard testnet init`.
+/// A testnet written by `neuroshard testnet init`, each node run by `neuroshard node`.
 pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<NodeProc> {
-    let base = free_base_port(validators);
     let genesis = unsampled_genesis(dir);
+    testnet_homes(dir, validators, block_interval_ms, &genesis)
+        .into_iter()
+        .map(|(home, rpc)| {
+            NodeProc::spawn(&["node", "--home", home.to_str().unwrap()], &home, &rpc)
+        })
+        .collect()
+}
+
+/// Writes a testnet of `validators` on `genesis`'s parameters with `neuroshard testnet init`;
+/// returns each node's home and RPC URL.
+pub fn testnet_homes(
+    dir: &Path,
+    validators: usize,
+    block_interval_ms: u64,
+    genesis: &Path,
+) -> Vec<(PathBuf, String)> {
+    let base = free_base_port(validators);
     let out = Command::new(BIN)
         .args([
             "testnet",
@@ -205,8 +221,7 @@ pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<Nod
         .map(|line| {
             let parts: Vec<&str> = line.split_whitespace().collect();
             assert_eq!(parts.len(), 3, "testnet init line: {line}");
-            let home = PathBuf::from(parts[1]);
-            NodeProc::spawn(&["node", "--home", parts[1]], &home, parts[2])
+            (PathBuf::from(parts[1]), parts[2].to_owned())
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The network trains one model: a 4-validator testnet (`neuroshard testnet init`) whose nodes
 //! each run `neuroshard --home` (chain, worker, validator round service), with short test rounds.
-//! Real processes on loopback, real RocksDB, libtorch on CPU, the synthetic corpus.
+//! Real processes on loopback, real RocksDB, libtorch on CPU, the synthetic corpus. One test at
+//! a time.
 
 #![cfg(feature = "training")]
 
@@ -13,6 +14,13 @@ use neuroshard_chain::node::Home;
 use neuroshard_runtime::{Genesis, SecretKey};
 use serde_json::{json, Value};
 use support::*;
+
+/// Each test starts four training nodes: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The dev genesis with short rounds, short segments and every proof re-executed.
 fn genesis(dir: &Path) -> PathBuf {
@@ -107,6 +115,7 @@ async fn rounds_closed(nodes: &[NodeProc], n: u64, timeout: Duration) {
 
 #[test]
 fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
+    let _serial = serial();
     let dir = TempDir::new("training-network");
     let liar = 3;
     let nodes = training_testnet(&dir.0, Some(liar));
@@ -161,4 +170,37 @@ fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
             "held-out loss did not fall 10%: {losses:?}"
         );
     });
+}
+
+#[test]
+fn rounds_keep_closing_while_a_validator_is_killed_and_it_catches_up_on_restart() {
+    let _serial = serial();
+    let dir = TempDir::new("training-kill");
+    let mut nodes = training_testnet(&dir.0, None);
+    rt().block_on(rounds_closed(&nodes, 2, Duration::from_secs(300)));
+    nodes[0].kill9();
+    let rt = rt();
+    let open = rt.block_on(async {
+        let open = round_now(&nodes[1]).await;
+        // No round waits on one validator: the other three close two more.
+        rounds_closed(&nodes[1..], open + 2, Duration::from_secs(240)).await;
+        round_now(&nodes[1]).await
+    });
+    nodes[0].start();
+    rt.block_on(async {
+        rounds_closed(&nodes[..1], open, Duration::from_secs(180)).await;
+        // Restarted, it holds the same training record as the others for every closed round.
+        for r in 0..open {
+            let (a, b) = (round(&nodes[0], r).await, round(&nodes[1], r).await);
+            assert_eq!(a["nextModel"], b["nextModel"], "round {r}");
+            assert_eq!(a["evalLoss"], b["evalLoss"], "round {r}");
+            assert!(!a["nextModel"].is_null(), "round {r} not closed: {a}");
+        }
+    });
+}
+
+async fn round_now(node: &NodeProc) -> u64 {
+    call(node, "neuro_getTrainingRound", vec![]).await["round"]
+        .as_u64()
+        .unwrap()
 }

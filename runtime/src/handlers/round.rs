@@ -80,7 +80,7 @@ fn check_inclusion<S: Storage>(
             record.trained
         )));
     }
-    let spare = (want * 8).saturating_sub(record.trained);
+    let spare = want.saturating_mul(8).saturating_sub(record.trained);
     if spare > 0 {
         let last = result.included.last().copied().unwrap_or(0);
         if last >> (8 - spare) != 0 {

@@ -19,7 +19,7 @@ use neuroshard_chain::node::config::{
 };
 use neuroshard_chain::node::{self, Home, HomeLock, NodeConfig};
 use neuroshard_runtime::SecretKey;
-use tracing::info;
+use tracing::{debug, info};
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
@@ -72,7 +72,8 @@ fn wallet_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
 /// Ports of joined node `i`: the dev node's P2P port + 100 + 10·i (P2P), +1 (RPC), +3 (gossip),
 /// fixed per home (outside the kernel's ephemeral range for the default base), so that a restarted
 /// node finds its ports free again.
-fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<(u16, u16, u16)> {
+/// `None` when one of them is taken now (by another program, or an outgoing connection).
+fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<Option<(u16, u16, u16)>> {
     let dev_p2p: u16 = dev
         .p2p
         .listen
@@ -81,14 +82,9 @@ fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<(u16, u16, u16)> {
         .and_then(|p| p.parse().ok())
         .context("the dev home's p2p.listen has no port")?;
     let p2p = u16::try_from(usize::from(dev_p2p) + 100 + 10 * i).context("port out of range")?;
+    anyhow::ensure!(p2p <= u16::MAX - 3, "port out of range");
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    anyhow::ensure!(
-        free(p2p) && free(p2p + 1) && free(p2p + 3),
-        "ports {p2p}, {} or {} are taken: free them or run with --home",
-        p2p + 1,
-        p2p + 3
-    );
-    Ok((p2p, p2p + 1, p2p + 3))
+    Ok((free(p2p) && free(p2p + 1) && free(p2p + 3)).then_some((p2p, p2p + 1, p2p + 3)))
 }
 
 /// Claims (creating if needed) the home this process runs, and the RPC URL of the node it joins.
@@ -134,7 +130,14 @@ fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
             Err(e) => return Err(e.into()),
         };
         if !home.is_initialised() {
-            let (p2p, rpc, gossip) = joined_ports(&dev_config, i)?;
+            // A new home takes the first slot whose ports are free; an existing one keeps its own.
+            let Some((p2p, rpc, gossip)) = joined_ports(&dev_config, i)? else {
+                debug!(
+                    slot = i,
+                    "the ports of this node slot are taken: trying the next"
+                );
+                continue;
+            };
             let mut config = NodeConfig::local(&format!("node{i}"), p2p, rpc, gossip);
             config.p2p.persistent_peers = vec![dev_config.p2p.listen.clone()];
             config.gossip.peers = vec![dev_config.gossip.listen.clone()];
@@ -147,7 +150,10 @@ fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
         }
         return Ok((lock, Some(dev_rpc)));
     }
-    anyhow::bail!("no free node home under {}", root.join("nodes").display())
+    anyhow::bail!(
+        "no free node home (or none whose ports are free) under {}",
+        root.join("nodes").display()
+    )
 }
 
 /// The dev home's configuration, once the process that holds it has written it (it may be

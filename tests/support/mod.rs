@@ -48,17 +48,37 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
-/// A base port such that BASE..BASE+10*nodes are free now.
+/// A base port such that BASE..BASE+span are free now, where span covers `nodes` testnet
+/// nodes (10 ports each) and the dev chain's joined nodes (BASE+100+10·i, i < 10).
+///
+/// Bases lie below the kernel's ephemeral range (32768 and up on Linux), so an outgoing
+/// connection never takes a port a node is about to bind, and successive calls in one test
+/// process walk distinct slots so that tests running at once never pick the same base.
 pub fn free_base_port(nodes: usize) -> u16 {
-    for _ in 0..200 {
-        let base = 20_000 + (rand_u64() % 400) as u16 * 100;
-        let free =
-            (0..nodes * 10).all(|i| TcpListener::bind(("127.0.0.1", base + i as u16)).is_ok());
-        if free {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const FIRST: u64 = 10_000;
+    const SLOT: u64 = 400;
+    const SLOTS: u64 = (32_000 - FIRST) / SLOT;
+    static NEXT: AtomicU64 = AtomicU64::new(u64::MAX);
+    let _ = NEXT.compare_exchange(
+        u64::MAX,
+        rand_u64() % SLOTS,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    let span = (nodes * 10).max(200) as u16;
+    assert!(
+        u64::from(span) <= SLOT,
+        "{nodes} nodes do not fit a port slot"
+    );
+    for _ in 0..SLOTS {
+        let slot = NEXT.fetch_add(1, Ordering::SeqCst) % SLOTS;
+        let base = (FIRST + slot * SLOT) as u16;
+        if (0..span).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
     }
-    panic!("no free port range");
+    panic!("no free port range below the ephemeral range");
 }
 
 /// One node process.

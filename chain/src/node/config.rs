@@ -60,6 +60,24 @@ pub struct NodeConfig {
     pub rpc: RpcSection,
     #[serde(default)]
     pub consensus: ConsensusSection,
+    #[serde(default)]
+    pub blobs: BlobsSection,
+}
+
+/// The node's blob store (model weights, momentum, pseudo-gradients it holds and serves).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsSection {
+    /// Most bytes of complete blobs kept under `blobs/`.
+    pub max_bytes: u64,
+}
+
+impl Default for BlobsSection {
+    fn default() -> Self {
+        BlobsSection {
+            max_bytes: 16 << 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +147,7 @@ impl NodeConfig {
                 listen: format!("127.0.0.1:{rpc}"),
             },
             consensus: ConsensusSection::default(),
+            blobs: BlobsSection::default(),
         }
     }
 }
@@ -157,6 +176,14 @@ impl Home {
     }
     pub fn data(&self) -> PathBuf {
         self.dir.join("data")
+    }
+    /// Content-addressed blobs this node holds (see [`crate::blobs`]).
+    pub fn blobs(&self) -> PathBuf {
+        self.dir.join("blobs")
+    }
+    /// Round models and outer momentum files (`<version>.safetensors`).
+    pub fn models(&self) -> PathBuf {
+        self.dir.join("models")
     }
     /// The last vote the validator key signed here (see [`crate::consensus::SignState`]).
     pub fn sign_state(&self) -> PathBuf {

@@ -1,7 +1,8 @@
 //! Transaction gossip over libp2p: a gossipsub topic on its own port, beside Malachite's consensus
 //! network. Transactions admitted to the mempool are batched (up to 20 ms or 512 KiB) and
 //! published; batches from peers are checked one transaction at a time exactly like RPC
-//! submissions. Configured peers are redialled while disconnected.
+//! submissions. Configured peers are redialled while disconnected. The same swarm carries the
+//! blob protocol ([`crate::blobs`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::blobs::net as blob_net;
 use crate::node::shared::Shared;
 
 const TOPIC: &str = "neuroshard/tx/1";
@@ -25,6 +27,14 @@ const BATCH_WINDOW: Duration = Duration::from_millis(20);
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
+    blobs: blob_net::Behaviour,
+}
+
+/// The blob service's part of the swarm task.
+pub(crate) struct Blobs {
+    pub net: blob_net::BlobNet,
+    pub commands: mpsc::Receiver<blob_net::Command>,
+    pub served: mpsc::Receiver<blob_net::Served>,
 }
 
 /// Starts the gossip task. Returns once the listener is bound.
@@ -34,6 +44,7 @@ pub(crate) fn spawn(
     listen: Multiaddr,
     peers: Vec<Multiaddr>,
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    blobs: Blobs,
 ) -> eyre::Result<tokio::task::JoinHandle<()>> {
     let keypair = identity::Keypair::ed25519_from_bytes(node_key)?;
     let mut swarm: Swarm<Behaviour> = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -59,6 +70,7 @@ pub(crate) fn spawn(
             Ok(Behaviour {
                 gossipsub,
                 identify,
+                blobs: blob_net::behaviour(),
             })
         })
         .map_err(|e| eyre::eyre!("{e}"))?
@@ -68,11 +80,17 @@ pub(crate) fn spawn(
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
     swarm.listen_on(listen)?;
 
+    let Blobs {
+        net: mut blob_net,
+        commands: mut blob_commands,
+        served: mut blob_served,
+    } = blobs;
     Ok(tokio::spawn(async move {
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut flush = tokio::time::interval(BATCH_WINDOW);
         let mut redial = tokio::time::interval(Duration::from_secs(2));
+        let mut blob_tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 Some(tx) = outgoing.recv() => {
@@ -83,6 +101,17 @@ pub(crate) fn spawn(
                     }
                 }
                 _ = flush.tick() => publish(&mut swarm, &topic, &mut batch, &mut batch_bytes),
+                Some(command) = blob_commands.recv() => {
+                    let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+                    blob_net.on_command(&mut swarm.behaviour_mut().blobs, &peers, command);
+                }
+                Some(served) = blob_served.recv() => {
+                    blob_net.on_served(&mut swarm.behaviour_mut().blobs, served);
+                }
+                _ = blob_tick.tick() => {
+                    let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+                    blob_net.on_tick(&mut swarm.behaviour_mut().blobs, &peers);
+                }
                 _ = redial.tick() => {
                     let connected = swarm.connected_peers().count();
                     shared.peers.store(connected, Ordering::Relaxed);
@@ -98,6 +127,10 @@ pub(crate) fn spawn(
                         message,
                         ..
                     })) => received(&shared, propagation_source, message.data),
+                    SwarmEvent::Behaviour(BehaviourEvent::Blobs(event)) => {
+                        let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+                        blob_net.on_event(&mut swarm.behaviour_mut().blobs, &peers, event);
+                    }
                     SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                         debug!(%peer_id, "gossip peer connected");
                         shared.peers.store(swarm.connected_peers().count(), Ordering::Relaxed);

@@ -302,6 +302,8 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
             tracing::error!("application stopped: {e}");
         }
     });
+    let store = crate::blobs::BlobStore::open(home.blobs(), config.blobs.max_bytes)?;
+    let (blobs, blob_net, blob_commands, blob_served) = crate::blobs::net::new(Arc::new(store));
     let gossip_task = gossip::spawn(
         shared.clone(),
         node_key,
@@ -313,9 +315,14 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
             .map(|p| parse_addr("gossip.peers", p))
             .collect::<eyre::Result<_>>()?,
         gossip_in,
+        gossip::Blobs {
+            net: blob_net,
+            commands: blob_commands,
+            served: blob_served,
+        },
     )?;
     Ok(RunningNode {
-        api: NodeApi { shared },
+        api: NodeApi { shared, blobs },
         rpc_listen: config.rpc.listen.clone(),
         engine,
         events,

@@ -208,9 +208,15 @@ impl Shared {
 #[derive(Clone)]
 pub struct NodeApi {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) blobs: crate::blobs::BlobClient,
 }
 
 impl NodeApi {
+    /// The node's blobs: its store, and fetching from peers.
+    pub fn blobs(&self) -> &crate::blobs::BlobClient {
+        &self.blobs
+    }
+
     pub fn status(&self) -> Status {
         let mut s = self.shared.status.borrow().clone();
         s.peers = self.shared.peers.load(Ordering::Relaxed);

@@ -27,7 +27,8 @@ use crate::block::{tx_hash, Block};
 use crate::error::ChainError;
 
 /// v2: training rounds close by attestation (round records, training state and events changed).
-const SCHEMA: &[u8] = b"neuroshard-store-v2";
+/// v3: round results name the blobs of their model and momentum.
+const SCHEMA: &[u8] = b"neuroshard-store-v3";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

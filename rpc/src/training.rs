@@ -79,6 +79,8 @@ pub fn register(
                     "aggregate": hex32(&c.result.aggregate),
                     "nextModel": hex32(&c.result.next_model),
                     "momentum": hex32(&c.result.momentum),
+                    "modelBlob": hex32(&c.result.model_blob),
+                    "momentumBlob": hex32(&c.result.momentum_blob),
                     "included": included,
                     "evalLoss": eval_loss,
                     "result": hex32(&c.result_hash),
@@ -96,9 +98,8 @@ pub fn register(
             let ledger = c.ledger();
             let t = ledger.training().map_err(internal)?;
             let p = ledger.params();
-            let available = api
-                .home()
-                .join("models")
+            let available = neuroshard_chain::node::Home::new(api.home())
+                .models()
                 .join(format!("{}.safetensors", hex::encode(t.model_version)))
                 .exists();
             Ok::<_, ErrorObjectOwned>(json!({

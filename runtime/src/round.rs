@@ -6,7 +6,8 @@
 //! computes the round's [`RoundResult`]: which of those proofs it aggregated (a bitmap in
 //! acceptance order: canonical, nobody orders or picks), the robust aggregate of their
 //! pseudo-gradients, the weights and the outer momentum after the Nesterov step, and the
-//! held-out loss of those weights. It signs the result into an `AttestRound` transaction. The
+//! held-out loss of those weights, with the blob hashes under which peers serve those weights
+//! and that momentum. It signs the result into an `AttestRound` transaction. The
 //! ledger adopts a result once more than two thirds of validator power attested the same one;
 //! validators that attested another lose `false_verdict_penalty`.
 //!
@@ -45,6 +46,11 @@ pub struct RoundResult {
     pub next_model: Hash32,
     /// Hash of the outer optimizer's momentum after the step.
     pub momentum: Hash32,
+    /// BLAKE3 of `next_model`'s safetensors file: the blob peers serve it as. Files are written
+    /// deterministically, so every honest validator names the same blob.
+    pub model_blob: Hash32,
+    /// BLAKE3 of `momentum`'s safetensors file ([`NO_MOMENTUM`] never has one).
+    pub momentum_blob: Hash32,
     /// Held-out loss of `next_model`, in micro-nats per token.
     pub eval_loss_micro: u64,
 }
@@ -149,11 +155,19 @@ mod tests {
     #[test]
     fn a_result_hash_commits_to_every_field() {
         let a = RoundResult::default();
-        let mut b = a.clone();
-        b.eval_loss_micro = 1;
-        assert_ne!(a.hash(), b.hash());
-        let mut c = a.clone();
-        c.included = vec![0];
-        assert_ne!(a.hash(), c.hash());
+        let changes: [fn(&mut RoundResult); 7] = [
+            |r| r.included = vec![0],
+            |r| r.aggregate[0] = 1,
+            |r| r.next_model[0] = 1,
+            |r| r.momentum[0] = 1,
+            |r| r.model_blob[0] = 1,
+            |r| r.momentum_blob[0] = 1,
+            |r| r.eval_loss_micro = 1,
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut b = a.clone();
+            change(&mut b);
+            assert_ne!(a.hash(), b.hash(), "field {i}");
+        }
     }
 }

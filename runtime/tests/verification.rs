@@ -239,6 +239,8 @@ fn result(included: Vec<u8>, next_model: u8) -> round::RoundResult {
         aggregate: [5; 32],
         next_model: [next_model; 32],
         momentum: [7; 32],
+        model_blob: [8; 32],
+        momentum_blob: [9; 32],
         eval_loss_micro: 2_500_000,
     }
 }

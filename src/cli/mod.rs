@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to one module per command group.
 
+mod bench_blobs;
 mod bench_chain;
 #[cfg(feature = "training")]
 mod bench_ponw;
@@ -77,6 +78,8 @@ pub enum BenchCommand {
     Chain(bench_chain::BenchChainArgs),
     /// Requests per second of neuro_getAccount and neuro_getBlock over loopback HTTP.
     Rpc(bench_rpc::BenchRpcArgs),
+    /// Blob transfer MB/s between two blob swarms on loopback, beside a plain TCP copy.
+    Blobs(bench_blobs::BenchBlobsArgs),
     /// Proof of Neural Work costs here: proving overhead, verification ratio, NEURO per day.
     #[cfg(feature = "training")]
     Ponw(bench_ponw::BenchPonwArgs),
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "training")]
         Some(Command::Bench(BenchCommand::Ponw(args))) => bench_ponw::run(args),
         Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),
+        Some(Command::Bench(BenchCommand::Blobs(args))) => bench_blobs::run(args),
         #[cfg(feature = "training")]
         Some(Command::Bench(BenchCommand::Round(args))) => bench_round::run(args),
         None => {

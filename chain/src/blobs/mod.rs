@@ -6,14 +6,17 @@
 //! * [`store`]: the blobs a node holds, on disk under `Home::blobs()`, with a byte cap; downloads
 //!   in progress survive a restart.
 //! * [`wire`]: the protocol's messages, their size caps and the piece layout.
+//! * [`node`]: a swarm that runs the blob protocol alone (benchmarks, tests, tools).
 //! * [`net`]: serving (bounded, per peer and in all) and fetching (several pieces at once over
 //!   the connected peers; a peer whose piece does not verify is not asked again).
 
 pub mod net;
+pub mod node;
 pub mod store;
 pub mod wire;
 
 pub use net::BlobClient;
+pub use node::BlobNode;
 pub use store::BlobStore;
 
 /// A blob's name: the BLAKE3 hash of its bytes.
@@ -40,6 +43,8 @@ pub enum BlobError {
     TimedOut,
     #[error("the node is stopping")]
     Stopped,
+    #[error("blob network: {0}")]
+    Network(String),
 }
 
 impl BlobError {

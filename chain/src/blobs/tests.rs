@@ -173,26 +173,6 @@ async fn listen_addr(s: &mut Swarm<Behaviour>) -> Multiaddr {
     }
 }
 
-/// A peer running the real service over `store`.
-async fn honest_peer(seed: u8, store: Arc<BlobStore>) -> (PeerId, Multiaddr) {
-    let mut s = swarm(seed);
-    let addr = listen_addr(&mut s).await;
-    let id = *s.local_peer_id();
-    let (_client, mut net, mut commands, mut served) = net::new(store);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(c) = commands.recv() => net.on_command(s.behaviour_mut(), &[], c),
-                Some(done) = served.recv() => net.on_served(s.behaviour_mut(), done),
-                e = s.select_next_some() => if let SwarmEvent::Behaviour(e) = e {
-                    net.on_event(s.behaviour_mut(), &[], e);
-                },
-            }
-        }
-    });
-    (id, addr)
-}
-
 /// A peer that answers every request with `store`'s piece, one byte flipped.
 async fn lying_peer(seed: u8, store: Arc<BlobStore>) -> (PeerId, Multiaddr) {
     let mut s = swarm(seed);
@@ -233,7 +213,8 @@ async fn a_node_fetches_a_blob_from_peers_past_a_liar_and_reports_one_nobody_has
     liar_store.put(&data).unwrap();
     let (liar, liar_addr) = lying_peer(2, liar_store.clone()).await;
     let honest_store = source.clone();
-    let (_honest, honest_addr) = honest_peer(1, source).await;
+    let honest = BlobNode::spawn(source, [1; 32], Vec::new()).await.unwrap();
+    let honest_addr = honest.addr.clone();
 
     // The fetching node: its own swarm and service, connected to both.
     let mut s = swarm(3);
@@ -296,6 +277,41 @@ async fn a_node_fetches_a_blob_from_peers_past_a_liar_and_reports_one_nobody_has
     ));
     assert!(client.store().complete().len() == 1);
     for d in [a, l, b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_blob_nodes_fetch_from_each_other_and_serve_what_they_fetched() {
+    let (a, b, c) = (dir("node-a"), dir("node-b"), dir("node-c"));
+    let data = bytes(3 * PIECE_BYTES as usize + 1, 11);
+    let sa = Arc::new(BlobStore::open(&a, 1 << 30).unwrap());
+    let hash = sa.put(&data).unwrap();
+    let na = BlobNode::spawn(sa, [21; 32], Vec::new()).await.unwrap();
+    let sb = Arc::new(BlobStore::open(&b, 1 << 30).unwrap());
+    let nb = BlobNode::spawn(sb, [22; 32], vec![na.addr.clone()])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while nb.connected() < 1 {
+        assert!(std::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let path = nb.client.fetch(hash, 1 << 30).await.unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), data);
+    // What B fetched, B serves: C gets it with A gone.
+    drop(na);
+    let sc = Arc::new(BlobStore::open(&c, 1 << 30).unwrap());
+    let nc = BlobNode::spawn(sc, [23; 32], vec![nb.addr.clone()])
+        .await
+        .unwrap();
+    while nc.connected() < 1 {
+        assert!(std::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let path = nc.client.fetch(hash, 1 << 30).await.unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), data);
+    for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }
 }

@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// texts in /usr/share/common-licenses, else synthetic].
     #[arg(long)]
     pub corpus: Option<String>,
-    /// RPC URL of a node to fetch round models from [default: the dev node when joining it].
+    /// RPC URL of a node to fetch a round model from when no peer serves it as a blob
+    /// [default: the dev node when joining it].
     #[arg(long)]
     pub model_source: Option<String>,
     /// Price this node asks per generated token for inference (NEURO).

@@ -165,7 +165,7 @@ impl InferenceService {
         let version = version.map_err(|e| internal(e.to_string()))?;
         let mut slot = self.model.lock().unwrap_or_else(|p| p.into_inner());
         if slot.as_ref().map(|(v, _)| v) != Some(&version) {
-            let store = ModelStore::new(self.api.home()).map_err(|e| internal(e.to_string()))?;
+            let store = ModelStore::new(&self.api).map_err(|e| internal(e.to_string()))?;
             let model = store
                 .get(&params, &version)
                 .map_err(|e| internal(e.to_string()))?

@@ -1,34 +1,58 @@
 //! The round models a node holds: `models/<model version>.safetensors` in its home. Round 0's
 //! weights are made from the genesis seed; later rounds' are computed by each validator as it
-//! attests the round (with the outer momentum, `momentum-<hash>.safetensors`), or fetched from a
-//! peer's RPC. Whatever the source, a file is parsed as
-//! safetensors only (data, never code) and its weights hash must equal the on-chain model version
-//! before it is used.
+//! attests the round (with the outer momentum, `momentum-<hash>.safetensors`), or fetched from
+//! peers as the blobs the adopted round result names (`model_blob`, `momentum_blob`): the blob's
+//! BLAKE3 is checked piece by piece before a byte is written, then the file is parsed as
+//! safetensors only (data, never code) and its weights hash must equal the on-chain model
+//! version before it is used. Every file this node computes is also put in its blob store (hard
+//! linked, not copied) so that peers can fetch it from here.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use neuroshard_chain::blobs::{BlobClient, BlobHash};
+use neuroshard_chain::node::{Home, NodeApi};
 use neuroshard_compute::diloco::Momentum;
 use neuroshard_compute::{checkpoint, ponw, NeuroLlm};
 use neuroshard_runtime::{Hash32, Params};
 
+use tracing::debug;
+
 use super::spec::model_config_of;
+
+/// The most bytes a model or momentum blob may have (the bootstrap model is about 400 MB).
+pub const MAX_MODEL_BLOB: u64 = 8 << 30;
 
 pub struct ModelStore {
     dir: PathBuf,
+    blobs: BlobClient,
 }
 
 impl ModelStore {
-    pub fn new(home: &Path) -> anyhow::Result<ModelStore> {
-        let dir = home.join("models");
+    pub fn new(api: &NodeApi) -> anyhow::Result<ModelStore> {
+        let dir = Home::new(api.home()).models();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(ModelStore { dir })
+        Ok(ModelStore {
+            dir,
+            blobs: api.blobs().clone(),
+        })
     }
 
     pub fn path(&self, version: &Hash32) -> PathBuf {
         self.dir
             .join(format!("{}.safetensors", hex::encode(version)))
+    }
+
+    /// Whether this node holds model `version` (on disk, or the genesis model it can make).
+    pub fn holds(&self, params: &Params, version: &Hash32) -> bool {
+        version == &params.training.genesis_model || self.path(version).exists()
+    }
+
+    /// Whether this node holds the outer momentum with hash `hash`.
+    pub fn holds_momentum(&self, hash: &Hash32) -> bool {
+        hash == &ponw::NO_MOMENTUM_HASH || self.momentum_path(hash).exists()
     }
 
     /// The model `version`, if this node holds it (from disk or, for the genesis version, made
@@ -91,19 +115,164 @@ impl ModelStore {
         })?))
     }
 
-    /// Saves momentum this node computed; returns its hash.
-    pub fn save_momentum(&self, m: &Momentum) -> anyhow::Result<Hash32> {
+    /// Saves momentum this node computed and offers it to peers; returns its hash and blob.
+    pub fn save_momentum(&self, m: &Momentum) -> anyhow::Result<(Hash32, BlobHash)> {
         let hash = m.hash();
-        m.save(&self.momentum_path(&hash))?;
-        Ok(hash)
+        if hash == ponw::NO_MOMENTUM_HASH {
+            return Ok((hash, [0; 32])); // no step taken yet: nothing to store or serve
+        }
+        let path = self.momentum_path(&hash);
+        m.save(&path)?;
+        Ok((hash, self.offer(&path)?))
     }
 
-    /// Saves a model this node computed (e.g. after closing a round); returns its version.
-    pub fn save(&self, model: &NeuroLlm) -> anyhow::Result<Hash32> {
+    /// Saves a model this node computed (e.g. after closing a round) and offers it to peers;
+    /// returns its version and blob.
+    pub fn save(&self, model: &NeuroLlm) -> anyhow::Result<(Hash32, BlobHash)> {
         let version = model.weights_hash();
-        checkpoint::save(model, &self.path(&version))?;
-        Ok(version)
+        let path = self.path(&version);
+        checkpoint::save(model, &path)?;
+        Ok((version, self.offer(&path)?))
     }
+
+    /// Puts the file at `path` in the blob store, and makes `path` a hard link to the blob so
+    /// the bytes are on disk once (a copy stays where links are not supported).
+    fn offer(&self, path: &Path) -> anyhow::Result<BlobHash> {
+        let store = self.blobs.store();
+        let blob = store.put_file(path)?;
+        if let Some(data) = store.path(&blob) {
+            let tmp = path.with_extension("link");
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(&data, &tmp).is_ok() {
+                std::fs::rename(&tmp, path)?;
+            }
+        }
+        Ok(blob)
+    }
+
+    /// Fetches model `version` from peers as blob `blob` (named by an adopted round result),
+    /// unless it is held here.
+    pub fn fetch(
+        &self,
+        params: &Params,
+        version: &Hash32,
+        blob: &BlobHash,
+    ) -> anyhow::Result<Option<NeuroLlm>> {
+        if let Some(m) = self.get(params, version)? {
+            return Ok(Some(m));
+        }
+        let path = self.blobs.fetch_blocking(*blob, MAX_MODEL_BLOB)?;
+        let model = checkpoint::load_model(&path, None)
+            .context("the model blob is not a valid safetensors model")?;
+        check(&model, version).context("the model blob holds other weights")?;
+        link_or_copy(&path, &self.path(version))?;
+        Ok(Some(model))
+    }
+
+    /// Fetches the outer momentum `hash` from peers as blob `blob`, unless it is held here.
+    pub fn fetch_momentum(&self, hash: &Hash32, blob: &BlobHash) -> anyhow::Result<bool> {
+        if self.holds_momentum(hash) {
+            return Ok(true);
+        }
+        let path = self.blobs.fetch_blocking(*blob, MAX_MODEL_BLOB)?;
+        Momentum::load(&path, hash).context("the momentum blob holds another momentum")?;
+        link_or_copy(&path, &self.momentum_path(hash))?;
+        Ok(true)
+    }
+
+    /// Fetches from peers the model and momentum the open round starts from, as the previous
+    /// round's adopted result names them; returns whether both are held now.
+    pub fn fetch_open_round(&self, api: &NodeApi, params: &Params) -> anyhow::Result<bool> {
+        let (open, adopted) = api.with_chain(|c| {
+            let l = c.ledger();
+            let t = l.training()?;
+            let prev = match t.round.checked_sub(1) {
+                Some(r) => l.round(r)?.and_then(|r| r.close).map(|c| c.result),
+                None => None,
+            };
+            Ok::<_, anyhow::Error>((t, prev))
+        })?;
+        let held =
+            |s: &Self| s.holds(params, &open.model_version) && s.holds_momentum(&open.momentum);
+        if held(self) {
+            return Ok(true);
+        }
+        let Some(r) = adopted.filter(|r| r.next_model == open.model_version) else {
+            return Ok(false);
+        };
+        self.fetch(params, &r.next_model, &r.model_blob)?;
+        self.fetch_momentum(&r.momentum, &r.momentum_blob)?;
+        Ok(held(self))
+    }
+}
+
+/// Rounds back whose models, momentum and blobs a node keeps: enough for a validator that missed
+/// that many closes to catch up, and for peers to fetch from it.
+pub const KEEP_ROUNDS: u64 = 8;
+
+impl ModelStore {
+    /// Removes the model and momentum files and blobs that no round of the last
+    /// [`KEEP_ROUNDS`] names (its start, any result attested for it, its adopted result);
+    /// returns the files removed. Bounds the disk a node uses however long it runs.
+    pub fn prune(&self, api: &NodeApi, params: &Params) -> anyhow::Result<usize> {
+        let (hashes, blobs) = api.with_chain(|c| {
+            let l = c.ledger();
+            let open = l.training()?.round;
+            let mut hashes = HashSet::from([params.training.genesis_model]);
+            let mut blobs = HashSet::new();
+            for r in open.saturating_sub(KEEP_ROUNDS)..=open {
+                let Some(record) = l.round(r)? else { continue };
+                hashes.extend([record.model_version, record.momentum]);
+                let attested = record.attestations.iter().map(|a| a.result);
+                for result in attested.chain(record.close.iter().map(|c| c.result_hash)) {
+                    if let Some(res) = l.round_result(r, &result)? {
+                        hashes.extend([res.next_model, res.momentum]);
+                        blobs.extend([res.model_blob, res.momentum_blob]);
+                    }
+                }
+                if let Some(close) = &record.close {
+                    hashes.extend([close.result.next_model, close.result.momentum]);
+                    blobs.extend([close.result.model_blob, close.result.momentum_blob]);
+                }
+            }
+            Ok::<_, anyhow::Error>((hashes, blobs))
+        })?;
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".safetensors") else {
+                continue;
+            };
+            let hex_part = stem.strip_prefix("momentum-").unwrap_or(stem);
+            let mut h = [0u8; 32];
+            if hex::decode_to_slice(hex_part, &mut h).is_ok()
+                && !hashes.contains(&h)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        let freed = self.blobs.store().retain(|b| blobs.contains(b));
+        if removed > 0 || freed > 0 {
+            debug!(
+                files = removed,
+                blob_bytes = freed,
+                "pruned models of old rounds"
+            );
+        }
+        Ok(removed)
+    }
+}
+
+/// Makes `to` a hard link to `from` (or a copy where links are not supported).
+fn link_or_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let tmp = to.with_extension("link");
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(from, &tmp).is_err() {
+        std::fs::copy(from, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, to)?;
+    Ok(())
 }
 
 fn check(model: &NeuroLlm, version: &Hash32) -> anyhow::Result<()> {

@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::aggregate::Rule;
 use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
@@ -62,6 +64,8 @@ struct Verifier {
     replays: HashMap<Hash32, Option<SegmentResult>>,
     /// The round this validator last attested, and when (retried if it does not land).
     attested: Option<(u64, Instant)>,
+    /// The open round this validator last failed to catch up to, and when (retried later).
+    catch_up_failed: Option<(u64, Instant)>,
     stats: VerifierStats,
 }
 
@@ -84,13 +88,14 @@ pub fn run(
     // Proofs still inside their challenge window may need a verdict after a restart.
     let height = api.status().height;
     let mut v = Verifier {
-        models: ModelStore::new(api.home())?,
+        models: ModelStore::new(&api)?,
         dataset_hash: segment::dataset_hash(&dataset),
         dataset,
         next_height: height.saturating_sub(100).max(1),
         voted: HashSet::new(),
         replays: HashMap::new(),
         attested: None,
+        catch_up_failed: None,
         diloco,
         lie,
         stats: VerifierStats::default(),
@@ -124,6 +129,9 @@ impl Verifier {
     fn tick(&mut self, params: &Params) -> anyhow::Result<()> {
         if !self.active() {
             return Ok(());
+        }
+        if !self.catch_up(params)? {
+            return Ok(()); // nothing of the open round can be re-executed without its model
         }
         let top = self.api.status().height;
         // Proofs of block h are drawn (or not) by the ledger in block h+1.
@@ -194,6 +202,9 @@ impl Verifier {
         if p.batches == 0 {
             self.voted.insert(id); // uptime only: nothing to re-execute
             return Ok(());
+        }
+        if !self.models.holds(params, &p.model_version) {
+            return Ok(()); // judged once this node has caught up to the round's model
         }
         info!(proof = %hex::encode(&id[..8]), batches = p.batches, "re-executing a sampled proof");
         let started = std::time::Instant::now();
@@ -285,6 +296,165 @@ impl Verifier {
         Ok(Replay::Done(result))
     }
 
+    /// Makes sure this node holds the model and momentum the open round starts from; returns
+    /// whether it does.
+    ///
+    /// A validator that missed a round's close (it was down, or its attestation came after the
+    /// round was adopted) first fetches the adopted model and momentum from peers, as the blobs
+    /// the adopted result names. Failing that, it recomputes the adopted result from the chain:
+    /// the round's included proofs re-executed from the round's start model (re-executions it
+    /// already made are reused), aggregated and stepped by the same rule, and checked against
+    /// the adopted hashes before anything is stored. It goes back at most
+    /// [`MAX_CATCH_UP_ROUNDS`] rounds.
+    fn catch_up(&mut self, params: &Params) -> anyhow::Result<bool> {
+        let open = self.api.with_chain(|c| c.ledger().training())?;
+        if self.holds_start(params, &open.model_version, &open.momentum) {
+            return Ok(true);
+        }
+        if self
+            .catch_up_failed
+            .is_some_and(|(r, at)| r == open.round && at.elapsed() < CATCH_UP_RETRY)
+        {
+            return Ok(false);
+        }
+        // Peers that hold the adopted files serve them; recomputing is the fallback.
+        match self.models.fetch_open_round(&self.api, params) {
+            Ok(true) => {
+                info!(
+                    round = open.round,
+                    "caught up: fetched the round's model and momentum from peers"
+                );
+                return Ok(true);
+            }
+            Ok(false) => {}
+            Err(e) => debug!(
+                round = open.round,
+                "cannot fetch the round's model from peers: {e:#}"
+            ),
+        }
+        match self.catch_up_to(params, open.round) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                warn!(
+                    round = open.round,
+                    "cannot catch up to the open round's model: {e:#}"
+                );
+                self.catch_up_failed = Some((open.round, Instant::now()));
+                Ok(false)
+            }
+        }
+    }
+
+    fn holds_start(&self, params: &Params, model: &Hash32, momentum: &Hash32) -> bool {
+        self.models.holds(params, model) && self.models.holds_momentum(momentum)
+    }
+
+    /// Recomputes the closed rounds before `open`, from the last one whose start this node holds.
+    fn catch_up_to(&mut self, params: &Params, open: u64) -> anyhow::Result<()> {
+        let mut first = open;
+        loop {
+            anyhow::ensure!(
+                first > 0 && open - first < MAX_CATCH_UP_ROUNDS,
+                "no model within {MAX_CATCH_UP_ROUNDS} rounds is held here"
+            );
+            first -= 1;
+            let record = self
+                .api
+                .with_chain(|c| c.ledger().round(first))?
+                .with_context(|| format!("round {first} has no record"))?;
+            if self.holds_start(params, &record.model_version, &record.momentum) {
+                break;
+            }
+        }
+        for r in first..open {
+            let began = Instant::now();
+            let (model, proofs) = self.recompute_round(params, r)?;
+            info!(
+                round = r,
+                proofs,
+                next_model = %hex::encode(&model[..8]),
+                secs = format!("{:.1}", began.elapsed().as_secs_f64()),
+                "caught up: recomputed the round's adopted result"
+            );
+        }
+        Ok(())
+    }
+
+    /// Recomputes closed round `r`'s adopted next model and momentum, checks them against the
+    /// chain and stores them; returns the model and how many proofs went in.
+    fn recompute_round(&mut self, params: &Params, r: u64) -> anyhow::Result<(Hash32, usize)> {
+        let (record, proofs) = self.api.with_chain(|c| {
+            let l = c.ledger();
+            let record = l.round(r)?;
+            let mut proofs = Vec::new();
+            for id in l.round_trained(r)? {
+                proofs.push((id, l.proof(&id)?));
+            }
+            Ok::<_, anyhow::Error>((record, proofs))
+        })?;
+        let record = record.with_context(|| format!("round {r} has no record"))?;
+        let adopted = record
+            .close
+            .as_ref()
+            .with_context(|| format!("round {r} is not closed"))?
+            .result
+            .clone();
+        let mut held = Vec::new();
+        for (i, (id, p)) in proofs.iter().enumerate() {
+            if !adopted.includes(i as u64) {
+                continue;
+            }
+            let p = p.as_ref().with_context(|| {
+                format!("round {r} lists proof {} that is missing", hex::encode(id))
+            })?;
+            anyhow::ensure!(
+                self.reproduce(params, *id, p)? == Some(true),
+                "proof {} of round {r}'s adopted result does not reproduce here",
+                hex::encode(id)
+            );
+            held.push(*id);
+        }
+        let updates: Vec<_> = held
+            .iter()
+            .filter_map(|id| self.replays.get(id)?.as_ref())
+            .map(|r| &r.pseudo_gradient)
+            .collect();
+        let start = self
+            .models
+            .get(params, &record.model_version)?
+            .with_context(|| format!("round {r}'s start model is not held"))?;
+        let momentum = self
+            .models
+            .momentum(&record.momentum)?
+            .with_context(|| format!("round {r}'s start momentum is not held"))?;
+        let n = updates.len();
+        let outer = OuterOptimizer::resume(&self.diloco, momentum);
+        let outcome = segment::close_round(&start, &updates, rule_of(params, n), outer)?;
+        let (next, momentum) = (outcome.next.weights_hash(), outcome.momentum.hash());
+        anyhow::ensure!(
+            outcome.aggregate_hash == adopted.aggregate
+                && next == adopted.next_model
+                && momentum == adopted.momentum,
+            "recomputing round {r} gives model {} (momentum {}), but the chain adopted {} ({})",
+            hex::encode(&next[..8]),
+            hex::encode(&momentum[..8]),
+            hex::encode(&adopted.next_model[..8]),
+            hex::encode(&adopted.momentum[..8]),
+        );
+        let (_, model_blob) = self.models.save(&outcome.next)?;
+        let (_, momentum_blob) = self.models.save_momentum(&outcome.momentum)?;
+        if model_blob != adopted.model_blob || momentum_blob != adopted.momentum_blob {
+            warn!(
+                round = r,
+                "the adopted result names other blobs than this node's files"
+            );
+        }
+        for id in &held {
+            self.replays.remove(id);
+        }
+        Ok((next, n))
+    }
+
     /// Attests the open round's result once its training proofs are frozen and every drawn one
     /// of them has been re-executed here.
     fn maybe_attest_round(&mut self, params: &Params) -> anyhow::Result<()> {
@@ -355,6 +525,10 @@ impl Verifier {
             );
             return Ok(());
         };
+        // Disk stays bounded: what no recent round names goes before new files are written.
+        if let Err(e) = self.models.prune(&self.api, params) {
+            warn!("cannot prune old models: {e:#}");
+        }
         let began = Instant::now();
         let n = updates.len();
         let outer = OuterOptimizer::resume(&self.diloco, momentum);
@@ -367,13 +541,15 @@ impl Verifier {
             round::EVAL_BATCHES,
             &round::EVAL_SEED,
         )?;
-        let next_model = self.models.save(&outcome.next)?;
-        let momentum = self.models.save_momentum(&outcome.momentum)?;
+        let (next_model, model_blob) = self.models.save(&outcome.next)?;
+        let (momentum, momentum_blob) = self.models.save_momentum(&outcome.momentum)?;
         let mut result = RoundResult {
             included: round::bitmap(flags),
             aggregate: outcome.aggregate_hash,
             next_model,
             momentum,
+            model_blob,
+            momentum_blob,
             eval_loss_micro: round::loss_to_micro(loss),
         };
         if self.lie {
@@ -397,6 +573,12 @@ impl Verifier {
         Ok(())
     }
 }
+
+/// How many closed rounds a validator recomputes to catch up before it gives up.
+const MAX_CATCH_UP_ROUNDS: u64 = 8;
+
+/// How long a validator waits before it tries again to catch up to the same round.
+const CATCH_UP_RETRY: Duration = Duration::from_secs(30);
 
 enum Replay {
     Done(SegmentResult),

@@ -21,7 +21,7 @@ use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
 use neuroshard_runtime::state::{NodeRecord, TrainingState};
 use neuroshard_runtime::tx::node_registration_digest;
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::models::ModelStore;
 use super::spec::{train_config_of, Corpus};
@@ -79,7 +79,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     segment::deterministic_cpu();
     let node = cfg.node_key.address();
     let wallet = cfg.wallet.address();
-    let models = ModelStore::new(api.home())?;
+    let models = ModelStore::new(&api)?;
     let dataset = if cfg.training {
         let d = cfg.corpus.load()?;
         info!(corpus = %cfg.corpus.describe(), shards = d.shards.len(), "training data loaded");
@@ -125,7 +125,13 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                     v.training.round,
                     hex::encode(&version[..8])
                 ));
-                match load_model(&models, &v.params, &version, cfg.model_source.as_deref()) {
+                match load_model(
+                    &api,
+                    &models,
+                    &v.params,
+                    &version,
+                    cfg.model_source.as_deref(),
+                ) {
                     Ok(m) => model = Some((version, m)),
                     Err(e) => {
                         warn!("round {} model not available yet: {e:#}", v.training.round);
@@ -224,6 +230,7 @@ fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Res
 }
 
 fn load_model(
+    api: &NodeApi,
     models: &ModelStore,
     params: &Params,
     version: &Hash32,
@@ -232,7 +239,20 @@ fn load_model(
     if let Some(m) = models.get(params, version)? {
         return Ok(m);
     }
-    let url = source.context("no local copy and no node to fetch it from")?;
+    if let Err(e) = models.prune(api, params) {
+        warn!("cannot prune old models: {e:#}");
+    }
+    // From peers, as the blob the adopted round result names.
+    match models.fetch_open_round(api, params) {
+        Ok(_) => {
+            if let Some(m) = models.get(params, version)? {
+                info!(model = %hex::encode(&version[..8]), "fetched the round's model from peers");
+                return Ok(m);
+            }
+        }
+        Err(e) => debug!("the round's model is not to be had from peers yet: {e:#}"),
+    }
+    let url = source.context("no local copy, none from peers, and no node to fetch it from")?;
     info!(model = %hex::encode(&version[..8]), from = %url, "fetching the round's model");
     let bytes = fetch_model(url, version)?;
     models.put_bytes(version, &bytes)

@@ -258,6 +258,10 @@ impl BlobNet {
                 secs = format!("{:.1}", f.started.elapsed().as_secs_f64()),
                 "fetched a blob from peers"
             ),
+            // No peer holding it yet is routine (the caller retries); anything else is not.
+            Err(e @ BlobError::Unavailable { .. }) => {
+                debug!(blob = %hex::encode(&hash[..8]), "blob fetch failed: {e}")
+            }
             Err(e) => warn!(blob = %hex::encode(&hash[..8]), "blob fetch failed: {e}"),
         }
         for w in f.waiters {

@@ -141,11 +141,7 @@ impl ModelStore {
         let store = self.blobs.store();
         let blob = store.put_file(path)?;
         if let Some(data) = store.path(&blob) {
-            let tmp = path.with_extension("link");
-            let _ = std::fs::remove_file(&tmp);
-            if std::fs::hard_link(&data, &tmp).is_ok() {
-                std::fs::rename(&tmp, path)?;
-            }
+            link_over(&data, path)?; // where links fail, the file simply stays a copy
         }
         Ok(blob)
     }
@@ -266,13 +262,24 @@ impl ModelStore {
 
 /// Makes `to` a hard link to `from` (or a copy where links are not supported).
 fn link_or_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if !link_over(from, to)? {
+        let tmp = to.with_extension("copy");
+        std::fs::copy(from, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, to)?;
+    }
+    Ok(())
+}
+
+/// Replaces `to` with a hard link to `from` (atomically, through a rename); returns whether
+/// links are supported here.
+fn link_over(from: &Path, to: &Path) -> anyhow::Result<bool> {
     let tmp = to.with_extension("link");
     let _ = std::fs::remove_file(&tmp);
     if std::fs::hard_link(from, &tmp).is_err() {
-        std::fs::copy(from, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        return Ok(false);
     }
     std::fs::rename(&tmp, to)?;
-    Ok(())
+    Ok(true)
 }
 
 fn check(model: &NeuroLlm, version: &Hash32) -> anyhow::Result<()> {

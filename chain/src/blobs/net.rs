@@ -70,24 +70,24 @@ impl BlobClient {
     /// Blob `hash`, from the local store or fetched from peers (at most `max_size` bytes);
     /// returns the path of the verified file.
     pub async fn fetch(&self, hash: BlobHash, max_size: u64) -> Result<PathBuf, BlobError> {
-        if let Some(path) = self.store.path(&hash) {
-            return Ok(path);
+        match self.ask(hash, max_size)? {
+            Asked::Held(path) => Ok(path),
+            Asked::Fetching(answer) => answer.await.map_err(|_| BlobError::Stopped)?,
         }
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .try_send(Command::Fetch {
-                hash,
-                max_size,
-                reply,
-            })
-            .map_err(|_| BlobError::Busy)?;
-        answer.await.map_err(|_| BlobError::Stopped)?
     }
 
     /// [`BlobClient::fetch`] for a thread outside the async runtime.
     pub fn fetch_blocking(&self, hash: BlobHash, max_size: u64) -> Result<PathBuf, BlobError> {
+        match self.ask(hash, max_size)? {
+            Asked::Held(path) => Ok(path),
+            Asked::Fetching(answer) => answer.blocking_recv().map_err(|_| BlobError::Stopped)?,
+        }
+    }
+
+    /// The held blob's path, or the answer to come from the swarm task.
+    fn ask(&self, hash: BlobHash, max_size: u64) -> Result<Asked, BlobError> {
         if let Some(path) = self.store.path(&hash) {
-            return Ok(path);
+            return Ok(Asked::Held(path));
         }
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -97,8 +97,13 @@ impl BlobClient {
                 reply,
             })
             .map_err(|_| BlobError::Busy)?;
-        answer.blocking_recv().map_err(|_| BlobError::Stopped)?
+        Ok(Asked::Fetching(answer))
     }
+}
+
+enum Asked {
+    Held(PathBuf),
+    Fetching(oneshot::Receiver<Result<PathBuf, BlobError>>),
 }
 
 struct Fetch {

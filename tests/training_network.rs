@@ -22,10 +22,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The dev genesis with short rounds, short segments and every proof re-executed.
-fn genesis(dir: &Path) -> PathBuf {
+/// The dev genesis with short rounds and short segments; `sample_bps` of proofs re-executed.
+fn genesis(dir: &Path, sample_bps: u16) -> PathBuf {
     let mut g = Genesis::dev();
-    g.params.training.verify_sample_bps = 10_000;
+    g.params.training.verify_sample_bps = sample_bps;
     g.params.training.inner_steps = 30;
     g.params.round_length_ms = 25_000;
     g.params.proof_interval_ms = 5_000;
@@ -43,18 +43,35 @@ fn token(seed: u8) -> String {
     .to_token()
 }
 
-/// `testnet init` homes, each run by `neuroshard --home` with its own wallet token; the node
-/// named in `liar` attests wrong round results.
-fn training_testnet(dir: &Path, liar: Option<usize>) -> Vec<NodeProc> {
-    let g = genesis(dir);
+/// Test misbehaviour in a testnet: which node attests wrong round results, which publishes
+/// poisoned pseudo-gradients, and the share of proofs re-executed.
+#[derive(Clone, Copy)]
+struct Setup {
+    liar: Option<usize>,
+    poisoner: Option<usize>,
+    sample_bps: u16,
+}
+
+const HONEST: Setup = Setup {
+    liar: None,
+    poisoner: None,
+    sample_bps: 10_000,
+};
+
+/// `testnet init` homes, each run by `neuroshard --home` with its own wallet token.
+fn training_testnet(dir: &Path, setup: Setup) -> Vec<NodeProc> {
+    let g = genesis(dir, setup.sample_bps);
     testnet_homes(dir, 4, 500, &g)
         .into_iter()
         .enumerate()
         .map(|(i, (home, rpc))| {
             let t = token(i as u8);
             let mut args = vec!["--home", home.to_str().unwrap(), "--corpus", "synthetic"];
-            if liar == Some(i) {
+            if setup.liar == Some(i) {
                 args.extend(["--cheat", "wrong-round-result"]);
+            }
+            if setup.poisoner == Some(i) {
+                args.extend(["--cheat", "poison-gradient"]);
             }
             NodeProc::spawn_env(
                 &args,
@@ -113,12 +130,23 @@ async fn rounds_closed(nodes: &[NodeProc], n: u64, timeout: Duration) {
     }
 }
 
+/// Half the proofs drawn for re-execution, one node attesting wrong results, one publishing
+/// pseudo-gradients times −100: every round aggregates every proof that is not voided, all four
+/// agree on every result, and the held-out loss still falls.
 #[test]
-fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
+fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
     let _serial = serial();
     let dir = TempDir::new("training-network");
     let liar = 3;
-    let nodes = training_testnet(&dir.0, Some(liar));
+    let poisoner = 2;
+    let nodes = training_testnet(
+        &dir.0,
+        Setup {
+            liar: Some(liar),
+            poisoner: Some(poisoner),
+            sample_bps: 5_000,
+        },
+    );
     rt().block_on(async {
         // Round 0 opened at the (past) genesis time and closes at once; 4 more with training.
         rounds_closed(&nodes, 5, Duration::from_secs(420)).await;
@@ -127,6 +155,11 @@ fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
             .unwrap()
             .address()
             .to_string();
+        let poisoner_wallet = SecretKey::from_token(&token(poisoner as u8))
+            .unwrap()
+            .address()
+            .to_string();
+        let (mut undrawn_included, mut poison_included) = (0, 0);
         let mut losses = Vec::new();
         for r in 0..5 {
             let first = round(&nodes[0], r).await;
@@ -137,8 +170,25 @@ fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
                 assert_eq!(other["included"], first["included"], "round {r}");
                 assert_eq!(other["evalLoss"], first["evalLoss"], "round {r}");
             }
-            // Every training proof (all re-executed here, none voided) is in the aggregate.
-            assert_eq!(first["included"], first["trained"], "round {r}: {first}");
+            // Every training proof that is not voided is in the aggregate, whether it was drawn
+            // for re-execution or not (then its pseudo-gradient came from the node that trained
+            // it, as a blob). The poisoner's drawn proofs are voided and left out; its undrawn
+            // ones go in, and the robust aggregation has to tame them.
+            let proofs = first["proofs"].as_array().unwrap();
+            let included = first["included"].as_array().unwrap();
+            for h in first["trained"].as_array().unwrap() {
+                let p = proofs.iter().find(|p| p["hash"] == *h).unwrap();
+                let voided = p["status"] == json!("voided");
+                assert_eq!(included.contains(h), !voided, "round {r}: {p}");
+                let poisoned = p["wallet"].as_str() == Some(poisoner_wallet.as_str());
+                match (p["sampled"].as_bool(), poisoned) {
+                    (Some(true), true) => assert!(voided, "round {r}: {p}"),
+                    (Some(false), true) => poison_included += 1,
+                    (Some(false), false) => undrawn_included += 1,
+                    (Some(true), false) => assert!(!voided, "round {r}: {p}"),
+                    (None, _) => panic!("round {r}: a proof never drawn: {p}"),
+                }
+            }
             // Adopted by the three honest validators; the liar's attestation, if it made one
             // before adoption, is not the adopted result.
             let close = &first["close"];
@@ -155,7 +205,11 @@ fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
             assert_eq!(next["model"], first["nextModel"]);
             losses.push(loss(&first));
         }
-        eprintln!("held-out loss per round: {losses:?}");
+        eprintln!(
+            "held-out loss per round: {losses:?}; undrawn proofs aggregated: {undrawn_included} \
+             honest, {poison_included} poisoned"
+        );
+        assert!(undrawn_included > 0 && poison_included > 0);
         let trained: u64 = {
             let mut t = 0;
             for r in 1..5 {
@@ -173,13 +227,22 @@ fn four_validators_train_one_model_agree_on_every_round_and_outvote_a_liar() {
 }
 
 /// kill -9 one validator: the other three close the next rounds without it. Restarted, it syncs
-/// the chain and catches up on the rounds it missed by recomputing each adopted result from the
-/// chain (re-executing the included proofs), then holds the same training record.
+/// the chain and catches up on the rounds it missed: it fetches the adopted model and momentum
+/// from peers, or recomputes each adopted result from the chain (the included pseudo-gradients
+/// fetched by the hashes their proofs name, or re-executed), then holds the same training record.
 #[test]
 fn rounds_keep_closing_while_a_validator_is_killed_and_it_catches_up_on_restart() {
     let _serial = serial();
     let dir = TempDir::new("training-kill");
-    let mut nodes = training_testnet(&dir.0, None);
+    // Half the proofs re-executed: to catch up, the restarted validator fetches the others'
+    // pseudo-gradients from peers.
+    let mut nodes = training_testnet(
+        &dir.0,
+        Setup {
+            sample_bps: 5_000,
+            ..HONEST
+        },
+    );
     rt().block_on(rounds_closed(&nodes, 2, Duration::from_secs(300)));
     nodes[0].kill9();
     let rt = rt();
@@ -251,7 +314,7 @@ async fn round_now(node: &NodeProc) -> u64 {
 fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted() {
     let _serial = serial();
     let dir = TempDir::new("training-join");
-    let nodes = training_testnet(&dir.0, None);
+    let nodes = training_testnet(&dir.0, HONEST);
     rt().block_on(rounds_closed(&nodes, 3, Duration::from_secs(300)));
     let configs: Vec<NodeConfig> = nodes
         .iter()

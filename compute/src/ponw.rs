@@ -3,8 +3,9 @@
 //! A segment starts from the open round's weights (whose hash is the round's model version) and
 //! takes one AdamW inner step per claimed batch, in batch order, with a fresh optimizer and the
 //! genesis schedule. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
-//! ([`assigned_batch`]). The proof commits to the hash of the pseudo-gradient
-//! `start weights − end weights`. Everything here is a pure function of (weights, dataset,
+//! ([`assigned_batch`]). The pseudo-gradient `start weights − end weights` is quantised to
+//! int8 ([`quantize_exact`]) into a blob ([`SegmentResult::blob`]); the proof commits to the
+//! blob's hash, and the round aggregates the blob's values ([`Update`]). Everything here is a pure function of (weights, dataset,
 //! [`SegmentSpec`]): a validator that replays the same segment on CPU gets the same bits, which
 //! is how proofs are checked ([`replay`]). CPU replays are bit-exact with one libtorch thread
 //! ([`deterministic_cpu`]); the node uses that setting for all proof work.
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tch::{Device, Tensor};
 
 use crate::aggregate::{aggregate, clip_to_median_norm, Rule};
+use crate::compress::{dequantize, quantize_exact, Int8Update};
 use crate::config::ModelConfig;
 use crate::data::{Batch, BatchId, Dataset};
 use crate::diloco::{hash_vector, Momentum, OuterOptimizer};
@@ -95,10 +97,44 @@ pub struct SegmentResult {
     pub batches: u64,
     pub tokens: u64,
     pub mean_loss: f64,
-    /// SHA-256 of the pseudo-gradient's little-endian f32 values.
-    pub pseudo_gradient_hash: [u8; 32],
-    /// `start − end`, flat, in `named_parameters` order.
-    pub pseudo_gradient: Tensor,
+    /// The pseudo-gradient `start − end` (flat, in `named_parameters` order) as it travels:
+    /// [`quantize_exact`] then [`Int8Update::to_bytes`]. The proof names this blob by its hash;
+    /// a replay must give the same bytes.
+    pub blob: Vec<u8>,
+    /// The blob's values: what the round aggregates.
+    pub update: Update,
+}
+
+/// A pseudo-gradient as a round aggregates it: the values of the int8 blob a proof names.
+pub struct Update(Tensor);
+
+impl Update {
+    /// Decodes a pseudo-gradient blob of a model with `parameters` parameters (after its hash
+    /// was checked against the proof's).
+    pub fn decode(bytes: &[u8], parameters: i64) -> Result<Update, ComputeError> {
+        let n = usize::try_from(parameters)
+            .map_err(|_| ComputeError::Aggregation("negative parameter count".into()))?;
+        Ok(Update(dequantize(&Int8Update::from_bytes(bytes, n)?)?))
+    }
+
+    fn from_pseudo_gradient(pg: &Tensor) -> Result<(Vec<u8>, Update), ComputeError> {
+        let q = quantize_exact(pg)?;
+        Ok((q.to_bytes()?, Update(dequantize(&q)?)))
+    }
+
+    /// The blob of this update times `factor` (what a Byzantine worker might publish).
+    pub fn scaled_blob(&self, factor: f64) -> Result<Vec<u8>, ComputeError> {
+        quantize_exact(&(&self.0 * factor))?.to_bytes()
+    }
+
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+/// The most bytes a pseudo-gradient blob of a `parameters`-parameter model takes.
+pub fn max_blob_len(parameters: i64) -> u64 {
+    Int8Update::max_encoded_len(parameters.max(0) as u64)
 }
 
 impl Segment {
@@ -130,16 +166,17 @@ impl Segment {
         Ok(loss)
     }
 
-    pub fn finish(self) -> SegmentResult {
+    pub fn finish(self) -> Result<SegmentResult, ComputeError> {
         let pseudo_gradient = &self.start - self.trainer.model.flat_parameters();
+        let (blob, update) = Update::from_pseudo_gradient(&pseudo_gradient)?;
         let batches = self.trainer.step;
-        SegmentResult {
+        Ok(SegmentResult {
             batches,
             tokens: self.tokens,
             mean_loss: self.loss_sum / batches.max(1) as f64,
-            pseudo_gradient_hash: hash_vector(&pseudo_gradient),
-            pseudo_gradient,
-        }
+            blob,
+            update,
+        })
     }
 }
 
@@ -154,7 +191,7 @@ pub fn replay(
     for _ in 0..batches {
         segment.step(dataset)?;
     }
-    Ok(segment.finish())
+    segment.finish()
 }
 
 /// The hash a round records for "no momentum yet" (the runtime's `round::NO_MOMENTUM`).
@@ -305,15 +342,19 @@ mod tests {
         for _ in 0..4 {
             seg.step(&data).unwrap();
         }
-        let done = seg.finish();
+        let done = seg.finish().unwrap();
         assert_eq!(done.batches, 4);
         let again = replay(&start, &data, spec(10), 4).unwrap();
-        assert_eq!(again.pseudo_gradient_hash, done.pseudo_gradient_hash);
-        // Claiming more batches, other batches or another seed gives another hash.
+        assert_eq!(again.blob, done.blob);
+        // The blob decodes to what is aggregated.
+        let decoded = Update::decode(&done.blob, start.num_parameters()).unwrap();
+        assert!(decoded.tensor().equal(done.update.tensor()));
+        assert!(done.blob.len() as u64 <= max_blob_len(start.num_parameters()));
+        // Claiming more batches, other batches or another seed gives another blob.
         let more = replay(&start, &data, spec(10), 5).unwrap();
-        assert_ne!(more.pseudo_gradient_hash, done.pseudo_gradient_hash);
+        assert_ne!(more.blob, done.blob);
         let shifted = replay(&start, &data, spec(11), 4).unwrap();
-        assert_ne!(shifted.pseudo_gradient_hash, done.pseudo_gradient_hash);
+        assert_ne!(shifted.blob, done.blob);
         // The start weights are untouched.
         assert_eq!(
             start.weights_hash(),
@@ -368,7 +409,11 @@ mod tests {
                     first_batch: 0,
                     train: train.clone(),
                 };
-                replay(&start, &data, s, 8).unwrap().pseudo_gradient
+                replay(&start, &data, s, 8)
+                    .unwrap()
+                    .update
+                    .tensor()
+                    .shallow_clone()
             })
             .collect();
         (start, data, train, updates)

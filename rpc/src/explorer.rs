@@ -205,6 +205,7 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "dataSeed": hex32(&p.data_seed),
         "dataShard": hex32(&p.data_shard),
         "pseudoGradient": hex32(&p.pseudo_gradient),
+        "sampled": p.sampled,
         "verdicts": p.verdicts.iter().map(|v| json!({
             "validator": v.validator, "valid": v.valid, "power": v.power
         })).collect::<Vec<_>>(),

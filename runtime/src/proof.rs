@@ -72,8 +72,9 @@ pub struct Proof {
     pub data_seed: Hash32,
     /// Content hash of the data shard the batches came from.
     pub data_shard: Hash32,
-    /// Hash of the pseudo-gradient produced (`start weights − end weights` after one inner step per
-    /// claimed batch, in batch order): what a validator's re-execution must reproduce bit for bit.
+    /// BLAKE3 of the pseudo-gradient blob (`start weights − end weights` after one inner step per
+    /// claimed batch, in batch order, quantised to int8): the blob peers fetch to aggregate it,
+    /// and what a validator's re-execution must reproduce byte for byte.
     pub pseudo_gradient: Hash32,
     /// Batch ids claimed are `first_batch .. first_batch + metrics.batches`, per node; a batch id is
     /// paid at most once.

@@ -240,6 +240,7 @@ pub struct ProofRecord {
     pub data_seed: Hash32,
     /// The corpus the proof says it trained on (hash of the shard hashes).
     pub data_shard: Hash32,
+    /// The pseudo-gradient blob's BLAKE3 (see [`crate::proof::Proof::pseudo_gradient`]).
     pub pseudo_gradient: Hash32,
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,

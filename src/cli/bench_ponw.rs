@@ -46,7 +46,8 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     for _ in 0..args.batches {
         seg.step(&dataset)?;
     }
-    let done = seg.finish();
+    let done = seg.finish()?;
+    let blob = neuroshard_chain::blobs::blob_hash(&done.blob);
     let train_s = t.elapsed().as_secs_f64();
 
     // Building, signing and encoding the proof.
@@ -62,7 +63,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
             model_version: params.training.genesis_model,
             data_seed: spec.data_seed,
             data_shard: segment::dataset_hash(&dataset),
-            pseudo_gradient: done.pseudo_gradient_hash,
+            pseudo_gradient: blob,
             first_batch: u64::from(i),
             metrics: WorkMetrics {
                 batches: done.batches,
@@ -86,7 +87,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     let again = segment::replay(&start, &dataset, spec, done.batches)?;
     let replay_s = t.elapsed().as_secs_f64();
     anyhow::ensure!(
-        again.pseudo_gradient_hash == done.pseudo_gradient_hash,
+        again.blob == done.blob,
         "replay did not reproduce the segment"
     );
 
@@ -100,6 +101,11 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         spec_tokens(&params).1,
         train_s,
         per_sec
+    );
+    println!(
+        "pseudo-gradient blob: {} bytes = {:.3} bytes per parameter (f32: 4)",
+        done.blob.len(),
+        done.blob.len() as f64 / start.num_parameters() as f64
     );
     println!(
         "proving overhead: build + sign + encode a proof {:.1} µs = {:.4}% of the segment's training time",

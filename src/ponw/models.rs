@@ -14,6 +14,7 @@ use anyhow::Context;
 use neuroshard_chain::blobs::{BlobClient, BlobHash};
 use neuroshard_chain::node::{Home, NodeApi};
 use neuroshard_compute::diloco::Momentum;
+use neuroshard_compute::ponw::Update;
 use neuroshard_compute::{checkpoint, ponw, NeuroLlm};
 use neuroshard_runtime::{Hash32, Params};
 
@@ -202,14 +203,49 @@ impl ModelStore {
     }
 }
 
+impl ModelStore {
+    /// Pseudo-gradient blob `blob` of a model of `parameters` parameters, decoded, if this node
+    /// holds it (it trained it, re-executed it or fetched it).
+    pub fn gradient(&self, blob: &BlobHash, parameters: i64) -> anyhow::Result<Option<Update>> {
+        let Some(path) = self.blobs.store().path(blob) else {
+            return Ok(None);
+        };
+        Ok(Some(decode_gradient(&path, parameters)?))
+    }
+
+    /// Fetches pseudo-gradient blob `blob` from peers (waiting for it) and decodes it.
+    pub fn fetch_gradient(&self, blob: &BlobHash, parameters: i64) -> anyhow::Result<Update> {
+        let path = self
+            .blobs
+            .fetch_blocking(*blob, ponw::max_blob_len(parameters))?;
+        decode_gradient(&path, parameters)
+    }
+
+    /// Keeps `bytes` (a pseudo-gradient this node re-executed) to serve it to peers.
+    pub fn offer_gradient(&self, bytes: &[u8]) -> anyhow::Result<BlobHash> {
+        Ok(self.blobs.store().put(bytes)?)
+    }
+}
+
+/// Reads a pseudo-gradient blob the store verified against its hash.
+pub fn decode_gradient(path: &Path, parameters: i64) -> anyhow::Result<Update> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Update::decode(&bytes, parameters).context("the blob is not a pseudo-gradient of this model")
+}
+
+/// A blob stored this recently is kept by [`ModelStore::prune`] even if no round names it yet
+/// (a pseudo-gradient whose proof is still on its way into a block).
+const FRESH_BLOB: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Rounds back whose models, momentum and blobs a node keeps: enough for a validator that missed
 /// that many closes to catch up, and for peers to fetch from it.
 pub const KEEP_ROUNDS: u64 = 8;
 
 impl ModelStore {
     /// Removes the model and momentum files and blobs that no round of the last
-    /// [`KEEP_ROUNDS`] names (its start, any result attested for it, its adopted result);
-    /// returns the files removed. Bounds the disk a node uses however long it runs.
+    /// [`KEEP_ROUNDS`] names (its start, any result attested for it, its adopted result, its
+    /// proofs' pseudo-gradients); returns the files removed. Bounds the disk a node uses
+    /// however long it runs.
     pub fn prune(&self, api: &NodeApi, params: &Params) -> anyhow::Result<usize> {
         let (hashes, blobs) = api.with_chain(|c| {
             let l = c.ledger();
@@ -219,6 +255,11 @@ impl ModelStore {
             for r in open.saturating_sub(KEEP_ROUNDS)..=open {
                 let Some(record) = l.round(r)? else { continue };
                 hashes.extend([record.model_version, record.momentum]);
+                for id in l.round_trained(r)? {
+                    if let Some(p) = l.proof(&id)? {
+                        blobs.insert(p.pseudo_gradient);
+                    }
+                }
                 let attested = record.attestations.iter().map(|a| a.result);
                 for result in attested.chain(record.close.iter().map(|c| c.result_hash)) {
                     if let Some(res) = l.round_result(r, &result)? {
@@ -248,7 +289,9 @@ impl ModelStore {
                 removed += 1;
             }
         }
-        let freed = self.blobs.store().retain(|b| blobs.contains(b));
+        let store = self.blobs.store();
+        let freed =
+            store.retain(|b| blobs.contains(b) || store.age(b).is_some_and(|age| age < FRESH_BLOB));
         if removed > 0 || freed > 0 {
             debug!(
                 files = removed,

@@ -6,16 +6,19 @@
 //!   a drawn proof is paid only after more than two thirds of validator power verified it. A proof
 //!   that any validator called invalid is re-executed by every validator.
 //! * **Re-execution** replays the segment from the round's weights on CPU with one thread and
-//!   compares the pseudo-gradient hash bit for bit ([`neuroshard_compute::ponw::replay`]).
+//!   compares the pseudo-gradient blob's hash with the proof's
+//!   ([`neuroshard_compute::ponw::replay`]); a blob that reproduces is kept to serve to peers.
+//! * **Pseudo-gradients of undrawn proofs** are fetched from peers as the blobs the proofs name
+//!   (verified against that hash while streaming), as soon as the ledger has drawn the proof.
 //! * **Rounds.** Once a committed block is past the open round's deadline (its training proofs
 //!   are frozen) and every drawn proof of it has been re-executed here, this validator computes
 //!   the round's result by the rule in [`neuroshard_runtime::round`]: the pseudo-gradients it
-//!   holds of the round's non-voided proofs, in acceptance order, aggregated with the genesis
-//!   rule; the outer Nesterov step from the round's committed momentum; the held-out loss of the
-//!   next weights. It stores weights and momentum under `models/` and submits `AttestRound`.
-//!   The ledger adopts a result at more than two thirds of validator power, so no round waits
-//!   on one validator. Today the pseudo-gradients a validator holds are those it reproduced
-//!   (the drawn proofs); unsampled proofs join once their blobs travel between peers.
+//!   holds of the round's non-voided proofs, drawn or not, in acceptance order (an undrawn proof
+//!   whose blob did not come in time is re-executed here instead, so that every honest validator
+//!   includes the same set), aggregated with the genesis rule; the outer Nesterov step from the round's committed
+//!   momentum; the held-out loss of the next weights. It stores weights and momentum under
+//!   `models/` and submits `AttestRound`. The ledger adopts a result at more than two thirds of
+//!   validator power, so no round waits on one validator.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +27,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use neuroshard_chain::blobs::{blob_hash, BlobError, PendingBlob};
 use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::aggregate::Rule;
 use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
-use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec};
+use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec, Update};
 use neuroshard_runtime::params::Aggregation;
 use neuroshard_runtime::round::{self, RoundResult};
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
@@ -35,7 +39,7 @@ use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
 use tracing::{debug, info, warn};
 
 use super::models::ModelStore;
-use super::spec::{train_config_of, Corpus};
+use super::spec::{model_config_of, train_config_of, Corpus};
 
 /// What the service has done, for the benchmark and the logs.
 #[derive(Clone, Debug, Default)]
@@ -59,9 +63,11 @@ struct Verifier {
     next_height: u64,
     /// Proofs this validator has voted on.
     voted: HashSet<Hash32>,
-    /// Re-executions of the open round's proofs: the pseudo-gradient if it reproduced the
-    /// proof, `None` if it did not.
-    replays: HashMap<Hash32, Option<SegmentResult>>,
+    /// Re-executions of the open round's proofs: whether each reproduced its proof's blob
+    /// (which is then held in the blob store).
+    replays: HashMap<Hash32, bool>,
+    /// The pseudo-gradient blobs of the open round's undrawn proofs, as fetched from peers.
+    gradients: HashMap<Hash32, Gradient>,
     /// The round this validator last attested, and when (retried if it does not land).
     attested: Option<(u64, Instant)>,
     /// The open round this validator last failed to catch up to, and when (retried later).
@@ -94,6 +100,7 @@ pub fn run(
         next_height: height.saturating_sub(100).max(1),
         voted: HashSet::new(),
         replays: HashMap::new(),
+        gradients: HashMap::new(),
         attested: None,
         catch_up_failed: None,
         diloco,
@@ -159,7 +166,63 @@ impl Verifier {
             self.next_height += 1;
         }
         self.check_disputes(params)?;
+        self.fetch_gradients(params)?;
         self.maybe_attest_round(params)
+    }
+
+    /// Starts or polls the fetch of every undrawn, non-voided proof's pseudo-gradient blob of
+    /// the open round. A blob is held only once it verified against the proof's hash and
+    /// decodes as a pseudo-gradient of the round's model.
+    fn fetch_gradients(&mut self, params: &Params) -> anyhow::Result<()> {
+        let proofs = self.api.with_chain(|c| {
+            let l = c.ledger();
+            let mut out = Vec::new();
+            for id in l.round_trained(l.training()?.round)? {
+                if let Some(p) = l.proof(&id)? {
+                    out.push((id, p));
+                }
+            }
+            Ok::<_, anyhow::Error>(out)
+        })?;
+        let open: HashSet<Hash32> = proofs.iter().map(|(id, _)| *id).collect();
+        self.gradients.retain(|id, _| open.contains(id));
+        let parameters = model_config_of(&params.model).parameters();
+        for (id, p) in proofs {
+            if !by_blob(&p) || p.status == ProofStatus::Voided {
+                continue;
+            }
+            let next = match self.gradients.get_mut(&id) {
+                Some(Gradient::Held | Gradient::Refused) => continue,
+                Some(Gradient::Failed(at)) if at.elapsed() < GRADIENT_RETRY => continue,
+                Some(Gradient::Fetching(fetch)) => match fetch.poll() {
+                    None => continue,
+                    Some(Ok(path)) => match super::models::decode_gradient(&path, parameters) {
+                        Ok(_) => Gradient::Held,
+                        Err(e) => {
+                            warn!(proof = %hex::encode(&id[..8]), node = %p.node, "pseudo-gradient blob refused: {e:#}");
+                            Gradient::Refused
+                        }
+                    },
+                    Some(Err(e)) => {
+                        debug!(proof = %hex::encode(&id[..8]), "pseudo-gradient not fetched: {e}");
+                        Gradient::Failed(Instant::now())
+                    }
+                },
+                Some(Gradient::Failed(_)) | None => {
+                    let max = segment::max_blob_len(parameters);
+                    match self.api.blobs().start_fetch(p.pseudo_gradient, max) {
+                        Ok(fetch) => Gradient::Fetching(fetch),
+                        Err(BlobError::Busy) => continue, // every fetch slot taken: next tick
+                        Err(e) => {
+                            debug!("cannot fetch a pseudo-gradient: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.gradients.insert(id, next);
+        }
+        Ok(())
     }
 
     /// Proofs of the open round that another validator called invalid.
@@ -239,20 +302,21 @@ impl Verifier {
         Ok(())
     }
 
-    /// Whether re-executing proof `id` reproduces its pseudo-gradient (cached for the round);
-    /// `None` if this node cannot re-execute it.
+    /// Whether re-executing proof `id` reproduces its pseudo-gradient blob (cached for the
+    /// round; a blob that reproduces is put in the blob store); `None` if this node cannot
+    /// re-execute it.
     fn reproduce(
         &mut self,
         params: &Params,
         id: Hash32,
         p: &ProofRecord,
     ) -> anyhow::Result<Option<bool>> {
-        if let Some(done) = self.replays.get(&id) {
-            return Ok(Some(done.is_some()));
+        if let Some(&valid) = self.replays.get(&id) {
+            return Ok(Some(valid));
         }
         // A proof that did not train the network's corpus did not do the network's work.
         if p.data_shard != self.dataset_hash {
-            self.replays.insert(id, None);
+            self.replays.insert(id, false);
             return Ok(Some(false));
         }
         match self.replay(params, p)? {
@@ -261,8 +325,11 @@ impl Verifier {
                 Ok(None)
             }
             Replay::Done(result) => {
-                let valid = result.pseudo_gradient_hash == p.pseudo_gradient;
-                self.replays.insert(id, valid.then_some(result));
+                let valid = blob_hash(&result.blob) == p.pseudo_gradient;
+                if valid {
+                    self.models.offer_gradient(&result.blob)?;
+                }
+                self.replays.insert(id, valid);
                 Ok(Some(valid))
             }
         }
@@ -294,6 +361,39 @@ impl Verifier {
         self.stats.replayed_batches += p.batches;
         self.stats.replay_secs += began.elapsed().as_secs_f64();
         Ok(Replay::Done(result))
+    }
+
+    /// An undrawn proof whose blob peers did not serve in time (or served bytes that are not a
+    /// pseudo-gradient) is re-executed here instead: peers are a shortcut, not a trust
+    /// assumption. Returns whether it reproduced (its blob is then held and served from here).
+    /// One that does not is fraud, reported like a drawn proof's, which sends it to every
+    /// validator's re-execution.
+    fn replay_unserved(
+        &mut self,
+        params: &Params,
+        id: Hash32,
+        p: &ProofRecord,
+    ) -> anyhow::Result<bool> {
+        let known = self.replays.contains_key(&id);
+        let valid = self.reproduce(params, id, p)?;
+        if !known {
+            info!(proof = %hex::encode(&id[..8]), node = %p.node, reproduced = ?valid, "re-executed a proof whose pseudo-gradient peers did not serve");
+        }
+        if valid == Some(false) && self.voted.insert(id) {
+            let verdict = TxBody::Verdict {
+                proof: id,
+                valid: false,
+            };
+            match self.api.sign_and_submit(&self.key, verdict) {
+                Ok(_) => warn!(
+                    proof = %hex::encode(&id[..8]),
+                    node = %p.node,
+                    "re-execution does not reproduce the proof's blob: fraud reported"
+                ),
+                Err(e) => warn!("verdict not accepted: {e}"),
+            }
+        }
+        Ok(valid == Some(true))
     }
 
     /// Makes sure this node holds the model and momentum the open round starts from; returns
@@ -399,7 +499,14 @@ impl Verifier {
             .with_context(|| format!("round {r} is not closed"))?
             .result
             .clone();
-        let mut held = Vec::new();
+        let start = self
+            .models
+            .get(params, &record.model_version)?
+            .with_context(|| format!("round {r}'s start model is not held"))?;
+        let parameters = start.num_parameters();
+        // Each included pseudo-gradient: held here, else fetched from peers by the hash its
+        // proof names, else re-executed.
+        let mut updates = Vec::new();
         for (i, (id, p)) in proofs.iter().enumerate() {
             if !adopted.includes(i as u64) {
                 continue;
@@ -407,22 +514,26 @@ impl Verifier {
             let p = p.as_ref().with_context(|| {
                 format!("round {r} lists proof {} that is missing", hex::encode(id))
             })?;
-            anyhow::ensure!(
-                self.reproduce(params, *id, p)? == Some(true),
-                "proof {} of round {r}'s adopted result does not reproduce here",
-                hex::encode(id)
-            );
-            held.push(*id);
+            let update = match self.models.gradient(&p.pseudo_gradient, parameters)? {
+                Some(u) => u,
+                None => match self.models.fetch_gradient(&p.pseudo_gradient, parameters) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        debug!(proof = %hex::encode(&id[..8]), "re-executing: {e:#}");
+                        anyhow::ensure!(
+                            self.reproduce(params, *id, p)? == Some(true),
+                            "proof {} of round {r}'s adopted result does not reproduce here",
+                            hex::encode(id)
+                        );
+                        self.models
+                            .gradient(&p.pseudo_gradient, parameters)?
+                            .context("a reproduced pseudo-gradient is not held")?
+                    }
+                },
+            };
+            updates.push(update);
         }
-        let updates: Vec<_> = held
-            .iter()
-            .filter_map(|id| self.replays.get(id)?.as_ref())
-            .map(|r| &r.pseudo_gradient)
-            .collect();
-        let start = self
-            .models
-            .get(params, &record.model_version)?
-            .with_context(|| format!("round {r}'s start model is not held"))?;
+        let updates: Vec<_> = updates.iter().map(Update::tensor).collect();
         let momentum = self
             .models
             .momentum(&record.momentum)?
@@ -449,9 +560,6 @@ impl Verifier {
                 "the adopted result names other blobs than this node's files"
             );
         }
-        for id in &held {
-            self.replays.remove(id);
-        }
         Ok((next, n))
     }
 
@@ -463,16 +571,20 @@ impl Verifier {
             let l = c.ledger();
             let t = l.training()?;
             let record = l.round(t.round)?;
-            let frozen = l.last_block_time_ms() >= t.opened_ms + params.round_length_ms;
+            let deadline = t.opened_ms + params.round_length_ms;
+            let since_deadline = l.last_block_time_ms().checked_sub(deadline);
             let mut proofs = Vec::new();
-            if frozen {
+            if since_deadline.is_some() {
                 for id in l.round_trained(t.round)? {
                     proofs.push((id, l.proof(&id)?));
                 }
             }
-            Ok::<_, anyhow::Error>((t, record, frozen, proofs))
+            Ok::<_, anyhow::Error>((t, record, since_deadline, proofs))
         })?;
-        let (training, record, frozen, proofs) = snapshot;
+        let (training, record, since_deadline, proofs) = snapshot;
+        let frozen = since_deadline.is_some();
+        // Undrawn proofs' blobs still on their way are waited for this long past the deadline.
+        let in_grace = since_deadline.is_some_and(|ms| ms < GRADIENT_GRACE_MS);
         let round = training.round;
         // Forget the re-executions of rounds that are over.
         let open: HashSet<Hash32> = proofs.iter().map(|(id, _)| *id).collect();
@@ -489,9 +601,9 @@ impl Verifier {
         {
             return Ok(());
         }
-        // Which pseudo-gradients go in: every non-voided proof of the round whose
-        // pseudo-gradient this validator holds, in acceptance order.
-        let mut flags = Vec::with_capacity(proofs.len());
+        // Which pseudo-gradients this validator holds: a drawn (or disputed) proof's if its
+        // re-execution reproduced it, an undrawn proof's if its blob came from peers.
+        let mut held = Vec::with_capacity(proofs.len());
         for (id, p) in &proofs {
             let Some(p) = p else {
                 anyhow::bail!(
@@ -502,21 +614,42 @@ impl Verifier {
             if p.sampled.is_none() {
                 return Ok(()); // not drawn yet: the next block draws it
             }
-            let wanted = p.status != ProofStatus::Voided
-                && (p.sampled == Some(true) || !p.verdicts.is_empty());
-            flags.push(wanted && self.reproduce(params, *id, p)? == Some(true));
+            let have = if p.status == ProofStatus::Voided {
+                Some(false)
+            } else if !by_blob(p) {
+                Some(self.reproduce(params, *id, p)? == Some(true))
+            } else {
+                match self.gradients.get(id) {
+                    Some(Gradient::Held) => Some(true),
+                    _ if in_grace => None,
+                    _ => Some(self.replay_unserved(params, *id, p)?),
+                }
+            };
+            match have {
+                Some(h) => held.push(h),
+                None => return Ok(()), // still fetching: wait a little
+            }
         }
-        let updates: Vec<_> = proofs
-            .iter()
-            .zip(&flags)
-            .filter(|(_, held)| **held)
-            .filter_map(|((id, _), _)| self.replays.get(id)?.as_ref())
-            .map(|r| &r.pseudo_gradient)
-            .collect();
+        // Every proof that is not voided goes in: its pseudo-gradient is held here now, from
+        // peers or from this node's own re-execution, so every honest validator has the same set.
+        let flags = held;
         let Some(start) = self.models.get(params, &training.model_version)? else {
             debug!(round, "cannot attest: this node lacks the round's model");
             return Ok(());
         };
+        let parameters = start.num_parameters();
+        let mut decoded = Vec::new();
+        for ((id, p), _) in proofs.iter().zip(&flags).filter(|(_, f)| **f) {
+            let blob = p.as_ref().map(|p| p.pseudo_gradient).unwrap_or_default();
+            let update = self.models.gradient(&blob, parameters)?.with_context(|| {
+                format!(
+                    "the pseudo-gradient of proof {} is not held",
+                    hex::encode(id)
+                )
+            })?;
+            decoded.push(update);
+        }
+        let updates: Vec<_> = decoded.iter().map(Update::tensor).collect();
         let Some(momentum) = self.models.momentum(&training.momentum)? else {
             warn!(
                 round,
@@ -531,6 +664,11 @@ impl Verifier {
         }
         let began = Instant::now();
         let n = updates.len();
+        let drawn = proofs
+            .iter()
+            .zip(&flags)
+            .filter(|((_, p), f)| **f && p.as_ref().is_some_and(|p| !by_blob(p)))
+            .count();
         let outer = OuterOptimizer::resume(&self.diloco, momentum);
         let outcome = segment::close_round(&start, &updates, rule_of(params, n), outer)?;
         let train = train_config_of(params);
@@ -563,6 +701,8 @@ impl Verifier {
             Ok(_) => info!(
                 round,
                 proofs = n,
+                re_executed = drawn,
+                fetched = n - drawn,
                 eval_loss = format!("{loss:.4}"),
                 next_model = %hex::encode(&next_model[..8]),
                 secs = format!("{:.1}", began.elapsed().as_secs_f64()),
@@ -579,6 +719,31 @@ const MAX_CATCH_UP_ROUNDS: u64 = 8;
 
 /// How long a validator waits before it tries again to catch up to the same round.
 const CATCH_UP_RETRY: Duration = Duration::from_secs(30);
+
+/// How long a validator waits before it asks peers again for a pseudo-gradient blob it could
+/// not get.
+const GRADIENT_RETRY: Duration = Duration::from_secs(3);
+
+/// How long past a round's deadline (block time) a validator waits for pseudo-gradient blobs
+/// still being fetched before it attests without them.
+const GRADIENT_GRACE_MS: u64 = 15_000;
+
+/// A pseudo-gradient blob of an undrawn proof.
+enum Gradient {
+    Fetching(PendingBlob),
+    /// Held in the blob store, and decodes as a pseudo-gradient of the round's model.
+    Held,
+    /// Not to be had when last asked.
+    Failed(Instant),
+    /// The blob the proof names is not a pseudo-gradient of the round's model.
+    Refused,
+}
+
+/// Whether proof `p`'s pseudo-gradient comes to a validator as a fetched blob (an undrawn,
+/// undisputed proof) rather than from its own re-execution.
+fn by_blob(p: &ProofRecord) -> bool {
+    p.sampled == Some(false) && p.verdicts.is_empty()
+}
 
 enum Replay {
     Done(SegmentResult),

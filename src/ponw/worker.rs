@@ -33,6 +33,9 @@ pub enum Cheat {
     Inflate,
     /// Commit to a random pseudo-gradient.
     RandomGradient,
+    /// Publish (and commit to) the pseudo-gradient times −100: caught when sampled, and tamed
+    /// by the robust aggregation when not.
+    PoisonGradient,
     /// Train nothing; claim the batches anyway.
     Skip,
     /// As a validator: attest a wrong next model for every round.
@@ -143,7 +146,9 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
             let Some((_, start)) = model.as_ref() else {
                 continue;
             };
-            train_segment(start, dataset, &v, &record, &cfg, &stop, &bar, interval)?
+            train_segment(
+                &api, start, dataset, &v, &record, &cfg, &stop, &bar, interval,
+            )?
         } else {
             sleep_unless(&stop, interval);
             Some(Claim::uptime_only())
@@ -219,6 +224,12 @@ fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Res
             return Ok(());
         }
         if last_try.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            if last_try.is_some() {
+                // Our last try is still only in this node's mempool (gossiped before any peer
+                // listened, or refused elsewhere): forget it, or every retry would be signed at
+                // the nonce after it and refused.
+                api.drop_pending_from(&cfg.wallet.address());
+            }
             last_try = Some(Instant::now());
             if let Err(e) = api.sign_and_submit(&cfg.wallet, body.clone()) {
                 warn!("registration not accepted yet: {e}");
@@ -310,6 +321,7 @@ fn round_deadline_ms(v: &View) -> u64 {
 /// Trains one segment until the proof interval ends; `None` if the round changed meanwhile.
 #[allow(clippy::too_many_arguments)]
 fn train_segment(
+    api: &NodeApi,
     start: &NeuroLlm,
     dataset: &Dataset,
     v: &View,
@@ -366,19 +378,30 @@ fn train_segment(
         stop,
         interval.saturating_sub(began.elapsed()).min(to_deadline),
     );
-    let done = seg.finish();
+    let done = seg.finish()?;
+    let blob = match cfg.cheat {
+        Some(Cheat::PoisonGradient) => done.update.scaled_blob(-100.0)?,
+        _ => done.blob,
+    };
+    // Served to peers from here until its round is pruned: validators that did not draw the
+    // proof fetch it to aggregate it.
+    let pseudo_gradient = api
+        .blobs()
+        .store()
+        .put(&blob)
+        .context("cannot store the pseudo-gradient blob")?;
     let mut claim = Claim {
         batches: done.batches,
         tokens: done.tokens,
         mean_loss: done.mean_loss,
-        pseudo_gradient: done.pseudo_gradient_hash,
+        pseudo_gradient,
         data_shard: segment::dataset_hash(dataset),
     };
     match cfg.cheat {
         Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(cap),
         Some(Cheat::RandomGradient) => claim.pseudo_gradient = rand_hash(),
         Some(Cheat::Skip) => claim.batches = cap.min(allowed.max(1) / 2).max(1),
-        Some(Cheat::WrongRoundResult) | None => {}
+        Some(Cheat::WrongRoundResult | Cheat::PoisonGradient) | None => {}
     }
     Ok((claim.batches > 0).then_some(claim))
 }

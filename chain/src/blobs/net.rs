@@ -84,6 +84,12 @@ impl BlobClient {
         }
     }
 
+    /// Starts fetching blob `hash` (unless it is held) and returns at once: poll the answer
+    /// with [`PendingBlob::poll`].
+    pub fn start_fetch(&self, hash: BlobHash, max_size: u64) -> Result<PendingBlob, BlobError> {
+        Ok(PendingBlob(self.ask(hash, max_size)?))
+    }
+
     /// The held blob's path, or the answer to come from the swarm task.
     fn ask(&self, hash: BlobHash, max_size: u64) -> Result<Asked, BlobError> {
         if let Some(path) = self.store.path(&hash) {
@@ -104,6 +110,23 @@ impl BlobClient {
 enum Asked {
     Held(PathBuf),
     Fetching(oneshot::Receiver<Result<PathBuf, BlobError>>),
+}
+
+/// A fetch started by [`BlobClient::start_fetch`].
+pub struct PendingBlob(Asked);
+
+impl PendingBlob {
+    /// The verified file's path or why the fetch failed, once known; `None` while it runs.
+    pub fn poll(&mut self) -> Option<Result<PathBuf, BlobError>> {
+        match &mut self.0 {
+            Asked::Held(path) => Some(Ok(path.clone())),
+            Asked::Fetching(answer) => match answer.try_recv() {
+                Ok(result) => Some(result),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+                Err(oneshot::error::TryRecvError::Closed) => Some(Err(BlobError::Stopped)),
+            },
+        }
+    }
 }
 
 struct Fetch {

@@ -76,6 +76,18 @@ impl BlobStore {
         fs::metadata(self.path(hash)?).ok().map(|m| m.len())
     }
 
+    /// How long ago complete blob `hash` was stored here; `None` if it is not held.
+    pub fn age(&self, hash: &BlobHash) -> Option<std::time::Duration> {
+        if !self.has(hash) {
+            return None;
+        }
+        let modified = fs::metadata(self.file(hash, "data"))
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(modified.elapsed().unwrap_or_default())
+    }
+
     /// Bytes held in complete blobs.
     pub fn used_bytes(&self) -> u64 {
         self.complete()

@@ -2,7 +2,7 @@
 //!
 //! A segment starts from the open round's weights (whose hash is the round's model version) and
 //! takes one AdamW inner step per claimed batch, in batch order, with a fresh optimizer and the
-//! genesis schedule. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
+//! genesis schedule from [`SegmentSpec::schedule_step`] on. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
 //! ([`assigned_batch`]). The pseudo-gradient `start weights − end weights` is quantised to
 //! int8 ([`quantize_exact`]) into a blob ([`SegmentResult::blob`]); the proof commits to the
 //! blob's hash, and the round aggregates the blob's values ([`Update`]). Everything here is a pure function of (weights, dataset,
@@ -27,6 +27,10 @@ use crate::train::{TrainConfig, Trainer};
 pub struct SegmentSpec {
     pub data_seed: [u8; 32],
     pub first_batch: u64,
+    /// The learning-rate schedule's step at the segment's first batch (DiLoCo's global inner
+    /// step: the round times the inner steps per round), so warm-up and decay span the network's
+    /// whole run rather than restarting in every segment.
+    pub schedule_step: u64,
     pub train: TrainConfig,
 }
 
@@ -141,7 +145,8 @@ impl Segment {
     pub fn start(start: &NeuroLlm, spec: SegmentSpec) -> Result<Segment, ComputeError> {
         let model = NeuroLlm::build_on(start.config(), start.layer_range(), None, start.device())?;
         model.copy_weights_from(start)?;
-        let trainer = Trainer::new(model, spec.train.clone())?;
+        let mut trainer = Trainer::new(model, spec.train.clone())?;
+        trainer.schedule_start = spec.schedule_step;
         Ok(Segment {
             start: start.flat_parameters(),
             trainer,
@@ -322,6 +327,7 @@ mod tests {
         SegmentSpec {
             data_seed: [7; 32],
             first_batch,
+            schedule_step: 0,
             train: TrainConfig {
                 batch_size: 2,
                 seq_len: 16,
@@ -355,6 +361,12 @@ mod tests {
         assert_ne!(more.blob, done.blob);
         let shifted = replay(&start, &data, spec(11), 4).unwrap();
         assert_ne!(shifted.blob, done.blob);
+        // Later on the schedule (past warm-up), the same batches give another blob.
+        let later = SegmentSpec {
+            schedule_step: 100,
+            ..spec(10)
+        };
+        assert_ne!(replay(&start, &data, later, 4).unwrap().blob, done.blob);
         // The start weights are untouched.
         assert_eq!(
             start.weights_hash(),
@@ -407,6 +419,7 @@ mod tests {
                 let s = SegmentSpec {
                     data_seed: [seed; 32],
                     first_batch: 0,
+                    schedule_step: 0,
                     train: train.clone(),
                 };
                 replay(&start, &data, s, 8)

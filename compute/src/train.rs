@@ -52,7 +52,11 @@ impl TrainConfig {
 pub struct Trainer {
     pub model: NeuroLlm,
     opt: nn::Optimizer,
+    /// Steps taken by this trainer.
     pub step: u64,
+    /// Where on the learning-rate schedule its first step is ([`TrainConfig::lr_at`] of
+    /// `schedule_start + step`): training resumed at a later point of a longer run.
+    pub schedule_start: u64,
     pub cfg: TrainConfig,
 }
 
@@ -63,6 +67,7 @@ impl Trainer {
             model,
             opt,
             step: 0,
+            schedule_start: 0,
             cfg,
         })
     }
@@ -72,7 +77,10 @@ impl Trainer {
         let (inputs, targets) = NeuroLlm::batch_tensors(batch);
         let logits = self.model.forward(StageInput::Tokens(&inputs))?;
         let loss = NeuroLlm::loss(&logits, &targets);
-        self.opt.set_lr(self.cfg.lr_at(self.step));
+        self.opt.set_lr(
+            self.cfg
+                .lr_at(self.schedule_start.saturating_add(self.step)),
+        );
         self.opt.backward_step_clip_norm(&loss, self.cfg.grad_clip);
         self.step += 1;
         Ok(f64::try_from(&loss)?)

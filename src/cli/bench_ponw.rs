@@ -37,6 +37,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     let spec = SegmentSpec {
         data_seed: [7; 32],
         first_batch: 0,
+        schedule_step: 0,
         train: train_config_of(&params),
     };
 

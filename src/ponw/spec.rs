@@ -24,8 +24,19 @@ pub fn model_config_of(m: &ModelParams) -> ModelConfig {
     }
 }
 
+/// Inner steps over which the learning rate decays (cosine, to 0.1×) after warm-up, counted as
+/// DiLoCo's global inner step ([`schedule_step_of`]): 50,000, as PROTOCOL.md sets it.
+pub const DECAY_STEPS: u64 = 50_000;
+
+/// The schedule step a segment of `round` starts at: `round × inner_steps` (H), the inner step
+/// every worker of a synchronous DiLoCo run is at when outer step `round` begins. At the mainnet
+/// defaults (H = 500, warm-up 1,000) rounds 0 and 1 warm up and the peak comes at round 2.
+pub fn schedule_step_of(p: &Params, round: u64) -> u64 {
+    round.saturating_mul(u64::from(p.training.inner_steps))
+}
+
 /// The inner optimizer of every proof segment (genesis `training`: learning rate and weight
-/// decay in parts per million, warm-up in steps; clipping 1.0; cosine over the segment cap).
+/// decay in parts per million, warm-up in steps; clipping 1.0; cosine over [`DECAY_STEPS`]).
 pub fn train_config_of(p: &Params) -> TrainConfig {
     let t = &p.training;
     TrainConfig {
@@ -34,7 +45,7 @@ pub fn train_config_of(p: &Params) -> TrainConfig {
         lr: f64::from(t.inner_lr_ppm) / 1e6,
         weight_decay: f64::from(t.weight_decay_ppm) / 1e6,
         warmup_steps: u64::from(t.warmup_steps),
-        decay_steps: u64::from(t.inner_steps),
+        decay_steps: DECAY_STEPS,
         min_lr_ratio: 0.1,
         grad_clip: 1.0,
     }
@@ -77,5 +88,29 @@ impl Corpus {
             Corpus::Text(dir) => dir.display().to_string(),
             Corpus::Synthetic => "synthetic".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mainnet_schedule_warms_up_over_two_rounds_then_decays_over_a_hundred() {
+        let p = Params::mainnet_defaults();
+        let cfg = train_config_of(&p);
+        let lr_at = |round: u64, step: u64| cfg.lr_at(schedule_step_of(&p, round) + step);
+        let peak = cfg.lr;
+        // Round 0 starts near zero, round 1 at half the peak, round 2 at the peak: no segment
+        // stays inside warm-up for ever, as it did when each segment restarted the schedule.
+        assert!(lr_at(0, 0) < peak / 500.0);
+        assert!((lr_at(1, 0) - peak / 2.0).abs() < peak / 500.0);
+        assert!(lr_at(2, 0) > 0.999 * peak);
+        // Decays to the floor after 50,000 inner steps (100 rounds of H = 500), and stays there.
+        assert!(lr_at(50, 0) < 0.6 * peak && lr_at(50, 0) > 0.5 * peak);
+        assert!((lr_at(102, 0) - 0.1 * peak).abs() < 1e-12);
+        assert!((lr_at(10_000, 0) - 0.1 * peak).abs() < 1e-12);
+        // Within a round the schedule moves with the segment's own steps.
+        assert!(lr_at(0, 100) > lr_at(0, 0));
     }
 }

@@ -39,7 +39,7 @@ use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
 use tracing::{debug, info, warn};
 
 use super::models::ModelStore;
-use super::spec::{model_config_of, train_config_of, Corpus};
+use super::spec::{model_config_of, schedule_step_of, train_config_of, Corpus};
 
 /// What the service has done, for the benchmark and the logs.
 #[derive(Clone, Debug, Default)]
@@ -353,6 +353,7 @@ impl Verifier {
         let spec = SegmentSpec {
             data_seed: p.data_seed,
             first_batch: p.first_batch,
+            schedule_step: schedule_step_of(params, p.round),
             train: train_config_of(params),
         };
         let began = Instant::now();

@@ -24,7 +24,7 @@ use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{debug, info, warn};
 
 use super::models::ModelStore;
-use super::spec::{train_config_of, Corpus};
+use super::spec::{schedule_step_of, train_config_of, Corpus};
 
 /// Test-only misbehaviour, to show that validators catch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -335,6 +335,7 @@ fn train_segment(
     let spec = SegmentSpec {
         data_seed: record.data_seed,
         first_batch: record.next_batch,
+        schedule_step: schedule_step_of(&v.params, v.training.round),
         train,
     };
     // Never claim more than the chain allows for one interval (with a margin) or one segment.

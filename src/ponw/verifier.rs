@@ -15,8 +15,8 @@
 //!   the round's result by the rule in [`neuroshard_runtime::round`]: the pseudo-gradients it
 //!   holds of the round's non-voided proofs, drawn or not, in acceptance order (an undrawn proof
 //!   whose blob did not come in time is re-executed here instead, so that every honest validator
-//!   includes the same set), aggregated with the genesis rule; the outer Nesterov step from the round's committed
-//!   momentum; the held-out loss of the next weights. It stores weights and momentum under
+//!   includes the same set), aggregated with the genesis rule; the outer Nesterov step from the
+//!   round's committed momentum; the held-out loss of the next weights. It stores weights and momentum under
 //!   `models/` and submits `AttestRound`. The ledger adopts a result at more than two thirds of
 //!   validator power, so no round waits on one validator.
 

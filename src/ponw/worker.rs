@@ -385,12 +385,12 @@ fn train_segment(
         _ => done.blob,
     };
     // Served to peers from here until its round is pruned: validators that did not draw the
-    // proof fetch it to aggregate it.
-    let pseudo_gradient = api
-        .blobs()
-        .store()
-        .put(&blob)
-        .context("cannot store the pseudo-gradient blob")?;
+    // proof fetch it to aggregate it. One that cannot be stored (the store is full) is still
+    // claimed: validators then re-execute the proof instead.
+    let pseudo_gradient = api.blobs().store().put(&blob).unwrap_or_else(|e| {
+        warn!("cannot keep the pseudo-gradient blob to serve it: {e}");
+        neuroshard_chain::blobs::blob_hash(&blob)
+    });
     let mut claim = Claim {
         batches: done.batches,
         tokens: done.tokens,

@@ -307,7 +307,7 @@ async fn round_now(node: &NodeProc) -> u64 {
         .unwrap()
 }
 
-/// A full node that joins after round 2, with no model source configured: it fetches the open
+/// A full node that joins after round 2, with nothing but its peers to get models from: it fetches the open
 /// round's model and momentum from its peers as the blobs the adopted result names, and its
 /// proofs on that model are accepted and verified.
 #[test]

@@ -149,26 +149,5 @@ pub fn register(
         }))
     })?;
 
-    module.register_blocking_method("neuro_getModelWeights", |params, api, _| {
-        let s: String = params
-            .one()
-            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        let version = parse_hash(&s)?;
-        let path = api
-            .home()
-            .join("models")
-            .join(format!("{}.safetensors", hex::encode(version)));
-        let bytes = std::fs::read(&path).map_err(|_| {
-            err(
-                codes::NOT_FOUND,
-                format!("this node does not hold model {s}"),
-            )
-        })?;
-        Ok::<_, ErrorObjectOwned>(json!({
-            "modelVersion": s,
-            "format": "safetensors",
-            "bytes": hex::encode(bytes),
-        }))
-    })?;
     Ok(())
 }

@@ -37,10 +37,6 @@ pub struct RunArgs {
     /// texts in /usr/share/common-licenses, else synthetic].
     #[arg(long)]
     pub corpus: Option<String>,
-    /// RPC URL of a node to fetch a round model from when no peer serves it as a blob
-    /// [default: the dev node when joining it].
-    #[arg(long)]
-    pub model_source: Option<String>,
     /// Price this node asks per generated token for inference (NEURO).
     #[arg(long, default_value = "0.00001")]
     pub inference_price: String,
@@ -88,12 +84,12 @@ fn joined_ports(dev: &NodeConfig, i: usize) -> anyhow::Result<Option<(u16, u16, 
     Ok((free(p2p) && free(p2p + 1) && free(p2p + 3)).then_some((p2p, p2p + 1, p2p + 3)))
 }
 
-/// Claims (creating if needed) the home this process runs, and the RPC URL of the node it joins.
+/// Claims (creating if needed) the home this process runs.
 ///
 /// A home is claimed by its lock (`Home::lock`), held for the life of the process and released
 /// by the kernel when it dies: two processes started at the same moment never share a home, and
 /// one whose first start was interrupted is taken (and finished) by the next process.
-fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
+fn claim_home(args: &RunArgs) -> anyhow::Result<HomeLock> {
     if let Some(dir) = &args.home {
         let home = Home::new(dir);
         anyhow::ensure!(
@@ -101,7 +97,7 @@ fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
             "{} is not a node home (no config.toml)",
             dir.display()
         );
-        return Ok((home.lock()?, args.model_source.clone()));
+        return Ok(home.lock()?);
     }
     let root = super::node::neuroshard_home()?;
     let dev = Home::new(root.join("dev"));
@@ -115,14 +111,13 @@ fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
                     args.dev_genesis.as_deref(),
                 )?;
             }
-            return Ok((lock, args.model_source.clone()));
+            return Ok(lock);
         }
         Err(ConfigError::InUse(_)) => {}
         Err(e) => return Err(e.into()),
     }
     // The dev node runs in another process: join it as a full node with a home of our own.
     let dev_config = wait_for_config(&dev)?;
-    let dev_rpc = format!("http://{}", dev_config.rpc.listen);
     for i in 1..1_000 {
         let home = Home::new(root.join("nodes").join(i.to_string()));
         let lock = match home.lock() {
@@ -149,7 +144,7 @@ fn claim_home(args: &RunArgs) -> anyhow::Result<(HomeLock, Option<String>)> {
             home.init(&config, &genesis, &key, random_key())?;
             info!(home = %home.dir.display(), "joining the running dev chain as a full node");
         }
-        return Ok((lock, Some(dev_rpc)));
+        return Ok(lock);
     }
     anyhow::bail!(
         "no free node home (or none whose ports are free) under {}",
@@ -190,7 +185,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
     super::node::runtime()?.block_on(async move {
-        let (lock, model_source) = claim_home(&args)?;
+        let lock = claim_home(&args)?;
         let dir = lock.home().dir.clone();
         let running = node::start_locked(lock, Default::default())
             .await
@@ -215,15 +210,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "node running; Ctrl-C to stop"
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_compute(
-            &args,
-            &running.api,
-            wallet,
-            node_key,
-            validator_key,
-            model_source,
-            &stop,
-        )?;
+        let threads = spawn_compute(&args, &running.api, wallet, node_key, validator_key, &stop)?;
         super::node::shutdown_signal().await;
         info!("shutting down");
         stop.store(true, Ordering::Relaxed);
@@ -263,7 +250,6 @@ fn spawn_compute(
     wallet: SecretKey,
     node_key: SecretKey,
     validator_key: SecretKey,
-    model_source: Option<String>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
     use crate::ponw::{spec::Corpus, worker};
@@ -273,7 +259,6 @@ fn spawn_compute(
         node_key,
         corpus: corpus.clone(),
         training: !args.no_training,
-        model_source,
         cheat: args.cheat,
     };
     let (api_w, stop_w) = (api.clone(), stop.clone());
@@ -316,7 +301,6 @@ fn spawn_compute(
     _wallet: SecretKey,
     _node_key: SecretKey,
     _validator_key: SecretKey,
-    _model_source: Option<String>,
     _stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
     tracing::warn!("built without the `training` feature: running a full node only (no worker)");

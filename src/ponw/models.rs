@@ -76,30 +76,6 @@ impl ModelStore {
         Ok(None)
     }
 
-    /// Checks and stores safetensors bytes received from a peer as model `version`.
-    pub fn put_bytes(&self, version: &Hash32, bytes: &[u8]) -> anyhow::Result<NeuroLlm> {
-        let tmp = self.dir.join(format!("{}.incoming", hex::encode(version)));
-        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let model = checkpoint::load_model(&tmp, None);
-        let model = match model {
-            Ok(m) if m.weights_hash() == *version => m,
-            Ok(m) => {
-                let _ = std::fs::remove_file(&tmp);
-                anyhow::bail!(
-                    "peer sent weights with hash {}, not model {}",
-                    hex::encode(m.weights_hash()),
-                    hex::encode(version)
-                );
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e).context("peer sent a file that is not a valid safetensors model");
-            }
-        };
-        std::fs::rename(&tmp, self.path(version))?;
-        Ok(model)
-    }
-
     fn momentum_path(&self, hash: &Hash32) -> PathBuf {
         self.dir
             .join(format!("momentum-{}.safetensors", hex::encode(hash)))

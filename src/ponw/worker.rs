@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::data::Dataset;
@@ -48,8 +47,6 @@ pub struct WorkerConfig {
     pub corpus: Corpus,
     /// Train (or only prove uptime).
     pub training: bool,
-    /// RPC URL of a node to fetch round models from when this node lacks one.
-    pub model_source: Option<String>,
     pub cheat: Option<Cheat>,
 }
 
@@ -128,13 +125,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                     v.training.round,
                     hex::encode(&version[..8])
                 ));
-                match load_model(
-                    &api,
-                    &models,
-                    &v.params,
-                    &version,
-                    cfg.model_source.as_deref(),
-                ) {
+                match load_model(&api, &models, &v.params, &version) {
                     Ok(m) => model = Some((version, m)),
                     Err(e) => {
                         warn!("round {} model not available yet: {e:#}", v.training.round);
@@ -245,7 +236,6 @@ fn load_model(
     models: &ModelStore,
     params: &Params,
     version: &Hash32,
-    source: Option<&str>,
 ) -> anyhow::Result<NeuroLlm> {
     if let Some(m) = models.get(params, version)? {
         return Ok(m);
@@ -263,28 +253,10 @@ fn load_model(
         }
         Err(e) => debug!("the round's model is not to be had from peers yet: {e:#}"),
     }
-    let url = source.context("no local copy, none from peers, and no node to fetch it from")?;
-    info!(model = %hex::encode(&version[..8]), from = %url, "fetching the round's model");
-    let bytes = fetch_model(url, version)?;
-    models.put_bytes(version, &bytes)
-}
-
-/// Fetches a round model's safetensors bytes from a peer's RPC.
-fn fetch_model(url: &str, version: &Hash32) -> anyhow::Result<Vec<u8>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let client = neuroshard_rpc::client::RpcClient::new(url)?;
-        let answer = client
-            .call(
-                "neuro_getModelWeights",
-                vec![serde_json::Value::String(hex::encode(version))],
-            )
-            .await?;
-        let text = answer["bytes"].as_str().context("answer has no bytes")?;
-        Ok(hex::decode(text)?)
-    })
+    anyhow::bail!(
+        "model {} is neither held here nor served by a peer yet",
+        hex::encode(&version[..8])
+    )
 }
 
 /// What one proof claims.

@@ -21,6 +21,8 @@ use malachitebft_app_channel::app::types::sync::{self, RawDecidedValue};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
 use neuroshard_runtime::{Address, Hash32, Signature};
 
+use crate::block::MAX_BLOCK_BYTES;
+
 use super::context::{
     BlockHash, Height, NeuroContext, Proposal, ProposalPart, ValidatorAddress, Vote,
 };
@@ -29,6 +31,12 @@ use super::watch::VoteWatcher;
 
 /// Largest consensus message decoded (a streamed block chunk plus framing).
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Largest value-sync response decoded: a whole block at [`MAX_BLOCK_BYTES`] plus its commit
+/// certificate (a signature per validator) and framing. Sync carries whole blocks, so a cap
+/// below the block limit would leave a node that fell behind stuck before the first large block.
+/// Malachite's RPC limit (`P2pConfig::rpc_max_size`, 10 MiB) is above it (unit-tested).
+pub const MAX_SYNC_RESPONSE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -80,7 +88,11 @@ fn round_from_wire(r: i64) -> Result<Round, CodecError> {
 }
 
 fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, CodecError> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
+    decode_capped(bytes, MAX_MESSAGE_BYTES)
+}
+
+fn decode_capped<T: BorshDeserialize>(bytes: &[u8], cap: usize) -> Result<T, CodecError> {
+    if bytes.len() > cap {
         return Err(CodecError::TooLarge(bytes.len()));
     }
     borsh::from_slice(bytes).map_err(|e| CodecError::Malformed(e.to_string()))
@@ -555,7 +567,7 @@ struct WireValueResponse {
 impl Codec<sync::Response<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<sync::Response<Ctx>, CodecError> {
-        let w: WireValueResponse = decode(&bytes)?;
+        let w: WireValueResponse = decode_capped(&bytes, MAX_SYNC_RESPONSE_BYTES)?;
         let value = match w.value {
             Some((block, cert)) => Some(RawDecidedValue::new(
                 Bytes::from(block),
@@ -577,5 +589,48 @@ impl Codec<sync::Response<Ctx>> for WireCodec {
                     .map(|v| (v.value_bytes.to_vec(), commit_to_wire(&v.certificate))),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(block_bytes: usize) -> Bytes {
+        let wire = WireValueResponse {
+            height: 7,
+            value: Some((
+                vec![0xAB; block_bytes],
+                WireCommit {
+                    height: 7,
+                    round: 0,
+                    value: [1; 32],
+                    signatures: Vec::new(),
+                },
+            )),
+        };
+        Bytes::from(borsh::to_vec(&wire).unwrap())
+    }
+
+    #[test]
+    fn sync_carries_a_block_at_the_block_size_limit_and_refuses_more() {
+        let codec = WireCodec::default();
+        // A block of 4 MiB of transactions (what a proposer may reap) and one at the hard limit
+        // both pass: the consensus-message cap (2 MiB) does not apply to sync.
+        for size in [4 * 1024 * 1024, MAX_BLOCK_BYTES] {
+            let decoded: sync::Response<Ctx> = codec.decode(response(size)).unwrap();
+            let sync::Response::ValueResponse(r) = decoded;
+            assert_eq!(r.height, Height(7));
+            assert_eq!(r.value.unwrap().value_bytes.len(), size);
+        }
+        let over = response(MAX_SYNC_RESPONSE_BYTES);
+        let refused: Result<sync::Response<Ctx>, _> = codec.decode(over);
+        assert!(matches!(refused, Err(CodecError::TooLarge(_))));
+        // Garbage is a typed error, not a panic.
+        let garbage: Result<sync::Response<Ctx>, _> = codec.decode(Bytes::from_static(b"\xff\x01"));
+        assert!(matches!(garbage, Err(CodecError::Malformed(_))));
+        // Malachite's RPC transport lets such a response through.
+        let rpc = malachitebft_app_channel::app::config::P2pConfig::default().rpc_max_size;
+        assert!(rpc.as_u64() >= MAX_SYNC_RESPONSE_BYTES as u64 + 64 * 1024);
     }
 }

@@ -23,8 +23,9 @@ use super::context::Vote;
 /// How many heights of votes are remembered below the highest seen.
 const KEEP_HEIGHTS: u64 = 16;
 
-/// How far above the last committed height a vote from the wire may be and still be watched.
-const AHEAD_HEIGHTS: u64 = 2;
+/// How far above the last committed height a vote may be and still be watched (and the
+/// farthest height the node names a validator set for: see `node::app`).
+pub(crate) const AHEAD_HEIGHTS: u64 = 2;
 
 type Slot = (u64, i64, bool, Address);
 
@@ -101,8 +102,13 @@ impl VoteWatcher {
         }
     }
 
-    /// Records a vote whose signature has been checked.
+    /// Records a vote whose signature has been checked. One for a height far above the last
+    /// committed one is ignored: it would move the window past every slot still to be watched,
+    /// so a validator signing a vote for height 10⁹ could switch detection off.
     pub fn observe(&self, vote: &Vote, signature: &Signature, public_key: &PublicKey) {
+        if vote.height.0 > self.committed.load(Ordering::Relaxed) + AHEAD_HEIGHTS {
+            return;
+        }
         let runtime = vote.to_runtime(&self.chain_id);
         let slot = slot_of(vote);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -241,6 +247,22 @@ mod tests {
             w.observe_wire(&f, &sf);
         }
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_far_future_vote_does_not_blind_the_watcher() {
+        let byzantine = key(1);
+        let (w, mut rx) = watcher(&[&byzantine], 50);
+        // A validly signed vote for a height far ahead, through both doors.
+        let (far, sfar) = vote(&byzantine, 1_000_000_000, Some(9));
+        w.observe(&far, &sfar, &byzantine.public_key());
+        w.observe_wire(&far, &sfar);
+        // A double sign at the height being decided is still caught.
+        let (a, sa) = vote(&byzantine, 51, Some(1));
+        let (b, sb) = vote(&byzantine, 51, Some(2));
+        w.observe(&a, &sa, &byzantine.public_key());
+        w.observe_wire(&b, &sb);
+        assert!(matches!(rx.try_recv(), Ok(Evidence::DoubleSign { .. })));
     }
 
     #[test]

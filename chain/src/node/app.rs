@@ -31,6 +31,7 @@ use crate::consensus::context::{
     proposer_index, BlockHash, Height, NeuroContext, Validator, ValidatorAddress, ValidatorSet,
 };
 use crate::consensus::signing::{streamed_block_digest, Signer};
+use crate::consensus::watch::AHEAD_HEIGHTS;
 use crate::consensus::VoteWatcher;
 use crate::executor::ChainState;
 use crate::node::parts::{stream_block, Assembler, StreamedBlock};
@@ -46,6 +47,18 @@ pub(crate) fn validator_set(chain: &ChainState) -> eyre::Result<ValidatorSet> {
         (!v.record.jailed && v.record.power > 0)
             .then(|| Validator::new(v.record.public_key, v.record.power))
     })))
+}
+
+/// The validator set consensus may use for `height` when `committed` is the last committed
+/// height: the set in force, for heights up to [`AHEAD_HEIGHTS`] past it. Nobody knows the set
+/// of a height further ahead (blocks before it may change it), so none is named: a message for
+/// such a height cannot be verified, and so cannot be counted or move any window.
+pub(crate) fn validator_set_at(
+    set: &ValidatorSet,
+    committed: u64,
+    height: Height,
+) -> Option<ValidatorSet> {
+    (height.0 <= committed.saturating_add(AHEAD_HEIGHTS)).then(|| set.clone())
 }
 
 pub(crate) struct App {
@@ -199,8 +212,8 @@ impl App {
                 let _ = reply.send(value);
             }
 
-            AppMsg::GetValidatorSet { reply, .. } => {
-                let _ = reply.send(Some(self.validators.clone()));
+            AppMsg::GetValidatorSet { height, reply } => {
+                let _ = reply.send(validator_set_at(&self.validators, self.height(), height));
             }
 
             AppMsg::Decided {
@@ -508,3 +521,27 @@ impl App {
 }
 
 use malachitebft_app_channel::app::types::core::Height as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_validator_set_is_named_for_heights_far_ahead() {
+        let key = SecretKey::from_entropy([3; 32]);
+        let set = ValidatorSet::new([Validator::new(key.public_key(), 10)]);
+        for h in [1, 99, 100, 101, 102] {
+            assert!(
+                validator_set_at(&set, 100, Height(h)).is_some(),
+                "height {h}"
+            );
+        }
+        for h in [103, 1_000, u64::MAX] {
+            assert!(
+                validator_set_at(&set, 100, Height(h)).is_none(),
+                "height {h}"
+            );
+        }
+        assert!(validator_set_at(&set, u64::MAX, Height(u64::MAX)).is_some());
+    }
+}

@@ -1,27 +1,73 @@
 //! Transaction gossip over libp2p: a gossipsub topic on its own port, beside Malachite's consensus
 //! network. Transactions admitted to the mempool are batched (up to 20 ms or 512 KiB) and
-//! published; batches from peers are checked one transaction at a time exactly like RPC
-//! submissions. Configured peers are redialled while disconnected. The same swarm carries the
+//! published. Configured peers are redialled while disconnected. The same swarm carries the
 //! blob protocol ([`crate::blobs`]).
+//!
+//! A batch from a peer is forwarded only after it was checked here ([`check_batch`]: one
+//! transaction at a time, exactly like RPC submissions), and only if it brought something new.
+//! Checks run on one thread behind a queue of [`MAX_QUEUED_BATCHES`]; a batch that finds the
+//! queue full is dropped unforwarded. A batch that no honest peer would forward (bytes that do
+//! not decode, a bad signature, another chain's transaction) is rejected, and gossipsub's peer
+//! score ([`score_params`]) turns a few rejections into a graylisted peer.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicScoreParams, ValidationMode,
+};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::blobs::net as blob_net;
+use crate::mempool::Admission;
 use crate::node::shared::Shared;
 
 const TOPIC: &str = "neuroshard/tx/1";
 const MAX_BATCH_BYTES: usize = 512 * 1024;
 const MAX_BATCH_TXS: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Batches from peers waiting to be checked; more are dropped unforwarded.
+pub const MAX_QUEUED_BATCHES: usize = 64;
+
+/// A batch from a peer, waiting for its check.
+struct Incoming {
+    id: MessageId,
+    from: PeerId,
+    data: Vec<u8>,
+}
+
+/// The peer score of the transaction topic. Transactions are sparse, so no delivery quota
+/// (which would punish honest quiet peers); invalid batches weigh heavily and are remembered
+/// for minutes: the second rejected batch puts a peer at the graylist threshold, the third
+/// below it. Loopback peers (local testnets) are not held to the one-IP limit.
+pub fn score_params(topic: &IdentTopic) -> PeerScoreParams {
+    let topic_params = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -20.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..TopicScoreParams::default()
+    };
+    let mut params = PeerScoreParams::default();
+    params.topics.insert(topic.hash(), topic_params);
+    params
+        .ip_colocation_factor_whitelist
+        .insert(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    params
+}
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -57,12 +103,17 @@ pub(crate) fn spawn(
         .with_behaviour(|key| {
             let config = gossipsub::ConfigBuilder::default()
                 .validation_mode(ValidationMode::Strict)
+                .validate_messages()
                 .max_transmit_size(MAX_BATCH_BYTES + 64 * 1024)
                 .heartbeat_interval(Duration::from_millis(500))
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub =
+            let mut gossipsub =
                 gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
+            gossipsub.with_peer_score(
+                score_params(&IdentTopic::new(TOPIC)),
+                PeerScoreThresholds::default(),
+            )?;
             let identify = identify::Behaviour::new(identify::Config::new(
                 "/neuroshard/1".into(),
                 key.public(),
@@ -85,6 +136,7 @@ pub(crate) fn spawn(
         commands: mut blob_commands,
         served: mut blob_served,
     } = blobs;
+    let (to_check, mut verdicts) = spawn_checker(shared.clone())?;
     Ok(tokio::spawn(async move {
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let mut batch_bytes = 0usize;
@@ -101,6 +153,12 @@ pub(crate) fn spawn(
                     }
                 }
                 _ = flush.tick() => publish(&mut swarm, &topic, &mut batch, &mut batch_bytes),
+                Some((id, from, acceptance)) = verdicts.recv() => {
+                    swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &from, acceptance);
+                }
                 Some(command) = blob_commands.recv() => {
                     let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
                     blob_net.on_command(&mut swarm.behaviour_mut().blobs, &peers, command);
@@ -124,9 +182,25 @@ pub(crate) fn spawn(
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                         propagation_source,
+                        message_id,
                         message,
-                        ..
-                    })) => received(&shared, propagation_source, message.data),
+                    })) => {
+                        let incoming = Incoming {
+                            id: message_id,
+                            from: propagation_source,
+                            data: message.data,
+                        };
+                        if let Err(mpsc::error::TrySendError::Full(dropped)) =
+                            to_check.try_send(incoming)
+                        {
+                            debug!(from = %dropped.from, "transaction batches queue up: one dropped");
+                            swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                                &dropped.id,
+                                &dropped.from,
+                                MessageAcceptance::Ignore,
+                            );
+                        }
+                    }
                     SwarmEvent::Behaviour(BehaviourEvent::Blobs(event)) => {
                         let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
                         blob_net.on_event(&mut swarm.behaviour_mut().blobs, &peers, event);
@@ -165,20 +239,63 @@ fn publish(
     }
 }
 
-fn received(shared: &Arc<Shared>, from: PeerId, data: Vec<u8>) {
-    let txs: Vec<Vec<u8>> = match borsh::from_slice(&data) {
+/// Starts the thread that checks peers' batches; returns its queue and the verdicts it sends
+/// back for gossipsub (forward, drop, or drop and penalise the peer).
+#[allow(clippy::type_complexity)]
+fn spawn_checker(
+    shared: Arc<Shared>,
+) -> eyre::Result<(
+    mpsc::Sender<Incoming>,
+    mpsc::Receiver<(MessageId, PeerId, MessageAcceptance)>,
+)> {
+    let (to_check, mut queue) = mpsc::channel::<Incoming>(MAX_QUEUED_BATCHES);
+    let (verdict_tx, verdicts) = mpsc::channel(MAX_QUEUED_BATCHES);
+    std::thread::Builder::new()
+        .name("tx-gossip-check".into())
+        .spawn(move || {
+            while let Some(batch) = queue.blocking_recv() {
+                let acceptance = check_batch(&shared, &batch.from, &batch.data);
+                if verdict_tx
+                    .blocking_send((batch.id, batch.from, acceptance))
+                    .is_err()
+                {
+                    return; // the swarm task is gone
+                }
+            }
+        })?;
+    Ok((to_check, verdicts))
+}
+
+/// Checks a batch from peer `from` transaction by transaction, admitting what passes: `Accept`
+/// (forward it) if it brought a transaction new here, `Reject` (drop it and lower the peer's
+/// score) if it holds something no honest peer forwards, else `Ignore`.
+fn check_batch(shared: &Shared, from: &PeerId, data: &[u8]) -> MessageAcceptance {
+    let txs: Vec<Vec<u8>> = match borsh::from_slice(data) {
         Ok(txs) => txs,
         Err(_) => {
             warn!(%from, "peer sent a transaction batch that does not decode");
-            return;
+            return MessageAcceptance::Reject;
         }
     };
-    let shared = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        for tx in txs.into_iter().take(MAX_BATCH_TXS) {
-            if let Err(e) = shared.submit(&tx, false) {
-                debug!(%from, "gossiped transaction not admitted: {e}");
+    if txs.len() > MAX_BATCH_TXS {
+        warn!(%from, txs = txs.len(), "peer sent an oversized transaction batch");
+        return MessageAcceptance::Reject;
+    }
+    let mut new = false;
+    for tx in &txs {
+        match shared.admit(tx, false) {
+            Ok((_, Admission::Added)) => new = true,
+            Ok((_, Admission::AlreadyKnown)) => {}
+            Err(e) if e.is_peers_fault() => {
+                warn!(%from, "peer relayed an invalid transaction: {e}");
+                return MessageAcceptance::Reject;
             }
+            Err(e) => debug!(%from, "gossiped transaction not admitted: {e}"),
         }
-    });
+    }
+    if new {
+        MessageAcceptance::Accept
+    } else {
+        MessageAcceptance::Ignore
+    }
 }

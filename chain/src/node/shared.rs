@@ -43,6 +43,22 @@ pub enum SubmitError {
     Storage(String),
 }
 
+impl SubmitError {
+    /// Whether a peer that relayed this transaction did something no honest peer does: every
+    /// node checks what it forwards, so bytes that do not decode, a signature that does not
+    /// verify or another chain's transaction can only come from a peer that skipped the check.
+    /// Nonce, fee and capacity refusals are races between honest nodes.
+    pub fn is_peers_fault(&self) -> bool {
+        matches!(
+            self,
+            SubmitError::Malformed(_)
+                | SubmitError::Rejected(
+                    TxError::Decode(_) | TxError::Crypto(_) | TxError::WrongChainId { .. }
+                )
+        )
+    }
+}
+
 pub(crate) struct Shared {
     pub chain: RwLock<ChainState>,
     pub mempool: Mutex<Mempool>,
@@ -113,6 +129,16 @@ impl Shared {
     /// hash, also when the transaction is already pending or committed (resubmission is
     /// idempotent). `gossip` says whether a newly admitted transaction is passed on to peers.
     pub(crate) fn submit(&self, bytes: &[u8], gossip: bool) -> Result<Hash32, SubmitError> {
+        self.admit(bytes, gossip).map(|(hash, _)| hash)
+    }
+
+    /// [`Shared::submit`], also saying whether the transaction is new here (`Added`) or was
+    /// already pending or committed (`AlreadyKnown`).
+    pub(crate) fn admit(
+        &self,
+        bytes: &[u8],
+        gossip: bool,
+    ) -> Result<(Hash32, Admission), SubmitError> {
         let signed =
             SignedTransaction::decode(bytes).map_err(|e| SubmitError::Malformed(e.to_string()))?;
         let hash = signed.hash();
@@ -122,7 +148,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .contains(&hash)
         {
-            return Ok(hash);
+            return Ok((hash, Admission::AlreadyKnown));
         }
         let verified = signed.verify()?;
         {
@@ -133,7 +159,7 @@ impl Shared {
                 .map_err(|e| SubmitError::Storage(e.to_string()))?
                 .is_some()
             {
-                return Ok(hash);
+                return Ok((hash, Admission::AlreadyKnown));
             }
             let ledger = chain.ledger();
             let next = ledger
@@ -155,14 +181,14 @@ impl Shared {
                 admit_future(&mempool, ledger, &verified, next)?;
             }
             if mempool.insert(verified, next)? == Admission::AlreadyKnown {
-                return Ok(hash);
+                return Ok((hash, Admission::AlreadyKnown));
             }
             self.status.send_modify(|s| s.mempool_size = mempool.len());
         }
         if gossip {
             let _ = self.gossip_out.send(bytes.to_vec());
         }
-        Ok(hash)
+        Ok((hash, Admission::Added))
     }
 }
 

@@ -16,8 +16,10 @@ pub struct NodeArgs {
     /// The node's home directory (config.toml, genesis.json, keys, data).
     #[arg(long)]
     pub home: PathBuf,
-    /// Test only: vote nil wherever consensus votes for a block (a byzantine validator).
-    #[arg(long, hide = true)]
+    /// Test only: vote nil wherever consensus votes for a block (a byzantine validator). Not in
+    /// release builds (unless built with the `test-modes` feature).
+    #[cfg_attr(any(debug_assertions, feature = "test-modes"), arg(long, hide = true))]
+    #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
     pub byzantine_equivocate: bool,
     /// Corpus a validator re-executes proofs and evaluates rounds on: a directory of text files
     /// or `synthetic` [default: as `neuroshard`].

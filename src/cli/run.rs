@@ -46,9 +46,14 @@ pub struct RunArgs {
     /// Genesis file for a new dev home [default: the embedded dev genesis].
     #[arg(long, hide = true)]
     pub dev_genesis: Option<PathBuf>,
-    /// Test only: misbehave so that validators can be seen to catch it.
+    /// Test only: misbehave so that validators can be seen to catch it. Not in release builds
+    /// (unless built with the `test-modes` feature).
     #[cfg(feature = "training")]
-    #[arg(long, hide = true, value_enum)]
+    #[cfg_attr(
+        any(debug_assertions, feature = "test-modes"),
+        arg(long, hide = true, value_enum)
+    )]
+    #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
     pub cheat: Option<crate::ponw::worker::Cheat>,
 }
 

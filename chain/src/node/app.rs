@@ -34,6 +34,7 @@ use crate::consensus::signing::{streamed_block_digest, Signer};
 use crate::consensus::watch::AHEAD_HEIGHTS;
 use crate::consensus::VoteWatcher;
 use crate::executor::ChainState;
+use crate::mempool::TX_TTL_MS;
 use crate::node::parts::{stream_block, Assembler, StreamedBlock};
 use crate::node::shared::{now_ms, Shared};
 
@@ -461,9 +462,10 @@ impl App {
                 .unwrap_or_else(|p| p.into_inner());
             mempool.prune(nonce);
             let time = now_ms();
-            let dropped = mempool.recheck(nonce, |tx| ledger.check_tx(tx, time).is_ok());
+            let dropped = mempool.recheck(nonce, |tx| ledger.check_tx(tx, time).is_ok())
+                + mempool.expire(time, TX_TTL_MS);
             if dropped > 0 {
-                debug!(%height, dropped, "dropped free transactions that can no longer enter a block");
+                debug!(%height, dropped, "dropped transactions that can no longer enter a block or waited too long");
             }
             drop(mempool);
             eyre::Ok(applied)

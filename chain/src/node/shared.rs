@@ -180,7 +180,7 @@ impl Shared {
             } else {
                 admit_future(&mempool, ledger, &verified, next)?;
             }
-            if mempool.insert(verified, next)? == Admission::AlreadyKnown {
+            if mempool.insert(verified, next, now_ms())? == Admission::AlreadyKnown {
                 return Ok((hash, Admission::AlreadyKnown));
             }
             self.status.send_modify(|s| s.mempool_size = mempool.len());

@@ -33,11 +33,19 @@ pub(crate) struct Env<'e> {
     pub prev_root: Hash32,
 }
 
+/// What the block in progress has done so far beyond its state changes.
+#[derive(Debug, Default)]
+pub(crate) struct BlockScratch {
+    /// Accounts whose stake or validator record changed in this block.
+    pub touched: BTreeSet<Address>,
+    /// Nodes registered in this block (free transactions: capped per block).
+    pub registrations: u32,
+}
+
 pub(crate) struct Ctx<'c, 'a, S: Storage> {
     pub ov: &'c mut Overlay<'a, S>,
     pub env: &'c Env<'c>,
-    /// Accounts whose stake or validator record changed in this block.
-    pub touched: &'c mut BTreeSet<Address>,
+    pub block: &'c mut BlockScratch,
     pub events: Vec<Event>,
 }
 

@@ -80,6 +80,8 @@ pub enum TxError {
     UnknownNode(Address),
     #[error("node {0} is already registered")]
     NodeAlreadyRegistered(Address),
+    #[error("this block already registered {max} nodes (the most one block takes): try the next")]
+    RegistrationsFull { max: u32 },
     #[error("a node key must differ from its wallet key")]
     NodeKeyIsWallet,
     #[error("{0} is not a validator")]

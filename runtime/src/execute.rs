@@ -1,11 +1,9 @@
 //! Delivering one verified transaction: authenticate against state, charge the fee and use the
 //! nonce, then run the body in a fork that joins the block only on success.
 
-use std::collections::BTreeSet;
-
 use crate::amount::Amount;
 use crate::crypto::Address;
-use crate::ctx::{Ctx, Env};
+use crate::ctx::{BlockScratch, Ctx, Env};
 use crate::error::TxError;
 use crate::handlers;
 use crate::overlay::Overlay;
@@ -19,7 +17,7 @@ use crate::tx::VerifiedTx;
 pub(crate) fn deliver<S: Storage>(
     ov: &mut Overlay<'_, S>,
     env: &Env<'_>,
-    touched: &mut BTreeSet<Address>,
+    block: &mut BlockScratch,
     tx: &VerifiedTx,
 ) -> Result<Receipt, TxError> {
     let t = tx.tx();
@@ -33,7 +31,7 @@ pub(crate) fn deliver<S: Storage>(
     let mut ctx = Ctx {
         ov,
         env,
-        touched,
+        block,
         events: Vec::new(),
     };
     let mut account = ctx.account(&sender)?;

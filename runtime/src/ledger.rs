@@ -6,11 +6,9 @@
 //! `commit` hands them, with the new Merkle nodes, to storage as one atomic batch, so a crash at
 //! any point leaves the last committed block intact.
 
-use std::collections::BTreeSet;
-
 use crate::crypto::Hash32;
 use crate::crypto::{Address, PublicKey};
-use crate::ctx::{BlockHeader, Env};
+use crate::ctx::{BlockHeader, BlockScratch, Env};
 use crate::error::{BlockError, StorageError, TxError};
 use crate::execute;
 use crate::genesis::Genesis;
@@ -45,7 +43,7 @@ pub struct ValidatorInfo {
 struct BlockInProgress {
     header: BlockHeader,
     changes: Changes,
-    touched: BTreeSet<Address>,
+    scratch: BlockScratch,
     ended: bool,
 }
 
@@ -214,7 +212,7 @@ impl<S: Storage> Ledger<S> {
         self.block = Some(BlockInProgress {
             header,
             changes,
-            touched: BTreeSet::new(),
+            scratch: BlockScratch::default(),
             ended: false,
         });
         Ok(())
@@ -233,7 +231,7 @@ impl<S: Storage> Ledger<S> {
             prev_root: self.root,
         };
         let mut ov = Overlay::new(&self.store, &mut block.changes);
-        execute::deliver(&mut ov, &env, &mut block.touched, tx)
+        execute::deliver(&mut ov, &env, &mut block.scratch, tx)
     }
 
     /// Runs `tx` against the committed state as if it were the first transaction of a next block
@@ -252,7 +250,7 @@ impl<S: Storage> Ledger<S> {
         };
         let mut scratch = Changes::new();
         let mut ov = Overlay::new(&self.store, &mut scratch);
-        let receipt = execute::deliver(&mut ov, &env, &mut BTreeSet::new(), tx)?;
+        let receipt = execute::deliver(&mut ov, &env, &mut BlockScratch::default(), tx)?;
         match &receipt.result {
             Ok(()) => Ok(receipt),
             Err(e) => Err(e.clone()),
@@ -272,7 +270,7 @@ impl<S: Storage> Ledger<S> {
         maturity::draw_samples(&mut ov, &self.params, &self.root, block.header.height)?;
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         let mut updates = Vec::new();
-        for address in &block.touched {
+        for address in &block.scratch.touched {
             let Some(mut record) = ov.get::<ValidatorRecord>(&keys::validator(address))? else {
                 continue;
             };

@@ -9,6 +9,11 @@ use crate::amount::Amount;
 use crate::crypto::Hash32;
 use crate::error::GenesisError;
 
+/// Registrations one block takes. They are free (a new wallet holds nothing to pay with), so
+/// the cap bounds what fresh keys can add to blocks and state per block; a registration past it
+/// fails, and a failing fee-exempt transaction never enters a block, so it waits for the next.
+pub const MAX_REGISTRATIONS_PER_BLOCK: u32 = 16;
+
 /// Economic, consensus-facing and training parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]

@@ -712,3 +712,34 @@ fn check_tx_judges_proofs_at_the_callers_clock_and_changes_nothing() {
     );
     assert_eq!(c.ledger.supply().unwrap().minted, Amount::ZERO);
 }
+
+#[test]
+fn one_block_takes_a_bounded_number_of_free_registrations() {
+    let mut c = Chain::new();
+    let max = neuroshard_runtime::params::MAX_REGISTRATIONS_PER_BLOCK as u8;
+    // Fresh wallets, one registration each (free, nonce 0), all in one block.
+    let registration = |c: &Chain, i: u8| {
+        let (wallet, node) = (key(100 + i), key(200 - i));
+        let consent = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
+        c.sign(
+            &wallet,
+            TxBody::RegisterNode {
+                node_key: node.public_key(),
+                node_signature: consent,
+            },
+        )
+    };
+    let txs: Vec<_> = (0..=max).map(|i| registration(&c, i)).collect();
+    let (receipts, _) = c.block(1_000, &txs);
+    for r in &receipts[..max as usize] {
+        assert_eq!(r.as_ref().unwrap().result, Ok(()));
+    }
+    assert_eq!(
+        receipts[max as usize].as_ref().unwrap().result,
+        Err(TxError::RegistrationsFull { max: max.into() })
+    );
+    assert!(c.ledger.node(&key(200 - max).address()).unwrap().is_none());
+    // The next block takes registrations again.
+    let next = registration(&c, max + 1);
+    assert_eq!(c.apply(next).unwrap().result, Ok(()));
+}

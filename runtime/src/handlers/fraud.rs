@@ -56,7 +56,7 @@ pub(super) fn report<S: Storage>(
                 ctx.ov.put(keys::validator(&validator), &record);
                 ctx.events.push(Event::ValidatorJailed { validator });
             }
-            ctx.touched.insert(validator);
+            ctx.block.touched.insert(validator);
             (validator, taken)
         }
         Offender::Node(node) => {
@@ -124,7 +124,7 @@ pub(super) fn penalise_node<S: Storage>(
     supply.pending = supply.pending.saturating_sub(voided_pending);
     supply.voided = supply.voided.saturating_add(voided_pending);
     ctx.put_supply(&supply);
-    ctx.touched.insert(wallet);
+    ctx.block.touched.insert(wallet);
     Ok((
         wallet,
         NodePenalty {

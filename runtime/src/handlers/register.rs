@@ -4,6 +4,7 @@
 use crate::crypto::{Address, PublicKey};
 use crate::ctx::Ctx;
 use crate::error::TxError;
+use crate::params::MAX_REGISTRATIONS_PER_BLOCK;
 use crate::proof::next_data_seed;
 use crate::receipt::Event;
 use crate::state::NodeRecord;
@@ -15,9 +16,15 @@ pub(super) fn register_node<S: Storage>(
     node_key: PublicKey,
 ) -> Result<(), TxError> {
     let node = node_key.address();
+    if ctx.block.registrations >= MAX_REGISTRATIONS_PER_BLOCK {
+        return Err(TxError::RegistrationsFull {
+            max: MAX_REGISTRATIONS_PER_BLOCK,
+        });
+    }
     if ctx.node(&node)?.is_some() {
         return Err(TxError::NodeAlreadyRegistered(node));
     }
+    ctx.block.registrations += 1;
     let now = ctx.now_ms();
     ctx.put_node(
         &node,

@@ -65,7 +65,7 @@ pub(super) fn stake<S: Storage>(
         }
     }
     ctx.put_account(&who, &account);
-    ctx.touched.insert(who);
+    ctx.block.touched.insert(who);
     ctx.events.push(Event::Staked {
         account: who,
         amount,
@@ -105,7 +105,7 @@ pub(super) fn unstake<S: Storage>(
         matures_at_ms,
     });
     ctx.put_account(&who, &account);
-    ctx.touched.insert(who);
+    ctx.block.touched.insert(who);
     ctx.events.push(Event::UnbondingStarted {
         account: who,
         amount,

@@ -164,6 +164,6 @@ pub(super) fn penalise_validator<S: Storage>(
     let taken = taken.saturating_add(from_balance);
     ctx.put_account(validator, &account);
     ctx.record_slashed(taken)?;
-    ctx.touched.insert(*validator);
+    ctx.block.touched.insert(*validator);
     Ok(taken)
 }

@@ -179,3 +179,29 @@ fn train_split_assemble_and_generate_end_to_end() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such file"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A token is a secret: no command takes it as an argument (every user of the machine can read
+/// argument lists), and a wrong one in NEUROSHARD_TOKEN is refused without being echoed.
+#[test]
+fn no_command_takes_a_token_as_an_argument() {
+    let secret = "aa".repeat(32);
+    for args in [
+        vec!["wallet", "--token", secret.as_str(), "address"],
+        vec!["--token", secret.as_str(), "--no-training"],
+        vec!["infer", "--prompt", "hi", "--token", secret.as_str()],
+    ] {
+        let out = neuroshard(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    let home = std::env::temp_dir().join(format!("ns-cli-token-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_neuroshard"))
+        .args(["wallet", "address"])
+        .env("NEUROSHARD_HOME", &home)
+        .env("NEUROSHARD_TOKEN", "")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -19,9 +19,12 @@ pub struct InferArgs {
     /// The serving node's JSON-RPC address.
     #[arg(long, default_value = super::query::DEFAULT_NODE, env = "NEUROSHARD_NODE")]
     pub node: String,
-    /// Wallet token (prefer NEUROSHARD_TOKEN or the key file: arguments show in process lists).
-    #[arg(long)]
-    pub token: Option<String>,
+    /// The chain this wallet signs for [default: the one it first signed for].
+    #[arg(long, env = "NEUROSHARD_CHAIN_ID")]
+    pub chain_id: Option<String>,
+    /// The most fee (NEURO) the payment may pay, whatever the node asks.
+    #[arg(long, default_value = "0.01")]
+    pub max_fee: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -36,7 +39,7 @@ fn base(v: &Value) -> anyhow::Result<Amount> {
 }
 
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
-    let key = super::wallet::resolve_key(args.token.as_deref())?;
+    let key = super::wallet::resolve_key()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -59,6 +62,16 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         let status = call("neuro_status", vec![]).await?;
         let account = call("neuro_getAccount", vec![json!(key.address())]).await?;
         let fee = base(&call("neuro_estimateFee", vec![json!("spend")]).await?["fee"])?;
+        let max_fee: Amount = args
+            .max_fee
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--max-fee: {e}"))?;
+        super::wallet::check_fee(fee, max_fee)?;
+        let chain_id = status["chain_id"]
+            .as_str()
+            .context("the node's status names no chain")?
+            .to_owned();
+        super::wallet::checked_chain(args.chain_id.as_deref(), &chain_id)?;
         let balance = Amount(
             account["balance"]
                 .as_str()
@@ -78,7 +91,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
             );
         }
         let payment = Transaction {
-            chain_id: status["chain_id"].as_str().unwrap_or_default().to_owned(),
+            chain_id,
             nonce: account["nonce"].as_u64().context("account without nonce")?,
             fee,
             body: TxBody::Spend {

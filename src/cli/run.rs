@@ -1,12 +1,11 @@
-//! `neuroshard [--token …] [--no-training] [--home DIR]`: one process that is a chain node and a
+//! `neuroshard [--no-training] [--home DIR]`: one process that is a chain node and a
 //! compute worker.
 //!
 //! With no `--home` it uses the local dev chain under `$NEUROSHARD_HOME`: if no dev node is
 //! running it starts one (`$NEUROSHARD_HOME/dev`, the single validator); if one is running it
 //! joins it as a full node in a home of its own (`$NEUROSHARD_HOME/nodes/N`: its own keys, ports
-//! and node id), so several nodes can run with one token. The wallet key comes from `--token`
-//! (warned: it shows in process listings), `NEUROSHARD_TOKEN`, or `$NEUROSHARD_HOME/wallet.key`
-//! (created on first run). A validator node also re-executes sampled proofs and attests rounds.
+//! and node id), so several nodes can run with one token. The wallet key comes from `NEUROSHARD_TOKEN`
+//! or `$NEUROSHARD_HOME/wallet.key` (created on first run), never from an argument. A validator node also re-executes sampled proofs and attests rounds.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +22,6 @@ use tracing::{debug, info};
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Wallet token. Shows in process listings: prefer NEUROSHARD_TOKEN or the key file
-    /// $NEUROSHARD_HOME/wallet.key (created on first run if neither is given).
-    #[arg(long)]
-    pub token: Option<String>,
     /// Serve inference and earn uptime only; do not train.
     #[arg(long)]
     pub no_training: bool,
@@ -58,12 +53,9 @@ pub struct RunArgs {
 }
 
 /// The wallet key, creating the key file on the very first run.
-fn wallet_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
-    if token.is_some() || std::env::var_os("NEUROSHARD_TOKEN").is_some() {
-        return super::wallet::resolve_key(token);
-    }
-    if super::wallet::key_file()?.exists() {
-        return super::wallet::resolve_key(None);
+fn wallet_key() -> anyhow::Result<SecretKey> {
+    if std::env::var_os("NEUROSHARD_TOKEN").is_some() || super::wallet::key_file()?.exists() {
+        return super::wallet::resolve_key();
     }
     let key = SecretKey::from_entropy(random_key());
     let path = super::wallet::save_key(&key, false)?;
@@ -184,7 +176,7 @@ fn worker_key(home: &Path) -> anyhow::Result<SecretKey> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let wallet = wallet_key(args.token.as_deref())?;
+    let wallet = wallet_key()?;
     let price: neuroshard_runtime::Amount = args
         .inference_price
         .parse()

@@ -27,9 +27,7 @@ fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
         return Ok(Some(parsed.to_string()));
     }
     if std::env::var_os("NEUROSHARD_TOKEN").is_some() || super::wallet::key_file()?.exists() {
-        return Ok(Some(
-            super::wallet::resolve_key(None)?.address().to_string(),
-        ));
+        return Ok(Some(super::wallet::resolve_key()?.address().to_string()));
     }
     Ok(None)
 }

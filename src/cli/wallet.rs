@@ -1,10 +1,16 @@
 //! `neuroshard wallet …`: keys, balances and signed transactions against a node's JSON-RPC.
 //!
-//! The wallet's key comes from, in order: `--token` (warns: it shows in process listings),
-//! `NEUROSHARD_TOKEN`, or the key file `$NEUROSHARD_HOME/wallet.key` (mode 0600) that `wallet new`
-//! and `wallet import` write. The token and key never appear in output or logs.
+//! The wallet's key comes from `NEUROSHARD_TOKEN` or the key file `$NEUROSHARD_HOME/wallet.key`
+//! (mode 0600) that `wallet new` (a random key: the way to make a wallet) and `wallet import`
+//! write; never from an argument, which every user of the machine can read in the process list.
+//! The token and key never appear in output or logs; `wallet import` reads a typed token without
+//! echoing it.
+//!
+//! A signed transaction trusts the node for nothing it can check itself: the chain id is pinned
+//! (`--chain-id`, else the one this wallet first signed for, kept in `wallet.chain` beside the
+//! key) and the fee the node asks for is refused above `--max-fee`.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -29,10 +35,12 @@ pub struct WalletArgs {
     /// Print JSON (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Wallet token. Visible to other users in process listings: prefer NEUROSHARD_TOKEN or the
-    /// key file.
-    #[arg(long, global = true)]
-    pub token: Option<String>,
+    /// The chain this wallet signs for [default: the one it first signed for].
+    #[arg(long, global = true, env = "NEUROSHARD_CHAIN_ID")]
+    pub chain_id: Option<String>,
+    /// The most fee (NEURO) a transaction may pay, whatever the node asks.
+    #[arg(long, global = true, default_value = "0.01")]
+    pub max_fee: String,
     #[command(subcommand)]
     pub command: WalletCommand,
 }
@@ -83,15 +91,12 @@ pub(super) fn key_file() -> anyhow::Result<PathBuf> {
 }
 
 fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
-    resolve_key(args.token.as_deref())
+    let _ = args;
+    resolve_key()
 }
 
-/// The wallet key: `--token` (with a warning), `NEUROSHARD_TOKEN`, or the key file.
-pub(super) fn resolve_key(token: Option<&str>) -> anyhow::Result<SecretKey> {
-    if let Some(token) = token {
-        eprintln!("warning: --token is visible to other users in process listings; prefer NEUROSHARD_TOKEN or `neuroshard wallet import`");
-        return SecretKey::from_token(token).context("invalid token");
-    }
+/// The wallet key: `NEUROSHARD_TOKEN`, or the key file.
+pub(super) fn resolve_key() -> anyhow::Result<SecretKey> {
     if let Ok(token) = std::env::var("NEUROSHARD_TOKEN") {
         return SecretKey::from_token(&token).context("NEUROSHARD_TOKEN is not a valid token");
     }
@@ -166,12 +171,57 @@ pub(super) async fn call(c: &RpcClient, method: &str, params: Vec<Value>) -> any
     })
 }
 
+/// The file that pins the chain this wallet signs for.
+fn chain_file() -> anyhow::Result<PathBuf> {
+    Ok(super::node::neuroshard_home()?.join("wallet.chain"))
+}
+
+/// The chain id to sign for: `wanted` (`--chain-id`) or the pinned one must be the node's; with
+/// neither, the node's is pinned now (trust on first use). Returns whether to write the pin.
+fn check_chain(wanted: Option<&str>, pinned: Option<&str>, node: &str) -> anyhow::Result<bool> {
+    match wanted.or(pinned) {
+        Some(id) if id == node => Ok(wanted.is_none() && pinned.is_none()),
+        Some(id) => bail!(
+            "the node at --node is on chain {node:?}, but this wallet signs for {id:?} \
+             (--chain-id, or the pin in wallet.chain): refusing to sign for another chain"
+        ),
+        None => Ok(true),
+    }
+}
+
+/// Checks the node's chain against `wanted` (`--chain-id`) or the pin, pinning it on first use.
+pub(super) fn checked_chain(wanted: Option<&str>, node_chain: &str) -> anyhow::Result<()> {
+    let pin_path = chain_file()?;
+    let pinned = std::fs::read_to_string(&pin_path).ok();
+    if check_chain(wanted, pinned.as_deref().map(str::trim), node_chain)? {
+        write_file(&pin_path, node_chain.as_bytes(), false)?;
+    }
+    Ok(())
+}
+
+/// The node's fee estimate, if it is at most `max`.
+pub(super) fn check_fee(fee: Amount, max: Amount) -> anyhow::Result<()> {
+    if fee > max {
+        bail!(
+            "the node asks a fee of {} NEURO, above --max-fee {} NEURO: refusing",
+            fee.to_neuro_string(),
+            max.to_neuro_string()
+        );
+    }
+    Ok(())
+}
+
 /// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
 async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
     let key = load_key(args)?;
+    let max_fee = parse_amount(&args.max_fee).context("--max-fee")?;
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;
-    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_owned();
+    let chain_id = status["chain_id"]
+        .as_str()
+        .context("the node's status names no chain")?
+        .to_owned();
+    checked_chain(args.chain_id.as_deref(), &chain_id)?;
     let account = call(
         &c,
         "neuro_getAccount",
@@ -185,6 +235,7 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
         .and_then(|s| s.parse::<u128>().ok())
         .map(Amount)
         .context("fee estimate")?;
+    check_fee(fee, max_fee)?;
     let balance = account["balance"]
         .as_str()
         .and_then(|s| s.parse::<u128>().ok())
@@ -358,8 +409,13 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
         WalletCommand::Import { force } => {
             let token = match std::env::var("NEUROSHARD_TOKEN") {
                 Ok(t) => t,
+                // Typed at a terminal: not echoed. Piped: read as a line.
+                Err(_) if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password("wallet token (not shown; then Enter): ")?
+                        .trim()
+                        .to_owned()
+                }
                 Err(_) => {
-                    eprintln!("wallet token (then Enter):");
                     let mut line = String::new();
                     std::io::stdin().lock().read_line(&mut line)?;
                     line.trim().to_owned()
@@ -442,4 +498,27 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wallet_signs_only_for_its_chain_and_never_above_its_fee_cap() {
+        // First use: the node's chain is pinned.
+        assert!(check_chain(None, None, "neuroshard-1").unwrap());
+        // Pinned or asked for: the node must be on it; nothing new to pin.
+        assert!(!check_chain(None, Some("neuroshard-1"), "neuroshard-1").unwrap());
+        assert!(!check_chain(Some("neuroshard-1"), None, "neuroshard-1").unwrap());
+        let lie = check_chain(None, Some("neuroshard-1"), "evil-1").unwrap_err();
+        assert!(lie.to_string().contains("refusing"), "{lie}");
+        // --chain-id wins over the pin (a deliberate move to another chain).
+        assert!(!check_chain(Some("neuroshard-2"), Some("neuroshard-1"), "neuroshard-2").unwrap());
+        assert!(check_chain(Some("neuroshard-2"), None, "neuroshard-1").is_err());
+        let max = parse_amount("0.01").unwrap();
+        assert!(check_fee(parse_amount("0.0001").unwrap(), max).is_ok());
+        assert!(check_fee(max, max).is_ok());
+        assert!(check_fee(parse_amount("5").unwrap(), max).is_err());
+    }
 }

@@ -496,6 +496,7 @@ fn a_no_training_node_earns_uptime_only_and_sells_inference_with_5_percent_burne
                 &dev.rpc_url,
             ])
             .env("NEUROSHARD_TOKEN", client.to_token())
+            .env("NEUROSHARD_HOME", dir.0.join("client"))
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -528,6 +529,43 @@ fn a_no_training_node_earns_uptime_only_and_sells_inference_with_5_percent_burne
         );
         // The token never shows in the client's output.
         assert!(!stdout.contains(&client.to_token()));
+        // A payment buys one request: presented again once it is on chain, it is refused.
+        let fee = call(&dev, "neuro_estimateFee", vec![json!("spend")]).await["fee"]["neuro"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let nonce = call(
+            &dev,
+            "neuro_getAccount",
+            vec![json!(client.address().to_string())],
+        )
+        .await["nonce"]
+            .as_u64()
+            .unwrap();
+        let payment = sign(
+            &chain_id,
+            &client,
+            nonce,
+            &fee,
+            TxBody::Spend {
+                to: wallet.parse().unwrap(),
+                amount: "0.002".parse().unwrap(),
+                purpose: neuroshard_runtime::tx::SpendPurpose::Inference,
+            },
+        );
+        let request = json!({"prompt": "The ", "maxTokens": 2, "payment": hex::encode(&payment)});
+        let first = dev
+            .client()
+            .call("neuro_infer", vec![request.clone()])
+            .await
+            .unwrap();
+        assert!(first["text"].is_string(), "{first}");
+        let again = dev
+            .client()
+            .call("neuro_infer", vec![request])
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("already on chain"), "{again}");
     });
     dev.stop();
 }

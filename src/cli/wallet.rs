@@ -194,6 +194,9 @@ pub(super) fn checked_chain(wanted: Option<&str>, node_chain: &str) -> anyhow::R
     let pin_path = chain_file()?;
     let pinned = std::fs::read_to_string(&pin_path).ok();
     if check_chain(wanted, pinned.as_deref().map(str::trim), node_chain)? {
+        if let Some(dir) = pin_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         write_file(&pin_path, node_chain.as_bytes(), false)?;
     }
     Ok(())

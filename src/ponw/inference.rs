@@ -2,9 +2,16 @@
 //! node's wallet (purpose `Inference`, at least price × max tokens), and `neuro_infer` commits
 //! that payment on chain (5% of it burned, as every spend) before generating with the current
 //! round's model. Each payment buys one request.
+//!
+//! Bounded: at most [`MAX_IN_FLIGHT`] requests wait for their payment at once (an async wait:
+//! no thread is held), and at most [`MAX_GENERATING`] generate at once (on blocking threads). A
+//! payment must be presented before it commits, and is remembered only while its request is in
+//! flight: one already on chain is refused, so nothing needs remembering afterwards. The one
+//! exception: a payment this node submitted that committed only after its request gave up is
+//! kept (at most [`MAX_UNSERVED`], for an hour) so that presenting it again is served.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonrpsee::types::ErrorObjectOwned;
@@ -22,6 +29,16 @@ use super::models::ModelStore;
 
 /// Most tokens one request may ask for.
 pub const MAX_TOKENS: u64 = 256;
+/// Requests waiting for their payment or generating, at most.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Requests generating at once, at most.
+pub const MAX_GENERATING: usize = 2;
+/// How long a request waits for its payment to commit.
+const PAYMENT_WAIT: Duration = Duration::from_secs(30);
+/// Payments whose request gave up before they committed, kept to serve them later, at most.
+pub const MAX_UNSERVED: usize = 4_096;
+/// How long such a payment is kept.
+const UNSERVED_TTL: Duration = Duration::from_secs(3_600);
 
 pub struct InferenceService {
     pub api: NodeApi,
@@ -29,7 +46,27 @@ pub struct InferenceService {
     pub wallet: Address,
     pub price_per_token: Amount,
     model: Mutex<Option<(Hash32, NeuroLlm)>>,
-    served: Mutex<HashSet<Hash32>>,
+    /// Payments of the requests in flight.
+    in_flight: Mutex<HashSet<Hash32>>,
+    /// Payments this node submitted whose request gave up waiting, and when.
+    unserved: Mutex<std::collections::HashMap<Hash32, Instant>>,
+    waiting: tokio::sync::Semaphore,
+    generating: tokio::sync::Semaphore,
+}
+
+/// Forgets an in-flight payment when its request ends, however it ends.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<Hash32>>,
+    hash: Hash32,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.hash);
+    }
 }
 
 #[derive(Deserialize)]
@@ -56,7 +93,10 @@ impl InferenceService {
             wallet,
             price_per_token,
             model: Mutex::new(None),
-            served: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashSet::new()),
+            unserved: Mutex::new(std::collections::HashMap::new()),
+            waiting: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            generating: tokio::sync::Semaphore::new(MAX_GENERATING),
         }
     }
 
@@ -73,7 +113,13 @@ impl InferenceService {
         })
     }
 
-    fn infer(&self, req: InferRequest) -> Result<Value, ErrorObjectOwned> {
+    async fn infer(self: Arc<Self>, req: InferRequest) -> Result<Value, ErrorObjectOwned> {
+        let _slot = self.waiting.try_acquire().map_err(|_| {
+            err(
+                codes::MEMPOOL,
+                format!("{MAX_IN_FLIGHT} inference requests are in flight: try again shortly"),
+            )
+        })?;
         if req.max_tokens == 0 || req.max_tokens > MAX_TOKENS {
             return Err(err(
                 codes::INVALID_PARAMS,
@@ -106,32 +152,46 @@ impl InferenceService {
             }
         }
         let hash = tx.hash();
+        let receipt = |svc: &Self| {
+            svc.api
+                .with_chain(|c| c.store().receipt(&hash))
+                .map_err(|e| err(codes::INTERNAL, e.to_string()))
+        };
+        // A payment already on chain bought a request before (or was never meant for one),
+        // unless it is one this node submitted for a request that gave up waiting.
+        let late = self
+            .unserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash)
+            .is_some_and(|at| at.elapsed() < UNSERVED_TTL);
+        if !late && receipt(&self)?.is_some() {
+            return Err(err(
+                codes::PAYMENT,
+                "this payment is already on chain: a request is paid by a new payment",
+            ));
+        }
         if !self
-            .served
+            .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(hash)
         {
-            return Err(err(codes::PAYMENT, "this payment was already used"));
+            return Err(err(codes::PAYMENT, "this payment is already in use"));
         }
-        let refuse = |e: ErrorObjectOwned| {
-            self.served
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&hash);
-            e
+        let _in_flight = InFlight {
+            set: &self.in_flight,
+            hash,
         };
-        if let Err(e) = self.api.submit(&bytes) {
-            return Err(refuse(err(codes::TX_REJECTED, e.to_string())));
+        if !late {
+            self.api
+                .submit(&bytes)
+                .map_err(|e| err(codes::TX_REJECTED, e.to_string()))?;
         }
         // Generate only once the payment is committed (and succeeded).
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + PAYMENT_WAIT;
         loop {
-            let receipt = self
-                .api
-                .with_chain(|c| c.store().receipt(&hash))
-                .map_err(|e| err(codes::INTERNAL, e.to_string()))?;
-            match receipt {
+            match receipt(&self)? {
                 Some(r) if r.error.is_none() => break,
                 Some(r) => {
                     return Err(err(
@@ -140,20 +200,47 @@ impl InferenceService {
                     ))
                 }
                 None if Instant::now() > deadline => {
-                    return Err(refuse(err(
+                    self.keep_unserved(hash);
+                    return Err(err(
                         codes::PAYMENT,
-                        "the payment was not committed in 30 s",
-                    )))
+                        format!(
+                            "the payment was not committed in {PAYMENT_WAIT:?}; present it again \
+                             once it is on chain"
+                        ),
+                    ));
                 }
-                None => std::thread::sleep(Duration::from_millis(100)),
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        let text = self.generate(&req.prompt, req.max_tokens)?;
+        let _generating = self
+            .generating
+            .acquire()
+            .await
+            .map_err(|_| err(codes::INTERNAL, "shutting down"))?;
+        let svc = self.clone();
+        let prompt = req.prompt.clone();
+        let max_tokens = req.max_tokens;
+        let text = tokio::task::spawn_blocking(move || svc.generate(&prompt, max_tokens))
+            .await
+            .map_err(|e| err(codes::INTERNAL, e.to_string()))??;
         Ok(json!({
             "text": text,
             "payment": format!("0x{}", hex::encode(hash)),
             "maxTokens": req.max_tokens,
         }))
+    }
+
+    /// Remembers a payment whose request gave up, within [`MAX_UNSERVED`] (the oldest and the
+    /// expired go first).
+    fn keep_unserved(&self, hash: Hash32) {
+        let mut unserved = self.unserved.lock().unwrap_or_else(|p| p.into_inner());
+        unserved.retain(|_, at| at.elapsed() < UNSERVED_TTL);
+        if unserved.len() >= MAX_UNSERVED {
+            if let Some(oldest) = unserved.iter().min_by_key(|(_, at)| **at).map(|(h, _)| *h) {
+                unserved.remove(&oldest);
+            }
+        }
+        unserved.insert(hash, Instant::now());
     }
 
     fn generate(&self, prompt: &str, max_tokens: u64) -> Result<String, ErrorObjectOwned> {
@@ -192,11 +279,11 @@ pub fn module(
     m.register_method("neuro_inferenceQuote", |_p, svc, _| {
         Ok::<_, ErrorObjectOwned>(svc.quote())
     })?;
-    m.register_blocking_method("neuro_infer", |params, svc, _| {
+    m.register_async_method("neuro_infer", |params, svc, _| async move {
         let req: InferRequest = params
             .one()
             .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        svc.infer(req)
+        svc.infer(req).await
     })?;
     Ok(m.into())
 }

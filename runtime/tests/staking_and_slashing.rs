@@ -155,6 +155,49 @@ fn validator_set_is_bounded() {
     );
 }
 
+/// Jailed and emptied validators give their slots back; a jailed one still cannot return.
+#[test]
+fn jailed_and_empty_validators_do_not_squat_the_set() {
+    let mut g = test_genesis();
+    g.params.max_validators = 2; // the dev validator plus one
+    let mut c = Chain::with_genesis(g);
+    let (a, b, d, reporter) = (key(1), key(2), key(3), key(4));
+    for k in [&a, &b, &d] {
+        c.earn(k, Amount::neuro(200));
+    }
+    c.earn(&reporter, Amount::neuro(1));
+    assert_eq!(stake(&mut c, &a, Amount::neuro(100)).0.result, Ok(()));
+    let full = Err(TxError::ValidatorSetFull { max: 2 });
+    assert_eq!(stake(&mut c, &b, Amount::neuro(100)).0.result, full);
+    // `a` unstakes everything: its slot is free for `b`.
+    let r = c.apply(c.sign(
+        &a,
+        TxBody::Unstake {
+            amount: Amount::neuro(100),
+        },
+    ));
+    assert_eq!(r.unwrap().result, Ok(()));
+    assert_eq!(stake(&mut c, &b, Amount::neuro(100)).0.result, Ok(()));
+    assert_eq!(stake(&mut c, &a, Amount::neuro(100)).0.result, full);
+    // `b` double-signs and is jailed: its slot is free for `d`, and `b` cannot come back.
+    let report = c.sign(&reporter, TxBody::ReportFraud(Box::new(double_sign(&b, 9))));
+    assert_eq!(c.apply(report).unwrap().result, Ok(()));
+    assert_eq!(stake(&mut c, &d, Amount::neuro(100)).0.result, Ok(()));
+    assert_eq!(
+        stake(&mut c, &b, Amount::neuro(50)).0.result,
+        Err(TxError::ValidatorJailed(b.address()))
+    );
+    let active: Vec<_> = c
+        .ledger
+        .validators()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.address)
+        .collect();
+    assert!(active.contains(&d.address()) && !active.contains(&b.address()));
+    c.assert_supply_invariant();
+}
+
 fn double_sign(v: &SecretKey, height: u64) -> Evidence {
     let vote = |hash| Vote {
         chain_id: CHAIN.into(),

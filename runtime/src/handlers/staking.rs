@@ -3,6 +3,10 @@
 //! Reaching `min_validator_stake` (100 NEURO) makes an account a validator candidate with one unit
 //! of voting power per whole NEURO staked. Unstaked NEURO waits `unbonding_period_ms` (and can still
 //! be slashed) before it can be withdrawn. Power changes are collected in `end_block`.
+//!
+//! The validator index holds at most `max_validators` slots. A slot is freed when its holder is
+//! jailed or unstakes everything (with no genesis power): its record stays, so a jailed validator
+//! stays jailed, but empty and jailed records cannot squat the set.
 
 use crate::amount::{Amount, BASE_UNITS_PER_NEURO};
 use crate::crypto::{Address, PublicKey};
@@ -44,17 +48,10 @@ pub(super) fn stake<S: Storage>(
     }
     match ctx.validator(&who)? {
         Some(record) if record.jailed => return Err(TxError::ValidatorJailed(who)),
-        Some(_) => {}
+        // Back after unstaking everything: it takes a slot again if one is free.
+        Some(_) => index_validator(ctx, who)?,
         None => {
-            let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
-            let max = ctx.params().max_validators;
-            if index.0.len() >= max as usize {
-                return Err(TxError::ValidatorSetFull { max });
-            }
-            if let Err(pos) = index.0.binary_search(&who) {
-                index.0.insert(pos, who);
-            }
-            ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+            index_validator(ctx, who)?;
             let record = ValidatorRecord {
                 public_key: staker,
                 power: 0,
@@ -70,6 +67,34 @@ pub(super) fn stake<S: Storage>(
         account: who,
         amount,
     });
+    Ok(())
+}
+
+/// Gives `who` a slot in the validator index unless it holds one; `ValidatorSetFull` if none is
+/// free.
+fn index_validator<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: Address) -> Result<(), TxError> {
+    let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
+    if let Err(pos) = index.0.binary_search(&who) {
+        let max = ctx.params().max_validators;
+        if index.0.len() >= max as usize {
+            return Err(TxError::ValidatorSetFull { max });
+        }
+        index.0.insert(pos, who);
+        ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+    }
+    Ok(())
+}
+
+/// Frees `who`'s slot in the validator index (its record stays, jailed or not).
+pub(super) fn unindex_validator<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    who: &Address,
+) -> Result<(), TxError> {
+    let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
+    if let Ok(pos) = index.0.binary_search(who) {
+        index.0.remove(pos);
+        ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+    }
     Ok(())
 }
 
@@ -99,6 +124,10 @@ pub(super) fn unstake<S: Storage>(
         });
     }
     let matures_at_ms = ctx.now_ms().saturating_add(params.unbonding_period_ms);
+    // Nothing left at stake and no genesis power: the slot goes back to the pool.
+    if remaining.is_zero() && ctx.validator(&who)?.is_some_and(|r| r.genesis_power == 0) {
+        unindex_validator(ctx, &who)?;
+    }
     account.stake = remaining;
     account.unbonding.push(Unbonding {
         amount,

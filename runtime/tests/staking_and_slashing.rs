@@ -155,7 +155,8 @@ fn validator_set_is_bounded() {
     );
 }
 
-/// Jailed and emptied validators give their slots back; a jailed one still cannot return.
+/// Emptied validators give their slots back, jailed ones give theirs to the next newcomer; a
+/// jailed one still cannot return.
 #[test]
 fn jailed_and_empty_validators_do_not_squat_the_set() {
     let mut g = test_genesis();
@@ -182,6 +183,13 @@ fn jailed_and_empty_validators_do_not_squat_the_set() {
     // `b` double-signs and is jailed: its slot is free for `d`, and `b` cannot come back.
     let report = c.sign(&reporter, TxBody::ReportFraud(Box::new(double_sign(&b, 9))));
     assert_eq!(c.apply(report).unwrap().result, Ok(()));
+    // Still listed, as jailed, until its slot is wanted.
+    assert!(c
+        .ledger
+        .validators()
+        .unwrap()
+        .iter()
+        .any(|v| v.address == b.address() && v.record.jailed));
     assert_eq!(stake(&mut c, &d, Amount::neuro(100)).0.result, Ok(()));
     assert_eq!(
         stake(&mut c, &b, Amount::neuro(50)).0.result,

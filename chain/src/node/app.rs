@@ -62,6 +62,9 @@ pub(crate) fn validator_set_at(
     (height.0 <= committed.saturating_add(AHEAD_HEIGHTS)).then(|| set.clone())
 }
 
+/// Streamed blocks for heights ahead of ours kept at once.
+const MAX_AHEAD: usize = 16;
+
 pub(crate) struct App {
     pub shared: Arc<Shared>,
     pub signer: Signer,
@@ -371,14 +374,25 @@ impl App {
     }
 
     /// A complete stream from a peer: check who signed it, then the block if it is for our next
-    /// height (blocks ahead wait; blocks behind are dropped).
+    /// height. Blocks behind are dropped; blocks ahead wait, only if they are at most
+    /// [`AHEAD_HEIGHTS`] ahead and signed by a current validator, one per (height, round,
+    /// proposer), at most [`MAX_AHEAD`]: unsigned or far-future streams cost nothing to keep.
     fn received_block(&mut self, s: StreamedBlock) -> Option<ProposedValue<NeuroContext>> {
         let next = self.height() + 1;
-        if s.height.0 < next {
+        if s.height.0 < next || s.height.0 > next + AHEAD_HEIGHTS {
             return None;
         }
         if s.height.0 > next {
-            if self.ahead.len() < 64 {
+            let signed = self.validators.get(&s.proposer).is_some_and(|v| {
+                let hash = BlockHash(s.block.hash());
+                let digest = streamed_block_digest(&self.chain_id, s.height, s.round, &hash);
+                v.public_key.verify_digest(&digest, &s.signature).is_ok()
+            });
+            let seen = self
+                .ahead
+                .iter()
+                .any(|a| (a.height, a.round, a.proposer) == (s.height, s.round, s.proposer));
+            if signed && !seen && self.ahead.len() < MAX_AHEAD {
                 self.ahead.push(s);
             }
             return None;
@@ -388,6 +402,20 @@ impl App {
 
     fn checked_value(&mut self, s: StreamedBlock) -> Option<ProposedValue<NeuroContext>> {
         let hash = BlockHash(s.block.hash());
+        // One block executed per (height, round, proposer): the same one again is answered from
+        // what was checked; a second, different one is the proposer equivocating, and is not
+        // executed (consensus decides on the first or on nil).
+        if let Some(known) = self
+            .proposals
+            .get(&(s.height.0, s.round))
+            .and_then(|vs| vs.iter().find(|v| v.proposer == s.proposer))
+        {
+            if known.value != hash {
+                warn!(height = %s.height, round = %s.round, proposer = %s.proposer, "the proposer streamed a second, different block for one round: not executed");
+                return None;
+            }
+            return Some(known.clone());
+        }
         let validator = self.validators.get(&s.proposer)?;
         let expected =
             &self.validators.validators[proposer_index(&self.validators, s.height, s.round)];

@@ -2,7 +2,10 @@
 //! `Fin` (the proposer's signature over the block hash at that height and round).
 //!
 //! Incoming parts are buffered per (peer, stream) until the stream is complete; buffers are bounded
-//! in count and bytes, so a peer that streams junk costs bounded memory and is dropped.
+//! in count and bytes, so a peer that streams junk costs bounded memory and is dropped. A peer
+//! holds at most [`MAX_STREAMS_PER_PEER`] open streams (a new one evicts its own oldest), and when
+//! all [`MAX_OPEN_STREAMS`] are taken a new stream evicts the oldest of the peer holding the
+//! most: no peer can push out another's proposal by opening streams.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -19,7 +22,9 @@ use crate::consensus::context::{Height, ProposalPart, ValidatorAddress};
 /// Bytes of block per `Data` part.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 /// Incomplete streams kept at once.
-const MAX_OPEN_STREAMS: usize = 64;
+pub const MAX_OPEN_STREAMS: usize = 64;
+/// Incomplete streams kept at once from one peer.
+pub const MAX_STREAMS_PER_PEER: usize = 4;
 /// Most parts in one stream.
 const MAX_PARTS: u64 = (MAX_BLOCK_BYTES / CHUNK_BYTES) as u64 + 4;
 
@@ -114,11 +119,7 @@ impl Assembler {
             return Err(StreamError::TooLarge);
         }
         if !self.open.contains_key(&key) {
-            if self.order.len() >= MAX_OPEN_STREAMS {
-                if let Some(old) = self.order.pop_front() {
-                    self.open.remove(&old);
-                }
-            }
+            self.make_room(&from);
             self.order.push_back(key.clone());
         }
         let open = self.open.entry(key.clone()).or_default();
@@ -142,6 +143,38 @@ impl Assembler {
         let open = self.open.remove(&key).unwrap_or_default();
         self.order.retain(|k| k != &key);
         assemble(open).map(Some)
+    }
+}
+
+impl Assembler {
+    /// Frees a slot for a new stream from `from`: its own oldest if it is at its limit, else, if
+    /// every slot is taken, the oldest stream of the peer holding the most.
+    fn make_room(&mut self, from: &PeerId) {
+        let count = |order: &VecDeque<(PeerId, Bytes)>, p: &PeerId| {
+            order.iter().filter(|(q, _)| q == p).count()
+        };
+        let victim = if count(&self.order, from) >= MAX_STREAMS_PER_PEER {
+            Some(*from)
+        } else if self.order.len() >= MAX_OPEN_STREAMS {
+            self.order
+                .iter()
+                .map(|(p, _)| *p)
+                .max_by_key(|p| count(&self.order, p))
+        } else {
+            None
+        };
+        if let Some(victim) = victim {
+            if let Some(pos) = self.order.iter().position(|(p, _)| *p == victim) {
+                if let Some(old) = self.order.remove(pos) {
+                    self.open.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Streams being reassembled.
+    pub fn open_streams(&self) -> usize {
+        self.open.len()
     }
 }
 
@@ -175,4 +208,67 @@ fn assemble(open: Open) -> Result<StreamedBlock, StreamError> {
         block,
         signature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{txs_root, Header};
+    use neuroshard_runtime::{Address, SecretKey};
+
+    fn block(height: u64) -> Block {
+        Block {
+            header: Header {
+                chain_id: "t".into(),
+                height,
+                time_ms: 1,
+                proposer: Address([1; 20]),
+                parent_hash: [0; 32],
+                txs_root: txs_root(&[]),
+                prev_state_root: [0; 32],
+            },
+            txs: Vec::new(),
+        }
+    }
+
+    fn peer() -> PeerId {
+        PeerId::from_bytes(&libp2p::PeerId::random().to_bytes()).unwrap()
+    }
+
+    fn stream(height: u64, round: u32) -> Vec<StreamMessage<ProposalPart>> {
+        let signature = SecretKey::from_entropy([5; 32]).sign_digest(&[height as u8; 32]);
+        stream_block(
+            Height(height),
+            Round::new(round),
+            Round::Nil,
+            ValidatorAddress(Address([1; 20])),
+            &block(height),
+            signature,
+        )
+    }
+
+    #[test]
+    fn a_peer_opening_streams_cannot_push_out_anothers_proposal() {
+        let mut a = Assembler::default();
+        let (honest, flooder) = (peer(), peer());
+        let proposal = stream(10, 0);
+        // The honest peer's first part arrives, then the flooder opens 200 streams.
+        a.push(honest, proposal[0].clone()).unwrap();
+        for r in 0..200 {
+            a.push(flooder, stream(10, r + 1)[0].clone()).unwrap();
+        }
+        assert!(a.open_streams() <= 1 + MAX_STREAMS_PER_PEER);
+        // The rest of the honest stream completes the block.
+        let mut done = None;
+        for m in &proposal[1..] {
+            done = a.push(honest, m.clone()).unwrap().or(done);
+        }
+        let block = done.expect("the honest proposal survived the flood");
+        assert_eq!(block.height, Height(10));
+        // Many peers at once fill the slots, but each keeps a bounded share.
+        for _ in 0..100 {
+            a.push(peer(), stream(11, 0)[0].clone()).unwrap();
+        }
+        assert!(a.open_streams() <= MAX_OPEN_STREAMS);
+    }
 }

@@ -54,8 +54,6 @@ pub(super) fn report<S: Storage>(
             if !record.jailed {
                 record.jailed = true;
                 ctx.ov.put(keys::validator(&validator), &record);
-                // A jailed validator never votes again: its slot goes back to the pool.
-                super::staking::unindex_validator(ctx, &validator)?;
                 ctx.events.push(Event::ValidatorJailed { validator });
             }
             ctx.block.touched.insert(validator);

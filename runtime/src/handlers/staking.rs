@@ -4,9 +4,10 @@
 //! of voting power per whole NEURO staked. Unstaked NEURO waits `unbonding_period_ms` (and can still
 //! be slashed) before it can be withdrawn. Power changes are collected in `end_block`.
 //!
-//! The validator index holds at most `max_validators` slots. A slot is freed when its holder is
-//! jailed or unstakes everything (with no genesis power): its record stays, so a jailed validator
-//! stays jailed, but empty and jailed records cannot squat the set.
+//! The validator index holds at most `max_validators` slots. A slot is freed when its holder
+//! unstakes everything (with no genesis power), and a jailed holder (listed as jailed until then)
+//! gives its slot to the next newcomer when the index is full. Records stay, so a jailed
+//! validator stays jailed, but empty and jailed records cannot squat the set.
 
 use crate::amount::{Amount, BASE_UNITS_PER_NEURO};
 use crate::crypto::{Address, PublicKey};
@@ -70,26 +71,36 @@ pub(super) fn stake<S: Storage>(
     Ok(())
 }
 
-/// Gives `who` a slot in the validator index unless it holds one; `ValidatorSetFull` if none is
-/// free.
+/// Gives `who` a slot in the validator index unless it holds one: a free one, else a jailed
+/// validator's; `ValidatorSetFull` if neither.
 fn index_validator<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: Address) -> Result<(), TxError> {
     let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
-    if let Err(pos) = index.0.binary_search(&who) {
-        let max = ctx.params().max_validators;
-        if index.0.len() >= max as usize {
-            return Err(TxError::ValidatorSetFull { max });
-        }
-        index.0.insert(pos, who);
-        ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+    if index.0.binary_search(&who).is_ok() {
+        return Ok(());
     }
+    let max = ctx.params().max_validators;
+    if index.0.len() >= max as usize {
+        let mut jailed = None;
+        for (i, a) in index.0.iter().enumerate() {
+            if ctx.validator(a)?.is_some_and(|r| r.jailed) {
+                jailed = Some(i);
+                break;
+            }
+        }
+        let Some(i) = jailed else {
+            return Err(TxError::ValidatorSetFull { max });
+        };
+        index.0.remove(i);
+    }
+    if let Err(pos) = index.0.binary_search(&who) {
+        index.0.insert(pos, who);
+    }
+    ctx.ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
     Ok(())
 }
 
 /// Frees `who`'s slot in the validator index (its record stays, jailed or not).
-pub(super) fn unindex_validator<S: Storage>(
-    ctx: &mut Ctx<'_, '_, S>,
-    who: &Address,
-) -> Result<(), TxError> {
+fn unindex_validator<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: &Address) -> Result<(), TxError> {
     let mut index: ValidatorIndex = ctx.ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
     if let Ok(pos) = index.0.binary_search(who) {
         index.0.remove(pos);

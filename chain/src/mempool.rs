@@ -362,10 +362,14 @@ mod tests {
     use neuroshard_runtime::{Amount, SecretKey, Transaction, TxBody};
 
     fn tx(key: &SecretKey, nonce: u64, amount: u128) -> VerifiedTx {
+        transfer(key, nonce, 1, amount)
+    }
+
+    fn transfer(key: &SecretKey, nonce: u64, fee: u128, amount: u128) -> VerifiedTx {
         Transaction {
             chain_id: "c".into(),
             nonce,
-            fee: Amount(1),
+            fee: Amount(fee),
             body: TxBody::Transfer {
                 to: Address([9; 20]),
                 amount: Amount(amount),
@@ -504,18 +508,7 @@ mod tests {
     }
 
     fn with_fee(key: &SecretKey, nonce: u64, fee: u128) -> VerifiedTx {
-        Transaction {
-            chain_id: "c".into(),
-            nonce,
-            fee: Amount(fee),
-            body: TxBody::Transfer {
-                to: Address([9; 20]),
-                amount: Amount(1),
-            },
-        }
-        .sign(key)
-        .verify()
-        .unwrap()
+        transfer(key, nonce, fee, 1)
     }
 
     fn exempt(key: &SecretKey, nonce: u64) -> VerifiedTx {

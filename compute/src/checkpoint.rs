@@ -44,14 +44,27 @@ pub struct ShardFile {
     pub sha256: String,
 }
 
-struct F32View {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// Raw little-endian tensor bytes of one dtype, as safetensors serialises them (also used for
+/// the int8 pseudo-gradient blobs in [`crate::compress`]).
+pub(crate) struct TensorView {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
 }
 
-impl View for F32View {
+impl TensorView {
+    pub fn f32(shape: Vec<usize>, bytes: Vec<u8>) -> TensorView {
+        TensorView {
+            dtype: Dtype::F32,
+            shape,
+            bytes,
+        }
+    }
+}
+
+impl View for TensorView {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -78,7 +91,7 @@ pub fn to_bytes(model: &NeuroLlm) -> Result<Vec<u8>, ComputeError> {
         let values = crate::to_host(&t)?;
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let shape = t.size().iter().map(|&d| d as usize).collect();
-        views.push((name, F32View { shape, bytes }));
+        views.push((name, TensorView::f32(shape, bytes)));
     }
     let range = model.layer_range();
     let meta = FileMeta {
@@ -111,10 +124,7 @@ const VECTOR_NAME: &str = "vector";
 pub fn save_vector(t: &Tensor, path: &Path) -> Result<[u8; 32], ComputeError> {
     let values = crate::to_host(t)?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = F32View {
-        shape: vec![values.len()],
-        bytes,
-    };
+    let view = TensorView::f32(vec![values.len()], bytes);
     let file = safetensors::tensor::serialize([(VECTOR_NAME, view)], &None).map_err(|e| {
         ComputeError::Checkpoint {
             file: path.display().to_string(),

@@ -12,11 +12,10 @@
 //! * [`quantize`]: with error feedback (what quantisation loses is kept by the sender and added
 //!   to its next update), for transfers that are not replayed.
 
-use std::borrow::Cow;
-
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, SafeTensors};
 use tch::{Kind, Tensor};
 
+use crate::checkpoint::TensorView;
 use crate::error::ComputeError;
 
 pub const BLOCK: usize = 4_096;
@@ -83,27 +82,6 @@ fn quantize_values(x: &[f32]) -> Int8Update {
 const SCALES: &str = "scales";
 const VALUES: &str = "values";
 
-struct Raw<'a> {
-    dtype: Dtype,
-    shape: [usize; 1],
-    bytes: Cow<'a, [u8]>,
-}
-
-impl View for Raw<'_> {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 impl Int8Update {
     /// The most bytes [`Int8Update::to_bytes`] gives for `values` values (a bound on what a
     /// fetch of one may read).
@@ -114,15 +92,14 @@ impl Int8Update {
     /// The update as a safetensors file of two tensors, `scales` (f32) and `values` (i8): the
     /// same update always gives the same bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ComputeError> {
-        let scales = Raw {
-            dtype: Dtype::F32,
-            shape: [self.scales.len()],
-            bytes: Cow::Owned(self.scales.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        };
-        let values = Raw {
+        let scales = TensorView::f32(
+            vec![self.scales.len()],
+            self.scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        );
+        let values = TensorView {
             dtype: Dtype::I8,
-            shape: [self.values.len()],
-            bytes: Cow::Owned(self.values.iter().map(|&v| v as u8).collect()),
+            shape: vec![self.values.len()],
+            bytes: self.values.iter().map(|&v| v as u8).collect(),
         };
         safetensors::tensor::serialize([(SCALES, scales), (VALUES, values)], &None)
             .map_err(|e| bad(e.to_string()))

@@ -90,11 +90,6 @@ pub(super) fn key_file() -> anyhow::Result<PathBuf> {
     Ok(super::node::neuroshard_home()?.join("wallet.key"))
 }
 
-fn load_key(args: &WalletArgs) -> anyhow::Result<SecretKey> {
-    let _ = args;
-    resolve_key()
-}
-
 /// The wallet key: `NEUROSHARD_TOKEN`, or the key file.
 pub(super) fn resolve_key() -> anyhow::Result<SecretKey> {
     if let Ok(token) = std::env::var("NEUROSHARD_TOKEN") {
@@ -131,12 +126,12 @@ fn parse_amount(s: &str) -> anyhow::Result<Amount> {
         .map_err(|e| anyhow::anyhow!("{s:?} is not an amount of NEURO: {e}"))
 }
 
-fn target(args: &WalletArgs, address: &Option<String>) -> anyhow::Result<Address> {
+fn target(address: &Option<String>) -> anyhow::Result<Address> {
     match address {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow::anyhow!("{a:?} is not an address (0x + 40 hex digits)")),
-        None => Ok(load_key(args)?.address()),
+        None => Ok(resolve_key()?.address()),
     }
 }
 
@@ -216,7 +211,7 @@ pub(super) fn check_fee(fee: Amount, max: Amount) -> anyhow::Result<()> {
 
 /// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
 async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
-    let key = load_key(args)?;
+    let key = resolve_key()?;
     let max_fee = parse_amount(&args.max_fee).context("--max-fee")?;
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;
@@ -374,7 +369,7 @@ async fn listing(
     address: &Option<String>,
     limit: u64,
 ) -> anyhow::Result<()> {
-    let a = target(args, address)?;
+    let a = target(address)?;
     let v = call(
         &client(args)?,
         method,
@@ -439,11 +434,11 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             );
         }
         WalletCommand::Address => {
-            let a = load_key(args)?.address();
+            let a = resolve_key()?.address();
             print(args, &json!({"address": a}), |_| a.to_string());
         }
         WalletCommand::Balance { address } => {
-            let a = target(args, address)?;
+            let a = target(address)?;
             let v = call(
                 &client(args)?,
                 "neuro_getAccount",

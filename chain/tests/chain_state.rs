@@ -14,7 +14,8 @@ fn genesis() -> Genesis {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000_000);
-    g.params.training.verify_sample_bps = 0;
+    // Every proof is drawn for re-execution; `fund` verifies its own with the dev validator.
+    g.params.training.verify_sample_bps = 10_000;
     g
 }
 
@@ -88,21 +89,41 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
         pseudo_gradient: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {
-            batches: 1_000,
+            batches: 500,
             ..Default::default()
         },
         timestamp_ms: time,
     };
     let p = sign(chain, &node, 0, TxBody::SubmitProof(proof));
+    let id = p.hash();
     let b = chain.propose(&[p], time, Address([7; 20])).unwrap();
     chain.apply(&b).unwrap();
-    // Paid when the challenge window ends.
+    // Drawn in the next block; the dev validator re-executes it and finds it valid.
+    let b = next_block(chain, &[], 1_000);
+    chain.apply(&b).unwrap();
+    let validator =
+        SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
+    let verdict = sign(
+        chain,
+        &validator,
+        0,
+        TxBody::Verdict {
+            proof: id,
+            valid: true,
+        },
+    );
+    let b = next_block(chain, &[verdict], 1_000);
+    chain.apply(&b).unwrap();
+    // Paid into the bond when the challenge window ends, released a bond period later.
     let window = chain.ledger().params().challenge_window_ms;
     let b = next_block(chain, &[], window);
     chain.apply(&b).unwrap();
+    let bond = chain.ledger().params().bond_period_ms;
+    let b = next_block(chain, &[], bond);
+    chain.apply(&b).unwrap();
     assert_eq!(
         chain.ledger().account(&wallet.address()).unwrap().balance,
-        Amount::neuro(1_000)
+        Amount::neuro(500)
     );
 }
 
@@ -135,10 +156,11 @@ fn blocks_apply_persist_and_reopen() {
         let applied = chain.apply(&block).unwrap();
         assert!(applied.receipts.iter().all(|r| r.result.is_ok()));
         let loc = chain.store().tx_location(&txs[3].hash()).unwrap().unwrap();
-        assert_eq!((loc.height, loc.position), (4, 3));
+        // Funding took 6 blocks (registration, proof, draw, verdict, maturity, release).
+        assert_eq!((loc.height, loc.position), (7, 3));
         assert_eq!(
             chain.store().block_height_by_hash(&applied.hash).unwrap(),
-            Some(4)
+            Some(7)
         );
         (
             chain.height(),

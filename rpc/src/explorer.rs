@@ -26,6 +26,7 @@ fn supply_point(height: u64, time_ms: u64, s: &neuroshard_runtime::state::Supply
         "slashed": s.slashed.0.to_string(),
         "pending": s.pending.0.to_string(),
         "voided": s.voided.0.to_string(),
+        "unchecked": s.unchecked.0.to_string(),
     })
 }
 
@@ -198,6 +199,10 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "maturesAtMs": p.matures_at_ms,
         "gross": amount(p.gross),
         "reward": amount(p.reward),
+        "covered": amount(p.covered),
+        "collateral": amount(p.collateral),
+        "paid": amount(p.paid),
+        "paidMs": p.paid_ms,
         "firstBatch": p.first_batch,
         "batches": p.batches,
         "layers": [p.layer_start, p.layer_end],
@@ -509,6 +514,7 @@ pub fn register(
             "circulating": amount(circulating),
             "pending": amount(s.pending),
             "voided": amount(s.voided),
+            "unchecked": amount(s.unchecked),
         }))
     })?;
 

@@ -57,6 +57,8 @@ fn account_json(
         "stakeNeuro": account.stake.to_neuro_string(),
         "unbonding": account.unbonding_total().0.to_string(),
         "pending": amount(account.pending),
+        "bond": amount(account.bond),
+        "bondReserved": amount(account.bond_reserved),
         "unbondingEntries": account.unbonding.iter().map(|u| json!({
             "amount": amount(u.amount), "maturesAtMs": u.matures_at_ms
         })).collect::<Vec<_>>(),

@@ -69,8 +69,8 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
     let mut genesis = Genesis::dev();
     genesis.params.reward_per_batch = Amount::neuro(1);
     genesis.params.diminishing_tier = Amount::neuro(1_000_000_000);
-    // Funding proofs are not re-executed here: rewards mature when the window ends.
-    genesis.params.training.verify_sample_bps = 0;
+    // Every funding proof is drawn and the dev validator verifies it below.
+    genesis.params.training.verify_sample_bps = 10_000;
     let chain_id = genesis.chain_id.clone();
     let time_ms = genesis.genesis_time_ms().unwrap();
     let ledger = Ledger::init_chain(MemoryStorage::new(), &genesis).unwrap();
@@ -107,14 +107,36 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
                 &nodes[i],
                 0,
                 Amount::ZERO,
-                TxBody::SubmitProof(proof(&s, &nodes[i], 0, 1_000)),
+                TxBody::SubmitProof(proof(&s, &nodes[i], 0, 500)),
+            )
+        })
+        .collect::<Vec<SignedTransaction>>();
+    let ids: Vec<Hash32> = proofs.iter().map(|p| p.hash()).collect();
+    s.time_ms += 9_000;
+    s.block(1_000, proofs);
+    s.block(1_000, Vec::new()); // the draw
+    let validator =
+        SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
+    let verdicts = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            s.tx(
+                &validator,
+                i as u64,
+                Amount::ZERO,
+                TxBody::Verdict {
+                    proof: *id,
+                    valid: true,
+                },
             )
         })
         .collect();
-    s.time_ms += 9_000;
-    s.block(1_000, proofs);
+    s.block(1_000, verdicts);
     let window = s.ledger.params().challenge_window_ms;
     s.block(window, Vec::new());
+    let bond = s.ledger.params().bond_period_ms;
+    s.block(bond, Vec::new());
     (s, wallets, nodes)
 }
 

@@ -90,6 +90,10 @@ pub enum TxError {
     InvalidLayerRange { start: u32, end: u32, layers: u32 },
     #[error("proof claims no work")]
     EmptyProof,
+    #[error("proof claims {claimed} batches, but one segment holds at most {max} (the genesis inner steps)")]
+    SegmentTooLong { claimed: u64, max: u64 },
+    #[error("{what} cannot be checked, so it is not paid: {why}")]
+    UncheckableClaim { what: String, why: &'static str },
     #[error("proof came {elapsed_ms} ms after the node's previous one; the minimum interval is {min_ms} ms")]
     ProofTooSoon { elapsed_ms: u64, min_ms: u64 },
     #[error("claimed {claimed} {metric}, but at most {max} are physically possible in the time since the node's previous proof")]

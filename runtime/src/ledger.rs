@@ -100,9 +100,7 @@ impl<S: Storage> Ledger<S> {
                     model_version: model,
                     momentum: crate::round::NO_MOMENTUM,
                     opened_ms: time_ms,
-                    queue_head: 0,
-                    queue_tail: 0,
-                    sample_head: 0,
+                    ..TrainingState::default()
                 },
             );
             ov.put(
@@ -269,6 +267,7 @@ impl<S: Storage> Ledger<S> {
         let mut ov = Overlay::new(&self.store, &mut block.changes);
         maturity::draw_samples(&mut ov, &self.params, &self.root, block.header.height)?;
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
+        crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
         let mut updates = Vec::new();
         for address in &block.scratch.touched {
             let Some(mut record) = ov.get::<ValidatorRecord>(&keys::validator(address))? else {

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amount;
+mod bond;
 pub mod crypto;
 mod ctx;
 pub mod error;

@@ -7,13 +7,20 @@
 //! when the proof was signed. A sampled proof is paid only after more than two thirds of validator
 //! power verified it; until then it waits window after window.
 //!
+//! What a matured proof mints is [`payout`]: the reward if it was checked (scaled up if it was
+//! drawn), else only the part its wallet's bond covered (`rewards::cover`). Minted rewards go
+//! into the wallet's bond and are released to its balance a bond period later (`bond`).
+//!
 //! Proofs enter a FIFO queue when accepted. Every window has the same length and block time never
 //! goes back, so the queue is ordered by maturity time and each block pops only what matured.
 
+use crate::amount::Amount;
+use crate::bond;
 use crate::crypto::{domain_hash, Hash32};
 use crate::error::StorageError;
 use crate::overlay::Overlay;
 use crate::params::Params;
+use crate::rewards;
 use crate::state::{
     keys, Account, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, Supply, TrainingState,
 };
@@ -66,11 +73,17 @@ pub(crate) fn draw_samples<S: Storage>(
             break; // accepted in this block: the next block draws it
         }
         if proof.sampled.is_none() {
-            // Uptime-only proofs hold nothing to re-execute: never drawn.
-            proof.sampled = Some(
-                proof.batches > 0
-                    && is_sampled(seed, &entry.proof, params.training.verify_sample_bps),
-            );
+            // Proofs without batches (inference tokens only) mint nothing: never drawn.
+            let drawn = proof.batches > 0
+                && is_sampled(seed, &entry.proof, params.training.verify_sample_bps);
+            proof.sampled = Some(drawn);
+            if !drawn {
+                // The gamble is over: undrawn, it will pay `covered`; its collateral is free.
+                let account_key = keys::account(&proof.wallet);
+                let mut account: Account = ov.get(&account_key)?.unwrap_or_default();
+                bond::release_collateral(&mut account, &mut proof);
+                ov.put(account_key, &account);
+            }
             ov.put(proof_key, &proof);
         }
         training.sample_head += 1;
@@ -114,7 +127,7 @@ pub(crate) fn mature_rewards<S: Storage>(
             }
             ProofStatus::Pending | ProofStatus::Verified => {}
         }
-        pay(ov, &entry, &mut proof)?;
+        pay(ov, params, &mut training, &entry, &mut proof, now_ms)?;
     }
     if changed {
         ov.put(keys::TRAINING.to_vec(), &training);
@@ -122,22 +135,53 @@ pub(crate) fn mature_rewards<S: Storage>(
     Ok(())
 }
 
-/// Mints a matured proof's reward into its wallet's balance.
+/// What a matured proof mints: checked by re-execution (drawn, or disputed and then
+/// verified), the reward, scaled up for drawn proofs so that the expected pay over the draw is
+/// the reward (`rewards::drawn_pay`); unchecked, only what its wallet's bond covered.
+pub fn payout(params: &Params, proof: &ProofRecord) -> Amount {
+    let covered = proof.covered.min(proof.reward);
+    match (proof.status, proof.sampled) {
+        (ProofStatus::Verified, Some(true)) => {
+            rewards::drawn_pay(params.training.verify_sample_bps, proof.reward, covered)
+        }
+        (ProofStatus::Verified, _) => proof.reward,
+        _ => covered,
+    }
+}
+
+/// Mints a matured proof's pay into its wallet's bond; what nobody checked and the bond did
+/// not cover is never minted.
 fn pay<S: Storage>(
     ov: &mut Overlay<'_, S>,
+    params: &Params,
+    training: &mut TrainingState,
     entry: &MaturityEntry,
     proof: &mut ProofRecord,
+    now_ms: u64,
 ) -> Result<(), StorageError> {
-    let amount = proof.reward;
+    let pending = proof.reward;
+    let amount = payout(params, proof);
     let account_key = keys::account(&proof.wallet);
     let mut account: Account = ov.get(&account_key)?.unwrap_or_default();
-    account.pending = account.pending.saturating_sub(amount);
-    account.balance = account.balance.saturating_add(amount);
+    account.pending = account.pending.saturating_sub(pending);
+    bond::release_collateral(&mut account, proof);
+    bond::bond_reward(
+        ov,
+        params,
+        training,
+        proof.wallet,
+        &mut account,
+        amount,
+        now_ms,
+    );
     ov.put(account_key, &account);
 
     let mut supply: Supply = ov.get(keys::SUPPLY)?.unwrap_or_default();
-    supply.pending = supply.pending.saturating_sub(amount);
+    supply.pending = supply.pending.saturating_sub(pending);
     supply.minted = supply.minted.saturating_add(amount);
+    supply.unchecked = supply
+        .unchecked
+        .saturating_add(pending.saturating_sub(amount));
     ov.put(keys::SUPPLY.to_vec(), &supply);
 
     let node_key = keys::node(&proof.node);
@@ -149,6 +193,8 @@ fn pay<S: Storage>(
     ov.put(node_key, &node);
 
     proof.status = ProofStatus::Paid;
+    proof.paid = amount;
+    proof.paid_ms = now_ms;
     ov.put(keys::proof(&entry.proof), &*proof);
     Ok(())
 }

@@ -14,6 +14,10 @@ use crate::error::GenesisError;
 /// fails, and a failing fee-exempt transaction never enters a block, so it waits for the next.
 pub const MAX_REGISTRATIONS_PER_BLOCK: u32 = 16;
 
+/// Tokens of the byte-level tokenizer every model version reads: 256 bytes and BOS, EOS, PAD.
+/// A model's embedding has exactly this many rows (`model.vocab`).
+pub const TOKENIZER_VOCAB: u32 = 259;
+
 /// Economic, consensus-facing and training parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +45,9 @@ pub struct Params {
     pub max_claim_window_ms: u64,
     /// A proof's own timestamp may differ from block time by at most this much.
     pub max_proof_clock_drift_ms: u64,
-    pub max_batches_per_sec: u64,
+    /// Ceiling on one node's training compute, in FLOP/s. The batches a proof may claim per
+    /// second follow from it and the model ([`Params::max_batches_per_sec`]).
+    pub max_node_flops: u64,
     pub max_inference_tokens_per_sec: u64,
     pub max_samples_per_sec: u64,
 
@@ -64,6 +70,10 @@ pub struct Params {
     pub fraud_penalty: Amount,
     /// Share of any slash paid to whoever reported it; the rest is destroyed.
     pub reporter_share_bps: u16,
+    /// A matured reward stays in the wallet's **bond** this long before it is released to its
+    /// balance: the bond is the collateral of its next claims, and fraud proven inside this
+    /// window (after payment too) takes the whole bond back. See `rewards::cover`.
+    pub bond_period_ms: u64,
 
     // --- Proof verification (challenge window and verdicts) ---
     /// A proof's reward is pending (held, unspendable, unminted) this long after the proof is
@@ -166,7 +176,9 @@ impl Params {
             min_proof_interval_ms: 30_000,
             max_claim_window_ms: 120_000,
             max_proof_clock_drift_ms: 60_000,
-            max_batches_per_sec: 100,
+            // About one data-centre GPU at its dense bf16 peak; the bootstrap model's 1.86
+            // TFLOP per batch allows 537 batches/s, beside 0.01-0.1 on a laptop CPU.
+            max_node_flops: 1_000_000_000_000_000,
             max_inference_tokens_per_sec: 5_000,
             max_samples_per_sec: 1_000,
             burn_bps: 500,
@@ -179,6 +191,7 @@ impl Params {
             slash_fraud_bps: 1_000,
             fraud_penalty: Amount::neuro(10),
             reporter_share_bps: 5_000,
+            bond_period_ms: 86_400_000,
             challenge_window_ms: 600_000,
             false_verdict_penalty: Amount::neuro(20),
             round_length_ms: 3_600_000,
@@ -189,7 +202,7 @@ impl Params {
                 heads: 12,
                 kv_heads: 4,
                 ffn: 2_048,
-                vocab: 32_000,
+                vocab: TOKENIZER_VOCAB,
                 context: 2_048,
                 rope_theta: 10_000,
                 tied_embeddings: true,
@@ -256,6 +269,7 @@ impl Params {
             ("max_claim_window_ms", self.max_claim_window_ms),
             ("unbonding_period_ms", self.unbonding_period_ms),
             ("challenge_window_ms", self.challenge_window_ms),
+            ("bond_period_ms", self.bond_period_ms),
             ("round_length_ms", self.round_length_ms),
         ];
         for (name, value) in nonzero_ms {
@@ -303,11 +317,17 @@ impl Params {
                 "must split into heads of even size (RoPE)",
             ));
         }
-        if m.vocab < 256 || m.context == 0 {
+        if m.vocab != TOKENIZER_VOCAB {
             return Err(bad(
                 "model.vocab",
-                "byte-level vocab needs at least 256 tokens and a context",
+                format!(
+                    "{} embedding rows for the byte-level tokenizer's {TOKENIZER_VOCAB} tokens",
+                    m.vocab
+                ),
             ));
+        }
+        if m.context == 0 {
+            return Err(bad("model.context", "must be at least 1"));
         }
         if self.training.batch_size == 0
             || self.training.seq_len == 0
@@ -321,7 +341,53 @@ impl Params {
         if self.training.inner_steps == 0 {
             return Err(bad("training.inner_steps", "must be at least 1"));
         }
+        if self.training.verify_sample_bps == 0 {
+            return Err(bad(
+                "training.verify_sample_bps",
+                "must be above 0: a chain that re-executes no proof can pay for none",
+            ));
+        }
+        if self.max_batches_per_sec() == 0 {
+            return Err(bad(
+                "max_node_flops",
+                format!(
+                    "below one batch per second of this model ({} FLOP per batch)",
+                    self.flops_per_batch()
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Training FLOP of one batch: forward and backward, `6 × parameters × tokens`.
+    pub fn flops_per_batch(&self) -> u128 {
+        6 * u128::from(self.model.parameter_count())
+            * u128::from(self.training.batch_size)
+            * u128::from(self.training.seq_len)
+    }
+
+    /// Batches one node may claim per second of block time: its FLOP ceiling over the model's
+    /// FLOP per batch (rounded down).
+    pub fn max_batches_per_sec(&self) -> u64 {
+        let per_batch = self.flops_per_batch().max(1);
+        u64::try_from(u128::from(self.max_node_flops) / per_batch).unwrap_or(u64::MAX)
+    }
+}
+
+impl ModelParams {
+    /// NeuroLLM's parameter count at this shape: the embedding (and an untied head), per layer
+    /// the attention projections (grouped-query keys and values), the SwiGLU FFN and two RMSNorm
+    /// gains, and the final norm.
+    pub fn parameter_count(&self) -> u64 {
+        let (h, f, v) = (
+            u64::from(self.hidden),
+            u64::from(self.ffn),
+            u64::from(self.vocab),
+        );
+        let kv = h / u64::from(self.heads.max(1)) * u64::from(self.kv_heads);
+        let layer = 2 * h * h + 2 * h * kv + 3 * h * f + 2 * h;
+        let head = if self.tied_embeddings { 0 } else { v * h };
+        v * h + head + u64::from(self.layers) * layer + h
     }
 }
 
@@ -341,6 +407,31 @@ mod tests {
         assert_eq!(p.training.outer_lr_ppm, 700_000);
         assert_eq!(p.training.outer_momentum_ppm, 900_000);
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn the_model_fits_its_tokenizer_and_its_rate_follows_its_flops() {
+        let p = Params::mainnet_defaults();
+        assert_eq!(p.model.vocab, TOKENIZER_VOCAB);
+        // 768 x 12 with 259 embedding rows: 75.7M parameters (303 MB of f32).
+        assert_eq!(p.model.parameter_count(), 75_715_584);
+        assert_eq!(p.flops_per_batch(), 6 * 75_715_584 * 8 * 512);
+        assert_eq!(p.max_batches_per_sec(), 537);
+        let mut wide = p.clone();
+        wide.model.vocab = 32_000;
+        assert!(matches!(
+            wide.validate(),
+            Err(GenesisError::InvalidParam {
+                name: "model.vocab",
+                ..
+            })
+        ));
+        let mut unchecked = p.clone();
+        unchecked.training.verify_sample_bps = 0;
+        assert!(unchecked.validate().is_err());
+        let mut slow = p;
+        slow.max_node_flops = 1_000;
+        assert!(slow.validate().is_err());
     }
 
     #[test]

@@ -51,6 +51,64 @@ pub fn gross_reward(params: &Params, proof: &Proof) -> Result<Amount, TxError> {
         .ok_or(TxError::Overflow)
 }
 
+/// Basis points in one.
+const BPS: u128 = 10_000;
+
+/// What an accepted claim pays if it is not drawn, and what it puts at stake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cover {
+    /// Paid if the proof is not drawn for re-execution.
+    pub covered: Amount,
+    /// Bond reserved until the draw (or the verdict, if drawn); forfeited with the rest of the
+    /// bond if the proof is fraud.
+    pub collateral: Amount,
+}
+
+/// **Covered pay.** A proof worth `reward` is drawn for re-execution with probability
+/// `s = sample_bps / 10 000`. Undrawn, it pays only `covered`: as much of the reward as the
+/// wallet's free bond can answer for, `covered ≤ free_bond × s / (1 − s)`, with
+/// `collateral = ⌈covered × (1 − s) / s⌉` of the bond reserved. Drawn and verified, it pays
+/// [`drawn_pay`], which makes an honest proof's expected pay the reward. A fabricated claim
+/// gains `covered` with probability `1 − s` and loses at least `collateral` with probability
+/// `s`: its expected profit is `(1 − s) × covered − s × collateral ≤ 0`, for every sample rate,
+/// reward and bond, before any penalty. A wallet with no bond yet is paid only for proofs that
+/// were checked.
+pub fn cover(sample_bps: u16, reward: Amount, free_bond: Amount) -> Cover {
+    let s = u128::from(sample_bps);
+    if s >= BPS {
+        // Every proof is drawn: nothing needs cover.
+        return Cover {
+            covered: reward,
+            collateral: Amount::ZERO,
+        };
+    }
+    if s == 0 {
+        return Cover {
+            covered: Amount::ZERO,
+            collateral: Amount::ZERO,
+        };
+    }
+    let max_cover = free_bond.0.saturating_mul(s) / (BPS - s);
+    let covered = reward.0.min(max_cover);
+    let collateral = covered.saturating_mul(BPS - s).div_ceil(s);
+    Cover {
+        covered: Amount(covered),
+        collateral: Amount(collateral.min(free_bond.0)),
+    }
+}
+
+/// What a drawn proof that more than two thirds of validator power verified pays:
+/// `(reward − (1 − s) × covered) / s`, rounded down, so that `s × drawn + (1 − s) × covered`
+/// is the reward (at least `reward`, at most `reward / s`).
+pub fn drawn_pay(sample_bps: u16, reward: Amount, covered: Amount) -> Amount {
+    let s = u128::from(sample_bps).clamp(1, BPS);
+    let owed = reward
+        .0
+        .saturating_mul(BPS)
+        .saturating_sub(covered.0.min(reward.0).saturating_mul(BPS - s));
+    Amount(owed / s)
+}
+
 /// `factor^k` in WAD fixed point, rounded down at each step.
 fn tier_multiplier(factor_bps: u16, k: u128) -> u128 {
     let factor = u128::from(factor_bps) * (WAD / 10_000);
@@ -181,7 +239,43 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_wallet_without_bond_is_paid_only_when_checked() {
+        let reward = Amount::neuro(1);
+        let c = cover(500, reward, Amount::ZERO);
+        assert_eq!(c.covered, Amount::ZERO);
+        assert_eq!(c.collateral, Amount::ZERO);
+        assert_eq!(drawn_pay(500, reward, c.covered), Amount::neuro(20));
+        // 19 NEURO of bond covers a whole 1 NEURO claim at a 5% draw.
+        let c = cover(500, reward, Amount::neuro(19));
+        assert_eq!(c.covered, reward);
+        assert_eq!(c.collateral, Amount::neuro(19));
+        assert_eq!(drawn_pay(500, reward, c.covered), reward);
+        // Everything drawn: nothing at stake, the reward as it is.
+        let c = cover(10_000, reward, Amount::ZERO);
+        assert_eq!((c.covered, c.collateral), (reward, Amount::ZERO));
+    }
+
     proptest! {
+        #[test]
+        fn a_fabricated_claim_never_profits_and_an_honest_one_is_paid_its_reward(
+            s in 1u16..=10_000,
+            reward in 0u128..10u128.pow(24),
+            bond in 0u128..10u128.pow(26),
+        ) {
+            let c = cover(s, Amount(reward), Amount(bond));
+            let s = u128::from(s);
+            prop_assert!(c.collateral.0 <= bond);
+            prop_assert!(c.covered.0 <= reward);
+            // Fabricated: + covered when undrawn, − collateral when drawn (in units × 10 000).
+            prop_assert!((BPS - s) * c.covered.0 <= s * c.collateral.0);
+            // Honest: the expected pay is the reward, less rounding.
+            let drawn = drawn_pay(s as u16, Amount(reward), c.covered).0;
+            let expected = s * drawn + (BPS - s) * c.covered.0;
+            prop_assert!(expected <= BPS * reward);
+            prop_assert!(expected + BPS > BPS * reward);
+        }
+
         #[test]
         fn splitting_a_claim_never_pays_more(a in 0u128..10u128.pow(22), b in 0u128..10u128.pow(21), c in 0u128..10u128.pow(21)) {
             let p = Params::mainnet_defaults();

@@ -28,6 +28,7 @@ pub mod keys {
     pub const ROUND_TRAINED_PREFIX: &[u8] = b"s/rtrain/";
     pub const ROUND_RESULT_PREFIX: &[u8] = b"s/rresult/";
     pub const MATURITY_PREFIX: &[u8] = b"s/mature/";
+    pub const BOND_RELEASE_PREFIX: &[u8] = b"s/bondrel/";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -78,6 +79,10 @@ pub mod keys {
     pub fn maturity(index: u64) -> Vec<u8> {
         join(MATURITY_PREFIX, &index.to_be_bytes())
     }
+    /// Entry `index` of the bond release queue.
+    pub fn bond_release(index: u64) -> Vec<u8> {
+        join(BOND_RELEASE_PREFIX, &index.to_be_bytes())
+    }
 }
 
 /// A pending unbonding: stake that stops counting and can be withdrawn at `matures_at_ms`.
@@ -101,8 +106,16 @@ pub struct Account {
     /// Diminishing returns: gross reward claimed in that window.
     pub reward_in_window: Amount,
     /// Rewards of accepted proofs still in their challenge window: not minted, not spendable,
-    /// not stakeable. Minted into `balance` when each proof matures; voided by proven fraud.
+    /// not stakeable. Minted into `bond` when each proof matures; voided by proven fraud.
     pub pending: Amount,
+    /// Matured rewards held as collateral for the wallet's next claims: minted, not spendable,
+    /// released to `balance` `bond_period_ms` after each payment, and forfeited whole when fraud
+    /// by any of the wallet's nodes is proven (see `rewards::cover`).
+    pub bond: Amount,
+    /// The part of `bond` that claims still waiting for their draw or verdict have at stake.
+    pub bond_reserved: Amount,
+    /// Bumped at each forfeiture, so that releases and reservations from before it lapse.
+    pub bond_epoch: u64,
 }
 
 impl Account {
@@ -114,14 +127,20 @@ impl Account {
         )
     }
 
-    /// Everything the account holds: balance, stake and unbonding stake.
+    /// Everything the account holds: balance, stake, unbonding stake and bond.
     pub fn holdings(&self) -> Amount {
         Amount(
             self.balance
                 .0
                 .saturating_add(self.stake.0)
-                .saturating_add(self.unbonding_total().0),
+                .saturating_add(self.unbonding_total().0)
+                .saturating_add(self.bond.0),
         )
+    }
+
+    /// Bond not at stake for a claim in flight.
+    pub fn free_bond(&self) -> Amount {
+        self.bond.saturating_sub(self.bond_reserved)
     }
 }
 
@@ -174,6 +193,9 @@ pub struct Supply {
     pub pending: Amount,
     /// Pending rewards cancelled by proven fraud (never minted).
     pub voided: Amount,
+    /// Pending rewards of proofs that were not drawn for re-execution beyond what their
+    /// wallet's bond covered (never minted: nobody checked them; see `rewards::cover`).
+    pub unchecked: Amount,
 }
 
 impl Supply {
@@ -230,8 +252,21 @@ pub struct ProofRecord {
     pub matures_at_ms: u64,
     /// Reward before diminishing returns.
     pub gross: Amount,
-    /// What the wallet is paid at maturity (what is left of it after any penalty).
+    /// The reward after diminishing returns (what is left of it after any penalty): what the
+    /// proof is worth in expectation, and what is pending.
     pub reward: Amount,
+    /// What it pays if it is not drawn: the part of `reward` its wallet's bond covered.
+    pub covered: Amount,
+    /// Bond it put at stake (reserved until its draw, or its verdict if drawn).
+    pub collateral: Amount,
+    /// The wallet's bond epoch when `collateral` was reserved.
+    pub bond_epoch: u64,
+    /// Minted for it when it matured (`covered` if undrawn, `rewards::drawn_pay` if drawn and
+    /// verified); zero before.
+    pub paid: Amount,
+    /// Block time it was paid (0 before): fraud proven before `paid_ms + bond_period_ms` still
+    /// takes the wallet's bond.
+    pub paid_ms: u64,
     pub first_batch: u64,
     pub batches: u64,
     pub layer_start: u32,
@@ -273,6 +308,20 @@ pub struct TrainingState {
     pub queue_tail: u64,
     /// Next queue entry whose sampling is still to be drawn.
     pub sample_head: u64,
+    /// Bond release queue: entries `head..tail` are waiting, oldest first.
+    pub release_head: u64,
+    pub release_tail: u64,
+}
+
+/// A matured reward's release from its wallet's bond. Every bond period has the same length
+/// and block time never goes back, so the queue is ordered by `at_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BondRelease {
+    pub wallet: Address,
+    pub amount: Amount,
+    /// The wallet's bond epoch when it was bonded: a forfeiture since voids the release.
+    pub epoch: u64,
+    pub at_ms: u64,
 }
 
 /// A proof waiting for its challenge window to end. Windows are all the same length and block

@@ -474,7 +474,7 @@ fn a_penalty_never_takes_more_than_the_offender_holds() {
     c.register(&reporter, &rnode);
     c.time_ms += 9_000;
     c.next_batch.insert(rnode.address(), 0);
-    assert_eq!(c.prove(&rnode, 1_000, 10_000).unwrap().result, Ok(()));
+    assert_eq!(c.prove(&rnode, 500, 10_000).unwrap().result, Ok(()));
     c.mature();
     let ev = Evidence::ConflictingProofs {
         a: signed_proof(&tx1),

@@ -152,7 +152,9 @@ fn with_validators(keys: &[SecretKey]) -> Chain {
             power: 10,
         })
         .collect();
-    Chain::with_genesis(g)
+    let mut c = Chain::with_genesis(g);
+    c.validators = keys.to_vec();
+    c
 }
 
 fn three_validators() -> (Chain, [SecretKey; 3]) {
@@ -167,7 +169,7 @@ fn a_disputed_reward_waits_until_more_than_two_thirds_agree() {
     let p = proven(&mut c, &wallet, &node, 10);
     // a says invalid: a dispute. The window passes; the reward waits.
     assert_eq!(verdict(&mut c, &a, p, false).result, Ok(()));
-    c.mature();
+    c.mature_unverified();
     assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
     assert_eq!(c.pending(&wallet.address()), Amount::neuro(10));
     // b and v3 reproduce it: 20 of 30 is two thirds, not more than two thirds: still open.
@@ -177,7 +179,7 @@ fn a_disputed_reward_waits_until_more_than_two_thirds_agree() {
         c.ledger.proof(&p).unwrap().unwrap().status,
         ProofStatus::Pending
     );
-    c.mature();
+    c.mature_unverified();
     assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
     c.assert_supply_invariant();
 }
@@ -313,11 +315,11 @@ fn training_proofs_stop_at_the_deadline_so_every_validator_sees_the_same_list() 
         r.result,
         Err(TxError::RoundClosing { round: 0, .. })
     ));
-    // Uptime goes on, and does not enter the round's training list.
+    // Inference goes on, and does not enter the round's training list.
     let uptime = c.proof(
         &node,
         WorkMetrics {
-            uptime_secs: 5,
+            tokens: 5,
             ..Default::default()
         },
     );
@@ -376,9 +378,12 @@ fn more_than_two_thirds_adopt_a_round_and_the_validator_that_attested_another_pa
     let liar_before = c.balance(&keys[0].address());
     proven(&mut c, &key(1), &key(10), 10);
     c.block(c.params().round_length_ms, &[]);
-    let honest = result(round::bitmap([true]), 6);
+    // Every training proof of the round goes in (the earnings above were verified).
+    let trained = c.ledger.round(0).unwrap().unwrap().trained;
+    let all = || round::bitmap((0..trained).map(|_| true));
+    let honest = result(all(), 6);
     // The liar names its own next model first; it does not close the round.
-    let r = attest(&mut c, &keys[0], 0, result(round::bitmap([true]), 66));
+    let r = attest(&mut c, &keys[0], 0, result(all(), 66));
     assert_eq!(r.result, Ok(()));
     assert_eq!(c.ledger.training().unwrap().round, 0);
     let r = attest(&mut c, &keys[0], 0, honest.clone());
@@ -495,8 +500,8 @@ fn a_sampled_proof_is_paid_only_after_validators_verify_it() {
     let p = proven(&mut c, &wallet, &node, 10);
     c.block(1_000, &[]);
     assert_eq!(c.ledger.proof(&p).unwrap().unwrap().sampled, Some(true));
-    c.mature();
-    c.mature();
+    c.mature_unverified();
+    c.mature_unverified();
     assert_eq!(
         c.balance(&wallet.address()),
         Amount::ZERO,

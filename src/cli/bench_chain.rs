@@ -76,9 +76,10 @@ pub fn run(args: BenchChainArgs) -> anyhow::Result<()> {
         chain_id,
         args.block_interval_ms,
         Some({
-            // The benchmark's senders earn their NEURO with unchecked proofs: no sampling.
+            // The benchmark's senders earn their NEURO with made-up proofs, every one drawn, that
+            // the benchmark verifies with the validators' keys (no verifier runs in process).
             let mut p = neuroshard_runtime::Genesis::dev().params;
-            p.training.verify_sample_bps = 0;
+            p.training.verify_sample_bps = 10_000;
             p
         }),
     )?;
@@ -110,7 +111,7 @@ async fn bench(
     })
     .await?;
 
-    // Funding: each sender registers a node and proves 2 000 batches (1 NEURO).
+    // Funding: each sender registers a node and proves 500 batches (0.25 NEURO).
     eprintln!(
         "funding {} senders through proofs of work (about 25 s)…",
         args.senders
@@ -147,6 +148,7 @@ async fn bench(
     }
     tokio::time::sleep(Duration::from_secs(21)).await;
     let layers = neuroshard_runtime::Genesis::dev().params.model.layers;
+    let mut proof_ids = Vec::new();
     for w in &workers {
         let (training, seed) = api0.with_chain(|c| {
             let l = c.ledger();
@@ -165,17 +167,44 @@ async fn bench(
             pseudo_gradient: [3; 32],
             first_batch: 0,
             metrics: WorkMetrics {
-                batches: 2_000,
+                batches: 500,
                 ..WorkMetrics::default()
             },
             timestamp_ms: now_ms(),
         };
-        api0.submit(&tx(chain_id, w, 0, "0", TxBody::SubmitProof(proof)))
+        let bytes = tx(chain_id, w, 0, "0", TxBody::SubmitProof(proof));
+        proof_ids.push(neuroshard_chain::block::tx_hash(&bytes));
+        api0.submit(&bytes)
             .map_err(|e| anyhow::anyhow!("proof: {e}"))?;
     }
+    // Every proof is drawn in the block after its own; the validators find each valid.
+    let drawn = proof_ids.clone();
+    wait_for(&api0, "the draw", Duration::from_secs(60), move |a| {
+        a.with_chain(|c| {
+            drawn
+                .iter()
+                .all(|id| matches!(c.ledger().proof(id), Ok(Some(p)) if p.sampled.is_some()))
+        })
+    })
+    .await?;
+    for (home, _) in homes {
+        let key = Home::new(home).load_validator_key()?;
+        let nonce = api0
+            .with_chain(|c| c.ledger().account(&key.address()))?
+            .nonce;
+        for (i, id) in proof_ids.iter().enumerate() {
+            let body = TxBody::Verdict {
+                proof: *id,
+                valid: true,
+            };
+            api0.submit(&tx(chain_id, &key, nonce + i as u64, "0", body))
+                .map_err(|e| anyhow::anyhow!("verdict: {e}"))?;
+        }
+    }
     let last = senders.last().context("no senders")?.address();
-    // Rewards mature after the challenge window (20 s on the dev genesis).
-    wait_for(&api0, "the rewards", Duration::from_secs(90), |a| {
+    // Rewards mature after the challenge window and leave the bond a bond period later (20 s
+    // each on the dev genesis).
+    wait_for(&api0, "the rewards", Duration::from_secs(120), |a| {
         a.with_chain(|c| {
             c.ledger()
                 .account(&last)

@@ -125,7 +125,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
 
     // NEURO per day under the FAQ's schedule: the node proves every interval.
     let interval_s = params.proof_interval_ms as f64 / 1_000.0;
-    let cap = (params.max_batches_per_sec as f64 * interval_s * 0.9)
+    let cap = (params.max_batches_per_sec() as f64 * interval_s * 0.9)
         .min(f64::from(params.training.inner_steps));
     let per_proof = (per_sec * interval_s).min(cap).floor() as u64;
     let proofs_per_day = (86_400.0 / (interval_s + 1.0)).floor() as u64;

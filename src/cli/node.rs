@@ -21,6 +21,12 @@ pub struct NodeArgs {
     #[cfg_attr(any(debug_assertions, feature = "test-modes"), arg(long, hide = true))]
     #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
     pub byzantine_equivocate: bool,
+    /// Test only: run no verifier, for tests of the chain itself whose harness signs this
+    /// validator's verdicts on its own made-up proofs. Not in release builds (unless built with
+    /// the `test-modes` feature).
+    #[cfg_attr(any(debug_assertions, feature = "test-modes"), arg(long, hide = true))]
+    #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
+    pub no_verify: bool,
     /// Corpus a validator re-executes proofs and evaluates rounds on: a directory of text files
     /// or `synthetic` [default: as `neuroshard`].
     #[arg(long)]
@@ -42,6 +48,12 @@ pub struct DevArgs {
     /// Genesis file for a new dev home [default: the embedded dev genesis].
     #[arg(long)]
     pub genesis: Option<PathBuf>,
+    /// Test only: run no verifier, for tests of the chain itself whose harness signs this
+    /// validator's verdicts on its own made-up proofs. Not in release builds (unless built with
+    /// the `test-modes` feature).
+    #[cfg_attr(any(debug_assertions, feature = "test-modes"), arg(long, hide = true))]
+    #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +123,7 @@ pub fn run_home(
     home: &Path,
     options: node::StartOptions,
     corpus: Option<String>,
+    verify: bool,
 ) -> anyhow::Result<()> {
     let home = Home::new(home);
     if !home.is_initialised() {
@@ -119,7 +132,7 @@ pub fn run_home(
             home.dir.display()
         );
     }
-    run_locked(home.lock()?, options, corpus)
+    run_locked(home.lock()?, options, corpus, verify)
 }
 
 /// [`run_home`] in a home this process has claimed.
@@ -152,6 +165,7 @@ fn run_locked(
     lock: node::HomeLock,
     options: node::StartOptions,
     corpus: Option<String>,
+    verify: bool,
 ) -> anyhow::Result<()> {
     let home = lock.home().clone();
     runtime()?.block_on(async {
@@ -171,7 +185,11 @@ fn run_locked(
         );
         // A validator verifies and attests whichever command runs it.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let verifier = spawn_verifier(&running.api, &home, corpus.as_deref(), &stop)?;
+        let verifier = if verify {
+            spawn_verifier(&running.api, &home, corpus.as_deref(), &stop)?
+        } else {
+            None
+        };
         shutdown_signal().await;
         info!("shutting down");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -191,6 +209,7 @@ pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             equivocate: args.byzantine_equivocate,
         },
         args.corpus,
+        !args.no_verify,
     )
 }
 
@@ -211,7 +230,7 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             args.genesis.as_deref(),
         )?;
     }
-    run_locked(lock, node::StartOptions::default(), None)
+    run_locked(lock, node::StartOptions::default(), None, !args.no_verify)
 }
 
 /// Writes a new dev chain home: the dev validator key, ports from `base_port`, and the embedded

@@ -50,6 +50,12 @@ pub struct RunArgs {
     )]
     #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
     pub cheat: Option<crate::ponw::worker::Cheat>,
+    /// Test only: run no verifier, for tests whose harness signs this validator's verdicts on
+    /// its own made-up proofs. Not in release builds (unless built with the `test-modes`
+    /// feature).
+    #[cfg_attr(any(debug_assertions, feature = "test-modes"), arg(long, hide = true))]
+    #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
+    pub no_verify: bool,
 }
 
 /// The wallet key, creating the key file on the very first run.
@@ -266,6 +272,9 @@ fn spawn_compute(
                 tracing::error!("worker stopped: {e:#}");
             }
         })?;
+    if args.no_verify {
+        return Ok(vec![worker]);
+    }
     let lie = args.cheat == Some(worker::Cheat::WrongRoundResult);
     let verifier = spawn_verifier(api, validator_key, corpus, lie, stop)?;
     Ok(vec![worker, verifier])

@@ -2,10 +2,11 @@
 //! node, and every proof interval submits a signed Proof of Neural Work for what it trained.
 //!
 //! One proof = one segment ([`neuroshard_compute::ponw`]): start from the round's weights, one
-//! AdamW step per batch `next_batch, next_batch + 1, …` of the node's data seed, until the proof
-//! interval is over (or the genesis cap on batches per segment). The claim never exceeds what the
-//! chain's rate limit allows for the time since the node's previous proof. A `--no-training`
-//! node proves uptime only. Runs on its own OS thread; chain access is through [`NodeApi`].
+//! AdamW step per batch `next_batch, next_batch + 1, …` of the node's data seed (past any batch
+//! it signed before, even in a proof that never committed: it never signs two overlapping
+//! proofs), until the proof interval is over (or the genesis cap on batches per segment). The
+//! claim never exceeds what the chain's rate limit allows for the time since the node's previous
+//! proof. A `--no-training` node proves nothing (uptime is paid only alongside training). Runs on its own OS thread; chain access is through [`NodeApi`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,8 +142,11 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                 &api, start, dataset, &v, &record, &cfg, &stop, &bar, interval,
             )?
         } else {
+            // An inference-only node proves nothing: uptime is paid only alongside a training
+            // segment (the segment is what shows the node was up), and inference is paid by
+            // its buyers.
             sleep_unless(&stop, interval);
-            Some(Claim::uptime_only())
+            None
         };
         if stop.load(Ordering::Relaxed) {
             break;
@@ -169,10 +173,11 @@ fn spawn_status_line(
             if let Ok(a) = api.with_chain(|c| c.ledger().account(&wallet)) {
                 let sync = if s.catching_up { " (catching up)" } else { "" };
                 bar.set_prefix(format!(
-                    "height {}{sync} | peers {} | earned {} NEURO, pending {}",
+                    "height {}{sync} | peers {} | earned {} NEURO, bonded {}, pending {}",
                     s.height,
                     s.peers,
                     a.balance.to_neuro_string(),
+                    a.bond.to_neuro_string(),
                     a.pending.to_neuro_string()
                 ));
             }
@@ -261,23 +266,12 @@ fn load_model(
 
 /// What one proof claims.
 struct Claim {
+    first_batch: u64,
     batches: u64,
     tokens: u64,
     mean_loss: f64,
     pseudo_gradient: Hash32,
     data_shard: Hash32,
-}
-
-impl Claim {
-    fn uptime_only() -> Claim {
-        Claim {
-            batches: 0,
-            tokens: 0,
-            mean_loss: 0.0,
-            pseudo_gradient: [0; 32],
-            data_shard: [0; 32],
-        }
-    }
 }
 
 /// How long before a round's deadline a worker stops training, so that its proof still lands.
@@ -306,12 +300,14 @@ fn train_segment(
     let train = train_config_of(&v.params);
     let spec = SegmentSpec {
         data_seed: record.data_seed,
-        first_batch: record.next_batch,
+        // Past any batch signed in a proof that never committed (see `SignedBatches`).
+        first_batch: record.next_batch.max(SignedBatches::new(api).read()),
         schedule_step: schedule_step_of(&v.params, v.training.round),
         train,
     };
+    let spec_first_batch = spec.first_batch;
     // Never claim more than the chain allows for one interval (with a margin) or one segment.
-    let allowed = v.params.max_batches_per_sec * v.params.proof_interval_ms / 1_000 * 9 / 10;
+    let allowed = v.params.max_batches_per_sec() * v.params.proof_interval_ms / 1_000 * 9 / 10;
     let cap = allowed.min(u64::from(v.params.training.inner_steps)).max(1);
     // The inflate cheat trains half a segment and claims twice that: a claim the rate limits
     // accept like an honest one, so that only re-execution can catch it.
@@ -364,6 +360,7 @@ fn train_segment(
         neuroshard_chain::blobs::blob_hash(&blob)
     });
     let mut claim = Claim {
+        first_batch: spec_first_batch,
         batches: done.batches,
         tokens: done.tokens,
         mean_loss: done.mean_loss,
@@ -377,6 +374,39 @@ fn train_segment(
         Some(Cheat::WrongRoundResult | Cheat::PoisonGradient) | None => {}
     }
     Ok((claim.batches > 0).then_some(claim))
+}
+
+/// The worker's watermark of signed batches (`Home::signed_batches`): the end of the last range
+/// it signed a proof over, written and synced before the proof is submitted.
+struct SignedBatches(std::path::PathBuf);
+
+impl SignedBatches {
+    fn new(api: &NodeApi) -> SignedBatches {
+        SignedBatches(neuroshard_chain::node::Home::new(api.home()).signed_batches())
+    }
+
+    /// 0 if nothing was signed here yet (or the file is unreadable: the chain's `next_batch`
+    /// then rules, as before any proof).
+    fn read(&self) -> u64 {
+        std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn write(&self, end: u64) -> anyhow::Result<()> {
+        use std::io::Write;
+        if end <= self.read() {
+            return Ok(());
+        }
+        let tmp = self.0.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+        f.write_all(end.to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.0)?;
+        Ok(())
+    }
 }
 
 fn rand_hash() -> Hash32 {
@@ -403,6 +433,18 @@ fn submit(
         );
         return Ok(());
     }
+    // Batches from an earlier proof that was signed but never committed (dropped after a
+    // timeout, or cut off by a kill) may still commit somewhere: a new proof over them would be
+    // valid evidence of a double claim against this very node. Start past them.
+    let watermark = SignedBatches::new(api);
+    let first_batch = claim.first_batch;
+    if first_batch < record.next_batch.max(watermark.read()) {
+        info!(
+            first_batch,
+            "these batches were signed or claimed meanwhile; this segment is dropped"
+        );
+        return Ok(());
+    }
     let now = now_ms();
     let since_last_s = now.saturating_sub(record.last_proof_ms) / 1_000;
     let uptime_secs = since_last_s
@@ -418,7 +460,7 @@ fn submit(
         data_seed: record.data_seed,
         data_shard: claim.data_shard,
         pseudo_gradient: claim.pseudo_gradient,
-        first_batch: record.next_batch,
+        first_batch,
         metrics: WorkMetrics {
             batches: claim.batches,
             tokens: 0,
@@ -427,6 +469,8 @@ fn submit(
         },
         timestamp_ms: now,
     };
+    // Durable before the signature leaves this process.
+    watermark.write(first_batch.saturating_add(claim.batches))?;
     let hash = match api.sign_and_submit(&cfg.node_key, TxBody::SubmitProof(proof)) {
         Ok(h) => h,
         Err(e) => {

@@ -183,23 +183,28 @@ impl Drop for NodeProc {
     }
 }
 
-/// The dev genesis for chain-only nodes (`dev`, `node`), whose tests earn NEURO with proofs
-/// nobody re-executes: sampling off, so rewards mature when the challenge window ends.
-pub fn unsampled_genesis(dir: &Path) -> PathBuf {
+/// The dev genesis for chain-only nodes (`dev`, `node`, run with `--no-verify`), whose tests
+/// earn NEURO with made-up proofs that the harness's validators verify ([`earn`]): every proof
+/// is drawn, so each is paid in full once verified.
+pub fn checked_genesis(dir: &Path) -> PathBuf {
     let mut g = neuroshard_runtime::Genesis::dev();
-    g.params.training.verify_sample_bps = 0;
-    let path = dir.join("genesis-unsampled.json");
+    g.params.training.verify_sample_bps = 10_000;
+    let path = dir.join("genesis-checked.json");
     std::fs::write(&path, g.to_json_pretty()).unwrap();
     path
 }
 
 /// A testnet written by `neuroshard testnet init`, each node run by `neuroshard node`.
 pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<NodeProc> {
-    let genesis = unsampled_genesis(dir);
+    let genesis = checked_genesis(dir);
     testnet_homes(dir, validators, block_interval_ms, &genesis)
         .into_iter()
         .map(|(home, rpc)| {
-            NodeProc::spawn(&["node", "--home", home.to_str().unwrap()], &home, &rpc)
+            NodeProc::spawn(
+                &["node", "--home", home.to_str().unwrap(), "--no-verify"],
+                &home,
+                &rpc,
+            )
         })
         .collect()
 }
@@ -249,10 +254,11 @@ pub fn testnet_homes(
 /// A dev node in `home` (created on first start).
 pub fn dev_node(home: &Path, block_interval_ms: u64) -> NodeProc {
     let base = free_base_port(1);
-    let genesis = unsampled_genesis(home.parent().unwrap());
+    let genesis = checked_genesis(home.parent().unwrap());
     NodeProc::spawn(
         &[
             "dev",
+            "--no-verify",
             "--home",
             home.to_str().unwrap(),
             "--base-port",
@@ -322,8 +328,10 @@ pub fn sign(chain_id: &str, key: &SecretKey, nonce: u64, fee: &str, body: TxBody
     .encode()
 }
 
-/// Gives `wallet` its first NEURO the only way there is: register a node to it and prove work
-/// (100 batches, 0.05 NEURO). Returns when the reward is on the node's chain.
+/// Gives `wallet` its first NEURO the only way there is: register a node to it, prove work
+/// (100 batches, 0.05 NEURO) and have it verified by the validators whose keys lie in `node`'s
+/// home or beside it (nodes run with `--no-verify` leave verdicts to the harness). Returns
+/// when the reward is in the wallet's balance on the node's chain.
 pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &SecretKey) {
     let client = node.client();
     let sig = worker.sign_digest(&node_registration_digest(chain_id, &wallet.address()));
@@ -365,12 +373,14 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         },
         timestamp_ms: now_ms(),
     };
-    client
+    let id = client
         .send_raw_transaction(&sign(chain_id, worker, 0, "0", TxBody::SubmitProof(proof)))
         .await
         .unwrap();
-    // Paid when the challenge window (20 s on the dev genesis) ends.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    verify(node, chain_id, id).await;
+    // Paid into the bond when the challenge window (20 s on the dev genesis) ends, and
+    // released to the balance a bond period (20 s) later.
+    let deadline = Instant::now() + Duration::from_secs(120);
     while client
         .account(&wallet.address())
         .await
@@ -383,6 +393,66 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
             node.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The validator keys in `node`'s home and in the homes beside it.
+pub fn validator_keys(node: &NodeProc) -> Vec<SecretKey> {
+    let mut homes = vec![node.home.clone()];
+    if let Some(parent) = node.home.parent() {
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if entry.path() != node.home {
+                homes.push(entry.path());
+            }
+        }
+    }
+    homes
+        .iter()
+        .filter_map(|h| std::fs::read_to_string(h.join("validator_key")).ok())
+        .filter_map(|t| SecretKey::from_token(t.trim()).ok())
+        .collect()
+}
+
+/// Waits until proof `id` is drawn for re-execution, then signs a "valid" verdict on it with
+/// every validator key [`validator_keys`] finds (the harness stands in for their verifiers).
+pub async fn verify(node: &NodeProc, chain_id: &str, id: [u8; 32]) {
+    let client = node.client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = client
+            .call(
+                "neuro_getProof",
+                vec![serde_json::Value::String(hex::encode(id))],
+            )
+            .await;
+        if let Ok(p) = p {
+            if p["sampled"] == serde_json::json!(true) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "proof never drawn; log:\n{}",
+            node.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for v in validator_keys(node) {
+        let Ok(account) = client.account(&v.address()).await else {
+            continue;
+        };
+        let verdict = sign(
+            chain_id,
+            &v,
+            account.nonce,
+            "0",
+            TxBody::Verdict {
+                proof: id,
+                valid: true,
+            },
+        );
+        // A key that is not (or no longer) a validator is refused: nothing to do.
+        let _ = client.send_raw_transaction(&verdict).await;
     }
 }
 

@@ -185,6 +185,11 @@ impl Home {
     pub fn models(&self) -> PathBuf {
         self.dir.join("models")
     }
+    /// The end of the last batch range this home's node key signed a proof over (the worker's
+    /// watermark: it never signs an overlapping proof, even for a proof that never committed).
+    pub fn signed_batches(&self) -> PathBuf {
+        self.dir.join("signed_batches")
+    }
     /// The last vote the validator key signed here (see [`crate::consensus::SignState`]).
     pub fn sign_state(&self) -> PathBuf {
         self.dir.join("sign_state")

@@ -3,9 +3,9 @@
 //!
 //! * A double-signing validator loses `slash_double_sign_bps` of its bonded and unbonding stake
 //!   and is jailed for good (voting power 0, cannot stake again).
-//! * A node that claimed the same batches twice costs its wallet `fraud_penalty`, taken from the
-//!   balance, then stake, then unbonding stake, then the node's pending rewards: drivers and
-//!   workers stake nothing, so their balance and unpaid rewards answer for them.
+//! * A node that claimed the same batches twice costs its wallet its whole reward bond and
+//!   `fraud_penalty`, taken from the balance, then stake, then unbonding stake, then the node's
+//!   pending rewards: drivers and workers stake nothing, so their earnings answer for them.
 //!
 //! What the offender loses equals what the reporter gains plus what is destroyed, so
 //! `minted - burned - slashed` keeps matching what accounts hold.
@@ -92,8 +92,9 @@ pub(super) struct NodePenalty {
     pub voided_pending: Amount,
 }
 
-/// Charges `penalty` to the wallet of `node`: from its balance, stake and unbonding stake first,
-/// then from the node's pending rewards, newest first. Returns the wallet and what it lost.
+/// Charges `penalty` to the wallet of `node`: its whole reward bond is forfeited, then the penalty
+/// comes from its balance, stake and unbonding stake, then from the node's pending rewards, newest
+/// first. Returns the wallet and what it lost.
 pub(super) fn penalise_node<S: Storage>(
     ctx: &mut Ctx<'_, '_, S>,
     node: &Address,
@@ -102,7 +103,8 @@ pub(super) fn penalise_node<S: Storage>(
     let record = ctx.node(node)?.ok_or(TxError::UnknownNode(*node))?;
     let wallet = record.wallet;
     let mut account = ctx.account(&wallet)?;
-    let taken = take(&mut account, penalty, true);
+    let bond = crate::bond::forfeit(&mut account);
+    let taken = take(&mut account, penalty, true).saturating_add(bond);
     let mut short = penalty.saturating_sub(taken);
     let mut voided_pending = Amount::ZERO;
     for id in record.pending_proofs.iter().rev() {

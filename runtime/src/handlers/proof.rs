@@ -11,10 +11,12 @@
 //! no fraud proven (`maturity`). The node's next data seed is drawn from this block's
 //! predecessor's state root.
 
+use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};
 use crate::ctx::Ctx;
 use crate::error::{StorageError, TxError};
 use crate::maturity;
+use crate::params::Params;
 use crate::proof::{next_data_seed, Proof, Role};
 use crate::receipt::Event;
 use crate::rewards;
@@ -56,17 +58,7 @@ pub(super) fn submit_proof<S: Storage>(
         });
     }
 
-    let layers = params.model.layers;
-    let range_ok = proof.layer_start <= proof.layer_end
-        && proof.layer_end <= layers
-        && (proof.metrics.batches == 0 || proof.layer_start < proof.layer_end);
-    if !range_ok {
-        return Err(TxError::InvalidLayerRange {
-            start: proof.layer_start,
-            end: proof.layer_end,
-            layers,
-        });
-    }
+    check_claim_is_checkable(&params, proof)?;
 
     if proof.role == Role::Validator {
         let active = ctx
@@ -97,7 +89,7 @@ pub(super) fn submit_proof<S: Storage>(
     };
     let m = &proof.metrics;
     let limits = [
-        ("batches", m.batches, cap(params.max_batches_per_sec)),
+        ("batches", m.batches, cap(params.max_batches_per_sec())),
         (
             "inference tokens",
             m.tokens,
@@ -114,6 +106,14 @@ pub(super) fn submit_proof<S: Storage>(
                 max,
             });
         }
+    }
+
+    let max_segment = u64::from(params.training.inner_steps);
+    if m.batches > max_segment {
+        return Err(TxError::SegmentTooLong {
+            claimed: m.batches,
+            max: max_segment,
+        });
     }
 
     if let Some(range) = proof.batch_range() {
@@ -138,7 +138,15 @@ pub(super) fn submit_proof<S: Storage>(
         .reward_in_window
         .checked_add(gross)
         .ok_or(TxError::Overflow)?;
-    // Not minted yet: pending until the challenge window closes (see `maturity`).
+    // Not minted yet: pending until the challenge window closes (see `maturity`). Undrawn, it
+    // pays what the wallet's free bond covers, and that much collateral stays reserved until
+    // the draw (`rewards::cover`).
+    let cover = rewards::cover(
+        params.training.verify_sample_bps,
+        amount,
+        wallet.free_bond(),
+    );
+    wallet.bond_reserved = wallet.bond_reserved.saturating_add(cover.collateral);
     wallet.pending = wallet
         .pending
         .checked_add(amount)
@@ -163,6 +171,11 @@ pub(super) fn submit_proof<S: Storage>(
             matures_at_ms,
             gross,
             reward: amount,
+            covered: cover.covered,
+            collateral: cover.collateral,
+            bond_epoch: wallet.bond_epoch,
+            paid: Amount::ZERO,
+            paid_ms: 0,
             first_batch: proof.first_batch,
             batches: proof.metrics.batches,
             layer_start: proof.layer_start,
@@ -217,5 +230,44 @@ pub(super) fn submit_proof<S: Storage>(
         batches: proof.metrics.batches,
         matures_at_ms,
     });
+    Ok(())
+}
+
+/// Refuses what nobody can check yet, so it is never paid: a stage (partial layer range) claim
+/// of training, since only whole-model segments are re-executed; samples served, since no
+/// trainer's proof names the data it was served yet; and uptime on its own, since a node's
+/// uptime is evidenced only by the training segment it rides on (which is sampled and replayed
+/// like any other).
+fn check_claim_is_checkable(params: &Params, proof: &Proof) -> Result<(), TxError> {
+    let layers = params.model.layers;
+    let m = &proof.metrics;
+    if proof.layer_start > proof.layer_end || proof.layer_end > layers {
+        return Err(TxError::InvalidLayerRange {
+            start: proof.layer_start,
+            end: proof.layer_end,
+            layers,
+        });
+    }
+    if m.batches > 0 && (proof.layer_start != 0 || proof.layer_end != layers) {
+        return Err(TxError::UncheckableClaim {
+            what: format!(
+                "training of layers {}..{} of {layers}",
+                proof.layer_start, proof.layer_end
+            ),
+            why: "only whole-model segments can be re-executed until stage work is replayable",
+        });
+    }
+    if m.samples > 0 {
+        return Err(TxError::UncheckableClaim {
+            what: format!("{} samples served", m.samples),
+            why: "no trainer's accepted proof names the data it was served yet",
+        });
+    }
+    if m.uptime_secs > 0 && m.batches == 0 {
+        return Err(TxError::UncheckableClaim {
+            what: format!("{} s of uptime without training", m.uptime_secs),
+            why: "uptime is paid alongside a training segment, which is what shows the node was up",
+        });
+    }
     Ok(())
 }

@@ -33,7 +33,13 @@ pub(super) fn verdict<S: Storage>(
     let mut proof = ctx
         .proof(&proof_id)?
         .ok_or_else(|| TxError::UnknownProof(hex::encode(proof_id)))?;
-    if proof.status != ProofStatus::Pending {
+    // Fraud evidence stays valid after payment, for the bond period: an invalid verdict on a
+    // paid proof can still take its wallet's bond (what it was paid in that window).
+    let now = ctx.now_ms();
+    let clawable = proof.status == ProofStatus::Paid
+        && !valid
+        && now < proof.paid_ms.saturating_add(ctx.params().bond_period_ms);
+    if proof.status != ProofStatus::Pending && !clawable {
         return Err(TxError::ProofSettled(hex::encode(proof_id)));
     }
     if proof.verdicts.iter().any(|v| v.validator == validator) {
@@ -63,8 +69,11 @@ pub(super) fn verdict<S: Storage>(
     if no * 3 > total * 2 {
         prove_fraud(ctx, proof_id, &mut proof)?;
         overrule(ctx, proof_id, &proof, true)?;
-    } else if yes * 3 > total * 2 {
+    } else if yes * 3 > total * 2 && proof.status == ProofStatus::Pending {
         proof.status = ProofStatus::Verified;
+        let mut account = ctx.account(&proof.wallet)?;
+        crate::bond::release_collateral(&mut account, &mut proof);
+        ctx.put_account(&proof.wallet, &account);
         ctx.events.push(Event::ProofVerified { proof: proof_id });
         overrule(ctx, proof_id, &proof, false)?;
     }
@@ -79,10 +88,16 @@ fn prove_fraud<S: Storage>(
     proof: &mut ProofRecord,
 ) -> Result<(), TxError> {
     let params = ctx.params().clone();
-    // 1. The fraudulent proof's own reward: never minted, now never will be.
-    let voided = proof.reward;
+    // 1. The fraudulent proof's own reward: never minted, now never will be (if it was paid
+    // already, the bond that holds its pay is forfeited below).
+    let voided = if proof.status == ProofStatus::Paid {
+        Amount::ZERO
+    } else {
+        proof.reward
+    };
     proof.status = ProofStatus::Voided;
     proof.reward = Amount::ZERO;
+    proof.collateral = Amount::ZERO;
     ctx.put_proof(&proof_id, proof);
     let mut node = ctx
         .node(&proof.node)?
@@ -97,7 +112,8 @@ fn prove_fraud<S: Storage>(
     supply.voided = supply.voided.saturating_add(voided);
     ctx.put_supply(&supply);
 
-    // 2. The penalty, from minted holdings then the node's other pending rewards.
+    // 2. The penalty: the wallet's whole bond, then `fraud_penalty` from minted holdings, then
+    // the node's other pending rewards.
     let (_, penalty) = penalise_node(ctx, &proof.node, params.fraud_penalty)?;
 
     // 3. The reporters' share comes only out of what was taken (minted money).

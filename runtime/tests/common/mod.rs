@@ -20,12 +20,15 @@ pub fn neuro(s: &str) -> Amount {
     s.parse().unwrap()
 }
 
-/// The dev genesis with 1 NEURO per batch, so that tests earn quickly.
+/// The dev genesis with 1 NEURO per batch, so that tests earn quickly. Every proof is drawn
+/// for re-execution (so each is paid in full once verified: see `Chain::verify_drawn`), and a
+/// matured reward leaves the bond a second later.
 pub fn test_genesis() -> Genesis {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(1_000_000);
-    g.params.training.verify_sample_bps = 0;
+    g.params.training.verify_sample_bps = 10_000;
+    g.params.bond_period_ms = 1_000;
     // Rounds stay open (taking training proofs) until a test moves past their deadline.
     g.params.round_length_ms = 30 * 24 * 3_600_000;
     g
@@ -36,6 +39,10 @@ pub struct Chain {
     pub time_ms: u64,
     pub proposer: Address,
     pub next_batch: std::collections::HashMap<Address, u64>,
+    /// Proofs accepted through `prove`, oldest first.
+    pub proofs: Vec<Hash32>,
+    /// Keys of the validators that `verify_drawn` signs for (the dev validator by default).
+    pub validators: Vec<SecretKey>,
 }
 
 impl Chain {
@@ -43,9 +50,11 @@ impl Chain {
         Self::with_genesis(test_genesis())
     }
 
-    /// A chain on `genesis` with re-execution sampling off (so rewards mature on time).
+    /// A chain on `genesis` with every proof drawn for re-execution (so a proof is paid in full
+    /// once the harness's validators verify it) and a one-second bond period.
     pub fn with_genesis(mut genesis: Genesis) -> Chain {
-        genesis.params.training.verify_sample_bps = 0;
+        genesis.params.training.verify_sample_bps = 10_000;
+        genesis.params.bond_period_ms = 1_000;
         Self::with_exact_genesis(genesis)
     }
 
@@ -56,6 +65,8 @@ impl Chain {
             time_ms,
             proposer: key(250).address(),
             next_batch: Default::default(),
+            proofs: Vec::new(),
+            validators: vec![SecretKey::from_token(genesis::DEV_VALIDATOR_TOKEN).unwrap()],
         }
     }
 
@@ -176,11 +187,59 @@ impl Chain {
             },
         );
         let tx = self.sign(node, TxBody::SubmitProof(proof));
+        let hash = tx.hash();
         let receipt = self.apply(tx);
         if matches!(&receipt, Ok(r) if r.result.is_ok()) {
             *self.next_batch.entry(node.address()).or_default() += batches;
+            self.proofs.push(hash);
         }
         receipt
+    }
+
+    /// The harness's validators re-execute every drawn proof still waiting for a verdict and
+    /// find it valid (one block of verdicts, after one for the draw).
+    pub fn verify_drawn(&mut self) {
+        self.block(1_000, &[]);
+        let mut txs = Vec::new();
+        let mut nonces: std::collections::HashMap<Address, u64> = Default::default();
+        let drawn: Vec<(Hash32, state::ProofRecord)> = self
+            .ledger
+            .store()
+            .scan_prefix(state::keys::PROOF_PREFIX)
+            .map(|(k, v)| {
+                let id: Hash32 = k[state::keys::PROOF_PREFIX.len()..].try_into().unwrap();
+                (id, borsh::from_slice(v).unwrap())
+            })
+            .collect();
+        for (id, p) in &drawn {
+            if p.sampled != Some(true) || p.status != state::ProofStatus::Pending {
+                continue;
+            }
+            for v in &self.validators {
+                if p.verdicts.iter().any(|x| x.validator == v.address()) {
+                    continue;
+                }
+                let n = nonces
+                    .entry(v.address())
+                    .or_insert_with(|| self.ledger.account(&v.address()).unwrap().nonce);
+                txs.push(
+                    Transaction {
+                        chain_id: CHAIN.into(),
+                        nonce: *n,
+                        fee: Amount::ZERO,
+                        body: TxBody::Verdict {
+                            proof: *id,
+                            valid: true,
+                        },
+                    }
+                    .sign(v),
+                );
+                *n += 1;
+            }
+        }
+        if !txs.is_empty() {
+            self.block(1_000, &txs);
+        }
     }
 
     /// Gives `wallet` at least `amount` by registering a fresh node and proving work.
@@ -194,7 +253,7 @@ impl Chain {
             .concat(),
         ));
         self.register(wallet, &node);
-        let per_proof = 1_000u64; // batches; 10 s of block time allows 100/s
+        let per_proof = 500u64; // batches: one whole segment (10 s of block time allows 1 000)
         let held = |c: &Chain| {
             let a = c.ledger.account(&wallet.address()).unwrap();
             a.balance.saturating_add(a.pending)
@@ -206,10 +265,20 @@ impl Chain {
         self.mature();
     }
 
-    /// An empty block one challenge window later: every pending reward matures.
+    /// The harness's validators verify every drawn proof that waits for a verdict
+    /// ([`Chain::verify_drawn`]), then an empty block one challenge window later (every pending
+    /// reward is minted into its wallet's bond), then one a bond period later (bonds are
+    /// released). `mature_unverified` skips the verdicts.
     pub fn mature(&mut self) {
+        self.verify_drawn();
+        self.mature_unverified();
+    }
+
+    pub fn mature_unverified(&mut self) {
         let window = self.params().challenge_window_ms;
         self.block(window, &[]);
+        let bond = self.params().bond_period_ms;
+        self.block(bond, &[]);
     }
 
     pub fn pending(&self, who: &Address) -> Amount {

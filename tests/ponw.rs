@@ -457,8 +457,9 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
 fn a_no_training_node_mints_nothing_on_its_word_and_sells_inference_with_5_percent_burned() {
     let _serial = serial();
     let dir = TempDir::new("ponw-uptime");
-    // Every proof drawn; the harness verifies the client's funding proof itself (no verifier).
-    let g = genesis(&dir.0, |_| {});
+    // Every proof drawn; the harness verifies the client's funding proof itself (no verifier,
+    // so nobody attests rounds either: round 0 stays open).
+    let g = genesis(&dir.0, |g| g.params.round_length_ms = 10 * 365 * 86_400_000);
     let base = free_base_port(1);
     let t = token(30);
     let wallet = wallet_of(&t);

@@ -2,6 +2,7 @@
 
 mod bench_blobs;
 mod bench_chain;
+mod bench_economics;
 #[cfg(feature = "training")]
 mod bench_ponw;
 #[cfg(feature = "training")]
@@ -76,6 +77,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// Committed transfers per second and commit latency of a loopback testnet in this process.
     Chain(bench_chain::BenchChainArgs),
+    /// Plays every known way to be paid for work not done against the runtime, beside an
+    /// honest node: profit per claim and per day, ending with `max_cheater_profit`.
+    Economics(bench_economics::BenchEconomicsArgs),
     /// Requests per second of neuro_getAccount and neuro_getBlock over loopback HTTP.
     Rpc(bench_rpc::BenchRpcArgs),
     /// Blob transfer MB/s between two blob swarms on loopback, beside a plain TCP copy.
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             train::bench_aggregate(workers, len)
         }
         Some(Command::Bench(BenchCommand::Chain(args))) => bench_chain::run(args),
+        Some(Command::Bench(BenchCommand::Economics(args))) => bench_economics::run(args),
         #[cfg(feature = "training")]
         Some(Command::Bench(BenchCommand::Ponw(args))) => bench_ponw::run(args),
         Some(Command::Bench(BenchCommand::Rpc(args))) => bench_rpc::run(args),

@@ -185,10 +185,12 @@ impl Drop for NodeProc {
 
 /// The dev genesis for chain-only nodes (`dev`, `node`, run with `--no-verify`), whose tests
 /// earn NEURO with made-up proofs that the harness's validators verify ([`earn`]): every proof
-/// is drawn, so each is paid in full once verified.
+/// is drawn, so each is paid in full once verified. Nobody trains or attests rounds on these
+/// chains, so round 0 stays open (taking training proofs) for ten years.
 pub fn checked_genesis(dir: &Path) -> PathBuf {
     let mut g = neuroshard_runtime::Genesis::dev();
     g.params.training.verify_sample_bps = 10_000;
+    g.params.round_length_ms = 10 * 365 * 86_400_000;
     let path = dir.join("genesis-checked.json");
     std::fs::write(&path, g.to_json_pretty()).unwrap();
     path

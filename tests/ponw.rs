@@ -437,8 +437,17 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             .to_string();
         assert!(err.contains("physically possible"), "{err}");
         assert!(err.contains("batches"), "{err}");
-        // Inflated uptime is refused the same way.
+        // Uptime alone is refused: nothing shows the node was up.
         let mut p = claim(0);
+        p.metrics.uptime_secs = 10;
+        let err = client
+            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be checked"), "{err}");
+        // Inflated uptime is refused as inflated batches are.
+        let mut p = claim(1);
         p.metrics.uptime_secs = 3_600;
         let err = client
             .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))

@@ -20,11 +20,12 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    /// The bootstrap preset from the protocol: hidden 768, 12 layers, 12 heads, 4 KV heads.
+    /// The bootstrap preset from the protocol: hidden 768, 12 layers, 12 heads, 4 KV heads, one
+    /// embedding row per token of the byte-level tokenizer (259), as the mainnet genesis has it.
     pub fn bootstrap() -> ModelConfig {
         ModelConfig {
             version: 1,
-            vocab: 32_000,
+            vocab: crate::tokenizer::VOCAB,
             hidden: 768,
             layers: 12,
             heads: 12,

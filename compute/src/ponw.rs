@@ -142,8 +142,12 @@ pub fn max_blob_len(parameters: i64) -> u64 {
 }
 
 impl Segment {
+    /// A segment from `start`'s weights. It always trains on the CPU, whatever device `start`
+    /// is on: replay is bit-exact only there (one intra-op thread, the same libtorch build), so
+    /// a proof trained on a GPU would not reproduce on a validator and its honest worker would
+    /// be judged a cheat.
     pub fn start(start: &NeuroLlm, spec: SegmentSpec) -> Result<Segment, ComputeError> {
-        let model = NeuroLlm::build_on(start.config(), start.layer_range(), None, start.device())?;
+        let model = NeuroLlm::build_on(start.config(), start.layer_range(), None, Device::Cpu)?;
         model.copy_weights_from(start)?;
         let mut trainer = Trainer::new(model, spec.train.clone())?;
         trainer.schedule_start = spec.schedule_step;

@@ -157,7 +157,7 @@ async function pageAccount(address) {
   const history = await rpc("neuro_getAccountHistory", [address, { limit: 25 }]);
   const out = [h("h1", {}, node ? "Node" : "Account"), h("p", { class: "sub mono", id: "address" }, address)];
   const unknown = acct.nonce === 0 && acct.balance === "0" && acct.stake === "0" &&
-    acct.pending.base === "0" && acct.unbonding === "0" && !node &&
+    acct.pending.base === "0" && acct.bond.base === "0" && acct.unbonding === "0" && !node &&
     !proofs.items.length && !history.items.length;
   if (unknown) {
     out.push(h("p", { class: "notice", id: "unknown" },
@@ -167,6 +167,7 @@ async function pageAccount(address) {
   out.push(h("div", { class: "cards" },
     card("Balance", acct.balanceNeuro, "NEURO", "balance"),
     card("Pending", acct.pending.neuro, "NEURO", "pending"),
+    card("Bonded", acct.bond.neuro, "NEURO", "bond"),
     card("Staked", acct.stakeNeuro, "NEURO", "stake"),
     card("Unbonding", neuroFromBase(acct.unbonding), "NEURO", "unbonding"),
     card("Nonce", acct.nonce)));
@@ -201,7 +202,7 @@ function proofRow(item) {
   const no = p.verdicts.length - yes;
   return h("tr", { class: "proof" },
     h("td", {}, blockLink(p.height)), h("td", {}, proofLink(item.hash)), h("td", {}, addr(p.node)),
-    h("td", {}, p.batches), h("td", {}, `${p.reward.neuro} NEURO`), h("td", {}, badge(p.status)),
+    h("td", {}, p.batches), h("td", {}, p.status === "paid" ? `${p.paid.neuro} NEURO paid` : `${p.reward.neuro} NEURO`), h("td", {}, badge(p.status)),
     h("td", {}, p.verdicts.length ? `${yes} valid, ${no} invalid` : "none"));
 }
 
@@ -304,6 +305,7 @@ async function pageProof(hash) {
     kv([["Node", addr(p.node)], ["Wallet", addr(p.wallet)], ["Block", blockLink(p.height)],
       ["Round", h("a", { href: `#/round/${p.round}` }, p.round)], ["Batches", `${p.batches} from batch ${p.firstBatch}`],
       ["Layers", `${p.layers[0]}..${p.layers[1]}`], ["Gross", `${p.gross.neuro} NEURO`], ["Reward", `${p.reward.neuro} NEURO`],
+      ["Covered by bond", `${p.covered.neuro} NEURO (paid if not drawn)`], ["Paid", `${p.paid.neuro} NEURO`],
       ["Accepted", when(p.acceptedMs)], ["Matures", when(p.maturesAtMs)], ["Model", p.modelVersion],
       ["Data seed", p.dataSeed], ["Pseudo-gradient", p.pseudoGradient]]),
     h("h2", {}, "Verdicts"),
@@ -370,15 +372,16 @@ const toNeuro = (base) => Number(BigInt(base)) / 1e18;
 
 async function pageSupply() {
   const [s, hist] = await Promise.all([rpc("neuro_getSupply"), rpc("neuro_getSupplyHistory", [120])]);
-  const series = [["minted", "#2f5bd3"], ["pending", "#7c3aed"], ["burned", "#ea580c"], ["slashed", "#c62828"], ["voided", "#6b7280"]]
+  const series = [["minted", "#2f5bd3"], ["pending", "#7c3aed"], ["burned", "#ea580c"], ["slashed", "#c62828"], ["voided", "#6b7280"], ["unchecked", "#0d9488"]]
     .map(([k, color]) => ({ name: k, color, points: hist.points.map((p) => [p.height, toNeuro(p[k])]) }));
   return [
     h("h1", {}, "Supply"),
-    h("p", { class: "sub" }, "Genesis minted nothing: every NEURO here was minted for an accepted Proof of Neural Work. Circulating = minted − burned − slashed."),
+    h("p", { class: "sub" }, "Genesis minted nothing: every NEURO here was minted for an accepted Proof of Neural Work. Circulating = minted − burned − slashed. A proof nobody re-executed pays only what its wallet's bond covers; the rest is never minted (unchecked)."),
     h("div", { class: "cards", id: "supply" },
       card("Minted", neuro(s.minted), "NEURO", "minted"), card("Burned", neuro(s.burned), "NEURO"),
       card("Slashed", neuro(s.slashed), "NEURO"), card("Circulating", neuro(s.circulating), "NEURO"),
-      card("Pending", neuro(s.pending), "NEURO"), card("Voided", neuro(s.voided), "NEURO")),
+      card("Pending", neuro(s.pending), "NEURO"), card("Voided", neuro(s.voided), "NEURO"),
+      card("Never minted (unchecked)", neuro(s.unchecked), "NEURO")),
     h("h2", {}, "Over time"),
     lineChart(series, "block height", "NEURO", "supply-chart"),
   ];

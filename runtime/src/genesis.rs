@@ -103,6 +103,15 @@ impl Genesis {
             if v.power == 0 {
                 return Err(GenesisError::ZeroPower(v.public_key.to_string()));
             }
+            if v.power > self.params.max_validator_power {
+                return Err(GenesisError::InvalidParam {
+                    name: "validators.power",
+                    reason: format!(
+                        "validator {} has power {}, above max_validator_power {}",
+                        v.public_key, v.power, self.params.max_validator_power
+                    ),
+                });
+            }
         }
         self.params.validate()
     }

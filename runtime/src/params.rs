@@ -59,6 +59,9 @@ pub struct Params {
 
     // --- Staking and slashing ---
     pub min_validator_stake: Amount,
+    /// Most voting power one validator holds, whatever its stake (1 NEURO of stake = 1 power):
+    /// a large holder's extra stake buys no more say over blocks, verdicts and rounds.
+    pub max_validator_power: u64,
     pub max_validators: u32,
     pub unbonding_period_ms: u64,
     pub max_unbonding_entries: u32,
@@ -184,6 +187,7 @@ impl Params {
             burn_bps: 500,
             min_fee: Amount(100_000_000_000_000), // 0.0001
             min_validator_stake: Amount::neuro(100),
+            max_validator_power: 1_000,
             max_validators: 100,
             unbonding_period_ms: 14 * 86_400_000,
             max_unbonding_entries: 7,
@@ -294,6 +298,9 @@ impl Params {
         }
         if self.min_validator_stake.is_zero() {
             return Err(bad("min_validator_stake", "must be greater than zero"));
+        }
+        if self.max_validator_power == 0 {
+            return Err(bad("max_validator_power", "must be at least 1"));
         }
         if self.max_validators == 0 {
             return Err(bad("max_validators", "must be at least 1"));

@@ -13,6 +13,28 @@ fn stake(c: &mut Chain, who: &SecretKey, amount: Amount) -> (Receipt, Vec<Valida
 }
 
 #[test]
+fn stake_above_the_cap_buys_no_more_voting_power() {
+    let mut c = Chain::new();
+    let v = key(1);
+    c.earn(&v, Amount::neuro(1_500));
+    let cap = c.params().max_validator_power;
+    assert_eq!(cap, 1_000);
+    let (r, updates) = stake(&mut c, &v, Amount::neuro(1_400));
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(updates[0].power, cap, "1 400 NEURO staked, power capped");
+    // A genesis that gives a validator more than the cap is refused.
+    let mut g = test_genesis();
+    g.validators[0].power = cap + 1;
+    assert!(matches!(
+        g.validate(),
+        Err(GenesisError::InvalidParam {
+            name: "validators.power",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn staking_the_minimum_makes_a_validator_and_updates_power_at_end_block() {
     let mut c = Chain::new();
     let v = key(1);

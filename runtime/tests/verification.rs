@@ -524,3 +524,94 @@ fn sampling_follows_the_rate() {
         .count();
     assert!((400..600).contains(&drawn), "{drawn} of 10 000 drawn at 5%");
 }
+
+/// Covered pay at a 50% draw, played proof by proof: a wallet with no bond is paid only for
+/// drawn (checked) proofs, at twice their reward; its bond then covers undrawn ones; a fraud
+/// proven after payment, inside the bond period, takes the whole bond.
+#[test]
+fn undrawn_proofs_pay_what_the_bond_covers_and_fraud_after_payment_takes_the_bond() {
+    let mut g = test_genesis();
+    g.params.training.verify_sample_bps = 5_000;
+    g.params.bond_period_ms = 3_600_000;
+    let mut c = Chain::with_exact_genesis(g);
+    let (wallet, node) = (key(1), key(10));
+    let w = wallet.address();
+    c.register(&wallet, &node);
+    let reward = Amount::neuro(100);
+    let (mut drawn_seen, mut undrawn_seen) = (false, false);
+    let mut undrawn = Vec::new();
+    for _ in 0..12 {
+        let bond_before = c.ledger.account(&w).unwrap().free_bond();
+        let r = c.prove(&node, 100, 10_000).unwrap();
+        assert_eq!(r.result, Ok(()));
+        let id = *c.proofs.last().unwrap();
+        let p = c.ledger.proof(&id).unwrap().unwrap();
+        // Cover: at most free bond × s / (1 − s) = the free bond itself at 50%.
+        assert_eq!(p.covered, reward.min(bond_before));
+        c.verify_drawn();
+        c.block(c.params().challenge_window_ms, &[]);
+        let p = c.ledger.proof(&id).unwrap().unwrap();
+        assert_eq!(p.status, ProofStatus::Paid);
+        if p.sampled == Some(true) {
+            drawn_seen = true;
+            // (R − (1 − s) × covered) / s
+            let want = Amount((reward.0 * 2).saturating_sub(p.covered.0));
+            assert_eq!(p.paid, want, "{p:?}");
+        } else {
+            undrawn_seen = true;
+            assert_eq!(p.paid, p.covered, "undrawn pays only what the bond covered");
+            undrawn.push(id);
+        }
+        c.assert_supply_invariant();
+    }
+    assert!(
+        drawn_seen && undrawn_seen,
+        "12 proofs at 50% drew both kinds"
+    );
+    assert!(undrawn.len() >= 2);
+    let supply = c.ledger.supply().unwrap();
+    let account = c.ledger.account(&w).unwrap();
+    assert_eq!(
+        supply.minted,
+        account.bond.checked_add(account.balance).unwrap()
+    );
+    assert!(account.bond > Amount::ZERO, "a bond period has not passed");
+    // A fraud found after payment (here: the validator re-executes a paid proof and it does not
+    // reproduce): the bond goes, and the reporter's share comes out of it.
+    let bond = account.bond;
+    let target = *undrawn.last().unwrap();
+    let r = c.apply(c.sign(
+        &dev_validator(),
+        TxBody::Verdict {
+            proof: target,
+            valid: false,
+        },
+    ));
+    assert_eq!(r.unwrap().result, Ok(()));
+    let after = c.ledger.account(&w).unwrap();
+    assert_eq!(after.bond, Amount::ZERO);
+    assert_eq!(
+        c.ledger.proof(&target).unwrap().unwrap().status,
+        ProofStatus::Voided
+    );
+    let slashed = c
+        .ledger
+        .supply()
+        .unwrap()
+        .slashed
+        .checked_sub(supply.slashed)
+        .unwrap();
+    let to_reporter = c.balance(&dev_validator().address());
+    assert!(slashed.checked_add(to_reporter).unwrap() >= bond);
+    c.assert_supply_invariant();
+    // Past the bond period, a paid proof is settled for good.
+    c.block(c.params().bond_period_ms, &[]);
+    let r = c.apply(c.sign(
+        &dev_validator(),
+        TxBody::Verdict {
+            proof: undrawn[0],
+            valid: false,
+        },
+    ));
+    assert!(matches!(r.unwrap().result, Err(TxError::ProofSettled(_))));
+}

@@ -306,7 +306,12 @@ impl Play {
         let mut offset = 0;
         for k in 0..grind {
             let mut trial = Ledger::open(self.ledger.store().clone())?;
-            Self::block_at(&mut trial, self.time_ms + k, self.proposer, &[tx.clone()])?;
+            Self::block_at(
+                &mut trial,
+                self.time_ms + k,
+                self.proposer,
+                std::slice::from_ref(&tx),
+            )?;
             if !is_sampled(&trial.state_root(), &id, sample) {
                 offset = k;
                 break;

@@ -112,6 +112,13 @@ fn render(v: &Value) -> String {
                 ),
             ));
             out.push(row(
+                "bonded",
+                format!(
+                    "{} NEURO paid and held as collateral, released a bond period after payment",
+                    str_of(w, &["bond", "neuro"])
+                ),
+            ));
+            out.push(row(
                 "staked",
                 format!("{} NEURO", str_of(w, &["stakeNeuro"])),
             ));
@@ -141,7 +148,7 @@ mod tests {
             "model": {"round": 7, "modelVersion": "0xabc"},
             "round": {"proofCount": 5},
             "wallet": {"address": "0x01", "balanceNeuro": "1.5", "stakeNeuro": "0",
-                "pending": {"neuro": "0.25"}},
+                "pending": {"neuro": "0.25"}, "bond": {"neuro": "0.5"}},
         });
         let text = render(&v);
         for want in [
@@ -150,6 +157,7 @@ mod tests {
             "round      7 open, 5 proofs",
             "balance    1.5 NEURO",
             "pending    0.25 NEURO",
+            "bonded     0.5 NEURO",
         ] {
             assert!(text.contains(want), "{want:?} missing from\n{text}");
         }

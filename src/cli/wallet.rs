@@ -447,8 +447,10 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             .await?;
             print(args, &v, |v| {
                 format!(
-                    "{a}\n  balance  {} NEURO\n  stake    {} NEURO\n  nonce    {}",
+                    "{a}\n  balance  {} NEURO\n  bonded   {} NEURO (earnings held as collateral for a bond period)\n  pending  {} NEURO\n  stake    {} NEURO\n  nonce    {}",
                     v["balanceNeuro"].as_str().unwrap_or("?"),
+                    v["bond"]["neuro"].as_str().unwrap_or("?"),
+                    v["pending"]["neuro"].as_str().unwrap_or("?"),
                     v["stakeNeuro"].as_str().unwrap_or("?"),
                     v["nonce"]
                 )

@@ -96,6 +96,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_mainnet_model_is_the_bootstrap_preset_and_fits_the_tokenizer() {
+        let params = neuroshard_runtime::Params::mainnet_defaults();
+        let cfg = model_config_of(&params.model);
+        assert_eq!(cfg, ModelConfig::bootstrap());
+        assert_eq!(
+            cfg.vocab,
+            i64::from(neuroshard_runtime::params::TOKENIZER_VOCAB)
+        );
+        assert_eq!(cfg.vocab, neuroshard_compute::tokenizer::VOCAB);
+    }
+
+    #[test]
     fn the_mainnet_schedule_warms_up_over_two_rounds_then_decays_over_a_hundred() {
         let p = Params::mainnet_defaults();
         let cfg = train_config_of(&p);

@@ -28,7 +28,10 @@ pub(crate) fn voting_power(params: &Params, record: &ValidatorRecord, stake: Amo
     } else {
         0
     };
-    record.genesis_power.saturating_add(from_stake)
+    record
+        .genesis_power
+        .saturating_add(from_stake)
+        .min(params.max_validator_power)
 }
 
 pub(super) fn stake<S: Storage>(

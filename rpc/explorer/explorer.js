@@ -86,12 +86,15 @@ function table(headers, rows, empty) {
     h("tbody", {}, rows));
 }
 
+// A search's error stays up until the next search or page change: live refreshes (a second
+// after each block) leave it alone.
+let searchError = false;
 function showError(e) {
   errorBox.hidden = false;
   errorBox.textContent = e instanceof Error ? e.message : String(e);
   if (e instanceof Unreachable) setConn("down", "node unreachable");
 }
-function clearError() { errorBox.hidden = true; errorBox.textContent = ""; }
+function clearError() { errorBox.hidden = true; errorBox.textContent = ""; searchError = false; }
 function setConn(state, text) {
   connDot.className = `dot ${state}`;
   if (text) chainText.textContent = text;
@@ -125,7 +128,7 @@ function go(hash) {
 document.getElementById("search").addEventListener("submit", (ev) => {
   ev.preventDefault();
   clearError();
-  search(document.getElementById("q").value).catch(showError);
+  search(document.getElementById("q").value).catch((e) => { showError(e); searchError = true; });
 });
 
 // ---------- pages ----------
@@ -468,7 +471,7 @@ async function render(live = false) {
         const same = live && view.dataset.page === route[1].name && fresh.textContent === view.textContent;
         if (!same) view.replaceChildren(...fresh.childNodes);
         view.dataset.page = route[1].name;
-        clearError();
+        if (!(live && searchError)) clearError();
       } catch (e) {
         if (!(e instanceof Unreachable)) view.replaceChildren();
         view.dataset.page = "error";

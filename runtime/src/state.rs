@@ -291,6 +291,16 @@ impl ProofRecord {
     pub fn disputed(&self) -> bool {
         self.status == ProofStatus::Pending && self.verdicts.iter().any(|v| !v.valid)
     }
+
+    /// A validator called it invalid and the others may still decide: it is disputed, or it
+    /// was paid less than a bond period before `now_ms` (fraud proven then still takes its
+    /// wallet's bond). Validators re-execute contested proofs.
+    pub fn contested(&self, now_ms: u64, bond_period_ms: u64) -> bool {
+        self.disputed()
+            || (self.status == ProofStatus::Paid
+                && now_ms < self.paid_ms.saturating_add(bond_period_ms)
+                && self.verdicts.iter().any(|v| !v.valid))
+    }
 }
 
 /// The training round now open, and the maturity queue's bounds.

@@ -225,16 +225,18 @@ impl Verifier {
         Ok(())
     }
 
-    /// Proofs of the open round that another validator called invalid.
+    /// Proofs of the open round that another validator called invalid, paid or not (a paid
+    /// one inside its bond period: fraud proven still takes the wallet's bond).
     fn check_disputes(&mut self, params: &Params) -> anyhow::Result<()> {
         let disputed: Vec<Hash32> = self.api.with_chain(|c| {
             let l = c.ledger();
             let round = l.training()?.round;
+            let now = l.last_block_time_ms();
             let ids = l.round_proofs(round, 0, 10_000)?;
             let mut out = Vec::new();
             for id in ids {
                 if let Some(p) = l.proof(&id)? {
-                    if p.disputed() {
+                    if p.contested(now, params.bond_period_ms) {
                         out.push(id);
                     }
                 }
@@ -258,7 +260,12 @@ impl Verifier {
         let Some(p) = self.api.with_chain(|c| c.ledger().proof(&id))? else {
             return Ok(()); // refused by the ledger: nothing to judge
         };
-        if p.status != ProofStatus::Pending || p.verdicts.iter().any(|v| v.validator == me) {
+        let now = self.api.with_chain(|c| c.ledger().last_block_time_ms());
+        let paid_and_contested =
+            p.status == ProofStatus::Paid && p.contested(now, params.bond_period_ms);
+        if (p.status != ProofStatus::Pending && !paid_and_contested)
+            || p.verdicts.iter().any(|v| v.validator == me)
+        {
             self.voted.insert(id);
             return Ok(());
         }
@@ -282,6 +289,12 @@ impl Verifier {
         self.voted.insert(id);
         if !valid {
             self.stats.invalid += 1;
+        }
+        if valid && paid_and_contested {
+            // Paid, and it reproduces: nothing to add (the ledger takes only fraud evidence
+            // on a paid proof).
+            info!(proof = %hex::encode(&id[..8]), "re-executed a contested paid proof: valid");
+            return Ok(());
         }
         match self
             .api

@@ -177,7 +177,7 @@ fn blocks_apply_persist_and_reopen() {
         ),
         (height, root, hash)
     );
-    assert_eq!(chain.store().block(4).unwrap().unwrap().hash(), hash);
+    assert_eq!(chain.store().block(7).unwrap().unwrap().hash(), hash);
     assert_eq!(
         chain.ledger().account(&key(50).address()).unwrap().balance,
         Amount(1 + 2 + 3 + 4 + 5)

@@ -324,7 +324,8 @@ fn run(ops: Vec<Op>) {
         let expected = if v.record.jailed {
             0
         } else if v.stake >= c.params().min_validator_stake {
-            v.record.genesis_power + u64::try_from(v.stake.0 / 1_000_000_000_000_000_000).unwrap()
+            (v.record.genesis_power + u64::try_from(v.stake.0 / 1_000_000_000_000_000_000).unwrap())
+                .min(c.params().max_validator_power)
         } else {
             v.record.genesis_power
         };

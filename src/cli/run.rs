@@ -22,7 +22,8 @@ use tracing::{debug, info};
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Serve inference and earn uptime only; do not train.
+    /// Serve inference only (paid by its buyers); do not train. Such a node claims no uptime:
+    /// uptime is paid only alongside training.
     #[arg(long)]
     pub no_training: bool,
     /// Run this node home (from `testnet init`, or a full node's) instead of the local dev chain.

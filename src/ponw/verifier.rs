@@ -270,7 +270,7 @@ impl Verifier {
             return Ok(());
         }
         if p.batches == 0 {
-            self.voted.insert(id); // uptime only: nothing to re-execute
+            self.voted.insert(id); // no training (inference tokens only): nothing to re-execute
             return Ok(());
         }
         if !self.models.holds(params, &p.model_version) {

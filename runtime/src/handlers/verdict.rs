@@ -4,12 +4,14 @@
 //!
 //! Verdicts are tallied by voting power. When more than two thirds of the active power says
 //! *invalid*, fraud is proven: the proof's pending reward is voided (it was never minted), the
-//! node's wallet pays `fraud_penalty` (from its balance, stake and unbonding stake, then from its
-//! node's other pending rewards), the validators who found it share `reporter_share_bps` of what
-//! was taken and the rest is destroyed. When more than two thirds says *valid*, the proof is
-//! verified. Either way, each validator that voted against the two-thirds outcome loses
-//! `false_verdict_penalty` (from stake first), destroyed. Nothing is paid out that was not taken,
-//! so `minted - burned - slashed` keeps equal to what accounts hold.
+//! node's wallet forfeits its whole reward bond and pays `fraud_penalty` (from its balance, stake
+//! and unbonding stake, then from its node's other pending rewards), the validators who found it
+//! share `reporter_share_bps` of what was taken and the rest is destroyed. When more than two
+//! thirds says *valid*, the proof is verified. A paid proof still takes *invalid* verdicts for a
+//! bond period after payment, so fraud found late claws back what the bond holds. Either way,
+//! each validator that voted against the two-thirds outcome loses `false_verdict_penalty` (from
+//! stake first), destroyed. Nothing is paid out that was not taken, so `minted - burned -
+//! slashed` keeps equal to what accounts hold.
 
 use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};

@@ -28,7 +28,9 @@ use crate::error::ChainError;
 
 /// v2: training rounds close by attestation (round records, training state and events changed).
 /// v3: round results name the blobs of their model and momentum.
-const SCHEMA: &[u8] = b"neuroshard-store-v3";
+/// v4: the reward bond and covered pay (accounts, proofs, supply, training state and parameters
+/// changed).
+const SCHEMA: &[u8] = b"neuroshard-store-v4";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

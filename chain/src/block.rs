@@ -4,9 +4,11 @@
 //! * `txs_root`: Tendermint's simple Merkle root (RFC 6962, SHA-256) over the transaction hashes.
 //! * `prev_state_root`: the state root after the parent block (genesis root for height 1), as in
 //!   CometBFT's `app_hash`: a block's effect is committed to by the next block.
+//! * `beacon`: the proposer's unique BLS signature over the height, the draw's randomness.
 //! * Block hash: `SHA-256("neuroshard-block-v1" || 0 || borsh(header))`.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use neuroshard_runtime::beacon::BeaconSig;
 use neuroshard_runtime::crypto::domain_hash;
 use neuroshard_runtime::{Address, Hash32, SignedTransaction};
 
@@ -24,6 +26,9 @@ pub struct Header {
     pub parent_hash: Hash32,
     pub txs_root: Hash32,
     pub prev_state_root: Hash32,
+    /// The proposer's beacon signature for this height (`neuroshard_runtime::beacon`): the
+    /// randomness that decides which proofs are re-executed.
+    pub beacon: Option<BeaconSig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -108,6 +113,7 @@ mod tests {
                 parent_hash: [0; 32],
                 txs_root: txs_root(&txs),
                 prev_state_root: [9; 32],
+                beacon: None,
             },
             txs,
         }

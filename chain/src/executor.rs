@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use neuroshard_runtime::beacon::BeaconSig;
 use neuroshard_runtime::{
     Address, BlockHeader, Genesis, Hash32, Ledger, Receipt, SignedTransaction, StateRoot, TxError,
     ValidatorUpdate, VerifiedTx,
@@ -111,6 +112,7 @@ impl ChainState {
         candidates: &[VerifiedTx],
         time_ms: u64,
         proposer: Address,
+        beacon: Option<BeaconSig>,
     ) -> Result<Block, ChainError> {
         self.abort_pending();
         let time_ms = time_ms.max(self.ledger.last_block_time_ms());
@@ -119,6 +121,7 @@ impl ChainState {
             height,
             time_ms,
             proposer,
+            beacon,
         };
         // Free transactions (fee-exempt kinds) go in only if their body succeeds: otherwise they
         // would fill blocks for nothing. Such a failure restarts the block without them.
@@ -166,6 +169,7 @@ impl ChainState {
                 parent_hash: self.last_hash,
                 txs_root: txs_root(&txs),
                 prev_state_root: self.ledger.state_root(),
+                beacon,
             },
             txs,
         };
@@ -299,6 +303,7 @@ impl ChainState {
             height: h.height,
             time_ms: h.time_ms,
             proposer: h.proposer,
+            beacon: h.beacon,
         })?;
         let mut receipts = Vec::with_capacity(verified.len());
         for (i, tx) in verified.iter().enumerate() {

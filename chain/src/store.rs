@@ -30,7 +30,9 @@ use crate::error::ChainError;
 /// v3: round results name the blobs of their model and momentum.
 /// v4: the reward bond and covered pay (accounts, proofs, supply, training state and parameters
 /// changed).
-const SCHEMA: &[u8] = b"neuroshard-store-v4";
+/// v5: the draw beacon (block headers carry beacon signatures; validator records beacon keys;
+/// the training state a draw window).
+const SCHEMA: &[u8] = b"neuroshard-store-v5";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

@@ -49,7 +49,7 @@ fn sign(chain: &ChainState, who: &SecretKey, nonce_offset: u64, body: TxBody) ->
 
 fn next_block(chain: &mut ChainState, txs: &[VerifiedTx], advance_ms: u64) -> Block {
     let time = chain.ledger().last_block_time_ms() + advance_ms;
-    chain.propose(txs, time, Address([7; 20])).unwrap()
+    chain.propose(txs, time, Address([7; 20]), None).unwrap()
 }
 
 /// Registers a node for `wallet` and proves enough work to fund it (two blocks).
@@ -96,7 +96,7 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     };
     let p = sign(chain, &node, 0, TxBody::SubmitProof(proof));
     let id = p.hash();
-    let b = chain.propose(&[p], time, Address([7; 20])).unwrap();
+    let b = chain.propose(&[p], time, Address([7; 20]), None).unwrap();
     chain.apply(&b).unwrap();
     // Drawn in the next block; the dev validator re-executes it and finds it valid.
     let b = next_block(chain, &[], 1_000);
@@ -337,6 +337,7 @@ fn replay_matches(dir: &Path) -> u64 {
                 height: hd.height,
                 time_ms: hd.time_ms,
                 proposer: hd.proposer,
+                beacon: hd.beacon,
             })
             .unwrap();
         for raw in &block.txs {

@@ -44,6 +44,7 @@ fn valid_block() -> Vec<u8> {
             parent_hash: [2; 32],
             txs_root: txs_root(&txs),
             prev_state_root: [4; 32],
+            beacon: Some(neuroshard_runtime::beacon::BeaconSig([5; 96])),
         },
         txs,
     }

@@ -279,6 +279,7 @@ fn tx_json(tx: &SignedTransaction) -> Value {
             "aggregate": hex32(&result.aggregate),
             "nextModel": hex32(&result.next_model), "momentum": hex32(&result.momentum),
             "evalLoss": neuroshard_runtime::round::micro_to_decimal(result.eval_loss_micro)}),
+        TxBody::SetBeaconKey { key, .. } => json!({"beaconKey": key.to_string()}),
     };
     json!({
         "hash": hex32(&tx.hash()),
@@ -312,6 +313,7 @@ fn block_json(block: &Block, full: bool) -> Value {
         "parentHash": hex32(&h.parent_hash),
         "txsRoot": hex32(&h.txs_root),
         "prevStateRoot": hex32(&h.prev_state_root),
+        "beacon": h.beacon.map(|b| hex::encode(b.0)),
         "transactions": txs,
     })
 }

@@ -63,7 +63,8 @@ fn account_json(
             "amount": amount(u.amount), "maturesAtMs": u.matures_at_ms
         })).collect::<Vec<_>>(),
         "validator": validator.map(|v| json!({
-            "power": v.record.power, "jailed": v.record.jailed
+            "power": v.record.power, "jailed": v.record.jailed,
+            "beaconKey": v.record.beacon_key.map(|k| k.to_string()),
         })),
     }))
 }
@@ -118,6 +119,7 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
                         "publicKey": v.record.public_key.to_string(),
                         "power": v.record.power,
                         "jailed": v.record.jailed,
+                        "beaconKey": v.record.beacon_key.map(|k| k.to_string()),
                         "stake": v.stake.0.to_string(),
                     })
                 })

@@ -54,6 +54,7 @@ fn apply_block(
             height,
             time_ms,
             proposer: Address([7; 20]),
+            beacon: None,
         })
         .unwrap();
     for tx in &verified {

@@ -92,6 +92,12 @@ impl SecretKey {
         }
     }
 
+    /// The secret scalar's bytes, for deriving keys of other schemes from this one
+    /// ([`crate::beacon::BeaconSecret::derive`]).
+    pub(crate) fn secret_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes().into()
+    }
+
     /// The 64-hex-digit token that reproduces this key exactly. Treat it as the secret it is.
     pub fn to_token(&self) -> String {
         hex::encode(self.0.to_bytes())

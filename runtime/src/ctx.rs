@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::amount::Amount;
+use crate::beacon::BeaconSig;
 use crate::crypto::{Address, Hash32};
 use crate::error::{StorageError, TxError};
 use crate::overlay::Overlay;
@@ -21,6 +22,10 @@ pub struct BlockHeader {
     /// Block time, Unix milliseconds, from consensus (never from a transaction).
     pub time_ms: u64,
     pub proposer: Address,
+    /// The proposer's beacon signature for this height ([`crate::beacon`]), the draw's
+    /// randomness. Blocks without a valid one from the height's first proposer spoil their draw
+    /// window ([`crate::draw`]).
+    pub beacon: Option<BeaconSig>,
 }
 
 /// What every handler may read about its block and chain.

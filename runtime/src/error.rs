@@ -21,6 +21,8 @@ pub enum CryptoError {
     BadSignature,
     #[error("signature is not in low-S form (malleated)")]
     NonCanonicalSignature,
+    #[error("not a valid beacon key: expected 96 hex digits of a compressed BLS12-381 G1 point")]
+    InvalidBeaconKey,
 }
 
 /// Bytes that are not a well-formed encoding.
@@ -86,6 +88,10 @@ pub enum TxError {
     NodeKeyIsWallet,
     #[error("{0} is not a validator")]
     UnknownValidator(Address),
+    #[error("validator {0} already has a beacon key (it is set once)")]
+    BeaconKeyAlreadySet(Address),
+    #[error("the beacon key's possession signature does not verify for this chain and signer")]
+    BadBeaconPossession,
     #[error("layer range {start}..{end} is not within the model's {layers} layers")]
     InvalidLayerRange { start: u32, end: u32, layers: u32 },
     #[error("proof claims no work")]
@@ -194,6 +200,8 @@ pub enum BlockError {
     HeightNotNext { last: u64, got: u64 },
     #[error("block time {got} ms is before the previous block's {previous} ms")]
     TimeWentBack { previous: u64, got: u64 },
+    #[error("block {height} lacks its proposer {proposer}'s valid beacon signature")]
+    BadBeacon { height: u64, proposer: Address },
     #[error(transparent)]
     Genesis(#[from] GenesisError),
     #[error(transparent)]

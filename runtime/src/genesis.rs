@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
+use crate::beacon::BeaconKey;
 use crate::crypto::PublicKey;
 use crate::error::GenesisError;
 use crate::params::Params;
@@ -27,6 +28,21 @@ pub struct GenesisValidator {
     pub name: String,
     pub public_key: PublicKey,
     pub power: u64,
+    /// Its beacon key (`BeaconSecret::derive` of its secret key's public half): what its
+    /// beacon signatures, the draw's randomness, are checked against.
+    pub beacon_key: BeaconKey,
+}
+
+impl GenesisValidator {
+    /// The entry for the validator whose consensus key is `key`, with its derived beacon key.
+    pub fn for_key(name: &str, key: &crate::crypto::SecretKey, power: u64) -> GenesisValidator {
+        GenesisValidator {
+            name: name.to_owned(),
+            public_key: key.public_key(),
+            power,
+            beacon_key: crate::beacon::BeaconSecret::derive(key).public_key(),
+        }
+    }
 }
 
 /// A genesis file.
@@ -170,6 +186,11 @@ mod tests {
         let dev = SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap();
         assert_eq!(g.validators.len(), 1);
         assert_eq!(g.validators[0].public_key, dev.public_key());
+        assert_eq!(
+            g.validators[0].beacon_key,
+            crate::beacon::BeaconSecret::derive(&dev).public_key(),
+            "genesis/dev.json names the dev validator's derived beacon key"
+        );
     }
 
     #[test]

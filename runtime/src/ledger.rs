@@ -115,12 +115,15 @@ impl<S: Storage> Ledger<S> {
                     power: v.power,
                     genesis_power: v.power,
                     jailed: false,
+                    beacon_key: Some(v.beacon_key),
                 };
                 ov.put(keys::validator(&address), &record);
                 index.0.push(address);
             }
             index.0.sort();
             ov.put(keys::VALIDATOR_INDEX.to_vec(), &index);
+            let draw_set = crate::draw::snapshot(&mut ov)?;
+            ov.put(keys::DRAW_SET.to_vec(), &draw_set);
         }
         let root = Self::write_version(&mut store, changes, 0)?;
         Ok(Ledger {
@@ -199,6 +202,7 @@ impl<S: Storage> Ledger<S> {
                 got: header.time_ms,
             });
         }
+        self.check_beacon(&header)?;
         let mut changes = Changes::new();
         let info = ChainInfo {
             height: header.height,
@@ -214,6 +218,30 @@ impl<S: Storage> Ledger<S> {
             ended: false,
         });
         Ok(())
+    }
+
+    /// A block proposed by a validator with a beacon key must carry that key's signature for its
+    /// height: such a proposer cannot spoil a draw window by leaving it out or garbling it, only
+    /// by not proposing at all (`crate::draw`). Blocks from others carry what they like.
+    fn check_beacon(&self, header: &BlockHeader) -> Result<(), BlockError> {
+        let Some(key) = self
+            .validator(&header.proposer)?
+            .and_then(|record| record.beacon_key)
+        else {
+            return Ok(());
+        };
+        let valid = header.beacon.is_some_and(|sig| {
+            key.height_output(&sig, &self.chain.chain_id, header.height, &header.proposer)
+                .is_some()
+        });
+        if valid {
+            Ok(())
+        } else {
+            Err(BlockError::BadBeacon {
+                height: header.height,
+                proposer: header.proposer,
+            })
+        }
     }
 
     /// Applies one transaction to the block in progress (see [`Receipt`] for what `Ok` and `Err`
@@ -243,6 +271,7 @@ impl<S: Storage> Ledger<S> {
                 height: self.chain.height.saturating_add(1),
                 time_ms: time_ms.max(self.chain.time_ms),
                 proposer: self.chain.proposer,
+                beacon: None,
             },
             prev_root: self.root,
         };
@@ -265,7 +294,7 @@ impl<S: Storage> Ledger<S> {
         };
         block.ended = true;
         let mut ov = Overlay::new(&self.store, &mut block.changes);
-        maturity::draw_samples(&mut ov, &self.params, &self.root, block.header.height)?;
+        crate::draw::on_block(&mut ov, &self.params, &self.chain.chain_id, &block.header)?;
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
         let mut updates = Vec::new();
@@ -404,6 +433,19 @@ impl<S: Storage> Ledger<S> {
 
     pub fn proof(&self, id: &Hash32) -> Result<Option<ProofRecord>, StorageError> {
         read(&self.store, &keys::proof(id))
+    }
+
+    /// The validator record of `address`, if it has one.
+    pub fn validator(&self, address: &Address) -> Result<Option<ValidatorRecord>, StorageError> {
+        read(&self.store, &keys::validator(address))
+    }
+
+    /// Who must propose block `height` (the next one) for it to add to the open draw window: its
+    /// first proposer in the window's validator snapshot ([`crate::draw`]).
+    pub fn draw_proposer(&self, height: u64) -> Result<Option<Address>, StorageError> {
+        let set: crate::state::DrawSet = read(&self.store, keys::DRAW_SET)?.unwrap_or_default();
+        let powers: Vec<_> = set.0.iter().map(|m| (m.address, m.power)).collect();
+        Ok(crate::beacon::first_proposer(&powers, height).map(|i| powers[i].0))
     }
 
     /// Every validator record, in address order, with its account's bonded stake.

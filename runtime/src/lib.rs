@@ -16,9 +16,11 @@
 #![forbid(unsafe_code)]
 
 pub mod amount;
+pub mod beacon;
 mod bond;
 pub mod crypto;
 mod ctx;
+pub mod draw;
 pub mod error;
 pub mod evidence;
 mod execute;

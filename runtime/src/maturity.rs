@@ -2,10 +2,11 @@
 //! closed is settled. Its pending reward is minted into the wallet's balance unless fraud was
 //! proven (then it was voided already) or a dispute is still open (then it waits one more window).
 //!
-//! A proof is *sampled* for re-execution with probability `verify_sample_bps`, drawn in the block
-//! after the one that accepted it from that block's predecessor's state root, which did not exist
-//! when the proof was signed. A sampled proof is paid only after more than two thirds of validator
-//! power verified it; until then it waits window after window.
+//! A proof is *sampled* for re-execution with probability `verify_sample_bps`, drawn when the
+//! first draw window opened after its block closes ([`crate::draw`]: validators' beacon
+//! signatures that nobody could know, or choose among, when the proof was committed). A sampled
+//! proof is paid only after more than two thirds of validator power verified it; until then it
+//! waits window after window.
 //!
 //! What a matured proof mints is [`payout`]: the reward if it was checked (scaled up if it was
 //! drawn), else only the part its wallet's bond covered (`rewards::cover`). Minted rewards go
@@ -51,16 +52,17 @@ pub fn is_sampled(seed: &Hash32, id: &Hash32, sample_bps: u16) -> bool {
     u64::from_le_bytes(first) % 10_000 < u64::from(sample_bps)
 }
 
-/// Draws the sampling of every queued proof accepted before block `height`, from `seed` (the
-/// state root this block builds on).
+/// Draws the sampling of every queued proof accepted at or before block `after`, from `seed`
+/// (a closed draw window's, see [`crate::draw`]); in a `spoiled` window every training proof is
+/// drawn.
 pub(crate) fn draw_samples<S: Storage>(
     ov: &mut Overlay<'_, S>,
     params: &Params,
+    training: &mut TrainingState,
     seed: &Hash32,
-    height: u64,
+    spoiled: bool,
+    after: u64,
 ) -> Result<(), StorageError> {
-    let mut training: TrainingState = ov.get(keys::TRAINING)?.unwrap_or_default();
-    let start = training.sample_head;
     training.sample_head = training.sample_head.max(training.queue_head);
     while training.sample_head < training.queue_tail {
         let key = keys::maturity(training.sample_head);
@@ -69,13 +71,13 @@ pub(crate) fn draw_samples<S: Storage>(
         let mut proof: ProofRecord = ov
             .get(&proof_key)?
             .ok_or_else(|| missing(proof_key.clone()))?;
-        if proof.height >= height {
-            break; // accepted in this block: the next block draws it
+        if proof.height > after {
+            break; // accepted after the window opened: the next window draws it
         }
         if proof.sampled.is_none() {
             // Proofs without batches (inference tokens only) mint nothing: never drawn.
             let drawn = proof.batches > 0
-                && is_sampled(seed, &entry.proof, params.training.verify_sample_bps);
+                && (spoiled || is_sampled(seed, &entry.proof, params.training.verify_sample_bps));
             proof.sampled = Some(drawn);
             if !drawn {
                 // The gamble is over: undrawn, it will pay `covered`; its collateral is free.
@@ -87,9 +89,6 @@ pub(crate) fn draw_samples<S: Storage>(
             ov.put(proof_key, &proof);
         }
         training.sample_head += 1;
-    }
-    if training.sample_head != start {
-        ov.put(keys::TRAINING.to_vec(), &training);
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::amount::Amount;
+use crate::beacon::BeaconKey;
 use crate::crypto::{Address, Hash32, PublicKey};
 use crate::round::RoundResult;
 
@@ -29,6 +30,8 @@ pub mod keys {
     pub const ROUND_RESULT_PREFIX: &[u8] = b"s/rresult/";
     pub const MATURITY_PREFIX: &[u8] = b"s/mature/";
     pub const BOND_RELEASE_PREFIX: &[u8] = b"s/bondrel/";
+    /// The validator set of the open draw window ([`super::DrawSet`]).
+    pub const DRAW_SET: &[u8] = b"s/drawset";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -174,6 +177,10 @@ pub struct ValidatorRecord {
     /// Power granted by genesis (bootstrap validators hold no stake).
     pub genesis_power: u64,
     pub jailed: bool,
+    /// Its beacon key (from genesis or `SetBeaconKey`, set once): what its beacon signatures
+    /// are checked against ([`crate::draw`]). Without one, its first-proposer heights spoil
+    /// their draw window.
+    pub beacon_key: Option<BeaconKey>,
 }
 
 /// The addresses of every validator record, sorted (the store has no iteration).
@@ -321,6 +328,38 @@ pub struct TrainingState {
     /// Bond release queue: entries `head..tail` are waiting, oldest first.
     pub release_head: u64,
     pub release_tail: u64,
+    /// The draw window now open ([`crate::draw`]).
+    pub draw: DrawWindow,
+}
+
+/// The beacon contributions collected for the next draw (see [`crate::draw`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DrawWindow {
+    /// Proofs accepted at or before this height are drawn when the window closes; the window
+    /// takes contributions from the blocks after it.
+    pub after: u64,
+    /// The contributions so far, chained: `H(seed ‖ output)` per contributing block.
+    pub seed: Hash32,
+    /// Distinct contributors so far, in order.
+    pub contributors: Vec<Address>,
+    /// Their summed power in the window's validator set ([`DrawSet`]).
+    pub power: u64,
+    /// A block of the window was not proposed by its first proposer with a valid beacon
+    /// signature: every proof the window draws is drawn.
+    pub spoiled: bool,
+}
+
+/// The validator set a draw window was opened with: who is each height's first proposer, with
+/// which power and beacon key. Fixed for the window, so nobody can steer those by staking or
+/// registering keys once the window's proofs are committed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DrawSet(pub Vec<DrawMember>);
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DrawMember {
+    pub address: Address,
+    pub power: u64,
+    pub beacon_key: Option<BeaconKey>,
 }
 
 /// A matured reward's release from its wallet's bond. Every bond period has the same length

@@ -9,6 +9,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::amount::Amount;
+use crate::beacon::{BeaconKey, BeaconSig};
 use crate::crypto::{domain_hash, Address, Hash32, PublicKey, SecretKey, Signature};
 use crate::error::{DecodeError, TxError};
 use crate::evidence::Evidence;
@@ -65,11 +66,18 @@ pub enum TxBody {
     /// deadline). The ledger adopts a result once more than two thirds of validator power
     /// attested it (see [`crate::round`]).
     AttestRound { round: u64, result: RoundResult },
+    /// Signed by a validator without a beacon key: registers `key` as its beacon key, once.
+    /// `possession` is the key's signature over `(chain id, signer)`
+    /// ([`crate::beacon::BeaconSecret::possession`]).
+    SetBeaconKey {
+        key: BeaconKey,
+        possession: BeaconSig,
+    },
 }
 
 /// Every transaction kind's name (as the RPC, the explorer and fee estimates spell it) and
 /// whether it is fee-exempt, in [`TxBody`] order.
-pub const TX_KINDS: [(&str, bool); 10] = [
+pub const TX_KINDS: [(&str, bool); 11] = [
     ("transfer", false),
     ("registerNode", true),
     ("submitProof", true),
@@ -80,6 +88,7 @@ pub const TX_KINDS: [(&str, bool); 10] = [
     ("reportFraud", true),
     ("verdict", true),
     ("attestRound", true),
+    ("setBeaconKey", true),
 ];
 
 impl TxBody {
@@ -96,6 +105,7 @@ impl TxBody {
             TxBody::ReportFraud(_) => 7,
             TxBody::Verdict { .. } => 8,
             TxBody::AttestRound { .. } => 9,
+            TxBody::SetBeaconKey { .. } => 10,
         }
     }
 
@@ -212,6 +222,9 @@ impl SignedTransaction {
                 }
             }
             TxBody::WithdrawUnbonded | TxBody::Verdict { .. } => {}
+            // The possession signature is a pairing check: the handler does it once the signer
+            // is known to be a validator without a key, so strangers cannot make nodes pay it.
+            TxBody::SetBeaconKey { .. } => {}
         }
         let hash = domain_hash(TXID_DOMAIN, &wire);
         Ok(VerifiedTx {

@@ -80,6 +80,7 @@ fn an_uncommitted_block_leaves_storage_untouched() {
         height: height + 1,
         time_ms: c.time_ms + 1_000,
         proposer: c.proposer,
+        beacon: None,
     };
     c.ledger.begin_block(header).unwrap();
     let tx = transfers(&c, &alice, 1).remove(0).verify().unwrap();
@@ -105,6 +106,7 @@ fn block_calls_out_of_order_are_refused() {
         height,
         time_ms,
         proposer: Address::default(),
+        beacon: None,
     };
     let t = c.time_ms;
     assert!(matches!(

@@ -34,6 +34,10 @@ enum Op {
     Withdraw {
         who: u8,
     },
+    /// `SetBeaconKey` from wallet `who` (a staked wallet has voting power only after it).
+    RegisterBeacon {
+        who: u8,
+    },
     Prove {
         node: u8,
         batches: u64,
@@ -73,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (u.clone(), 0..1_500u64).prop_map(|(who, neuro)| Op::Stake { who, neuro }),
         1 => (u.clone(), 0..1_500u64).prop_map(|(who, neuro)| Op::Unstake { who, neuro }),
         1 => u.clone().prop_map(|who| Op::Withdraw { who }),
+        2 => u.clone().prop_map(|who| Op::RegisterBeacon { who }),
         4 => (u.clone(), 0..1_200u64, 0..25u64, 0..12_000u64, any::<bool>())
             .prop_map(|(node, batches, uptime, samples, reuse_batches)| Op::Prove { node, batches, uptime, samples, reuse_batches }),
         1 => (u.clone(), u.clone(), 1..50u64).prop_map(|(validator, reporter, height)| Op::DoubleSign { validator, reporter, height }),
@@ -174,6 +179,18 @@ fn run(ops: Vec<Op>) {
                     amount: Amount::neuro(neuro + 1),
                 },
             ),
+            Op::RegisterBeacon { who } => {
+                let beacon = neuroshard_runtime::beacon::BeaconSecret::derive(&wallet(who));
+                sign(
+                    &wallet(who),
+                    &mut nonces[who as usize],
+                    fee,
+                    TxBody::SetBeaconKey {
+                        key: beacon.public_key(),
+                        possession: beacon.possession(CHAIN, &wallet(who).address()),
+                    },
+                )
+            }
             Op::Withdraw { who } => sign(
                 &wallet(who),
                 &mut nonces[who as usize],
@@ -321,7 +338,7 @@ fn run(ops: Vec<Op>) {
     flush(&mut c, &mut pending, 1_000, &mut nonces, &mut node_nonces);
     // Validator powers agree with stakes after all of it.
     for v in c.ledger.validators().unwrap() {
-        let expected = if v.record.jailed {
+        let expected = if v.record.jailed || v.record.beacon_key.is_none() {
             0
         } else if v.stake >= c.params().min_validator_stake {
             (v.record.genesis_power + u64::try_from(v.stake.0 / 1_000_000_000_000_000_000).unwrap())

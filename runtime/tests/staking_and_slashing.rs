@@ -7,8 +7,14 @@ use neuroshard_runtime::evidence::{Evidence, Vote, VoteKind};
 use neuroshard_runtime::proof::{Proof, WorkMetrics};
 use neuroshard_runtime::*;
 
+/// Stakes `amount` from `who` and, in the same block, registers its beacon key (without which a
+/// validator has no power; refused harmlessly if it is no validator or has one already).
 fn stake(c: &mut Chain, who: &SecretKey, amount: Amount) -> (Receipt, Vec<ValidatorUpdate>) {
-    let (mut receipts, updates) = c.block(1_000, &[c.sign(who, TxBody::Stake { amount })]);
+    let stake = c.sign(who, TxBody::Stake { amount });
+    let mut register = c.beacon_key_tx(who);
+    register.tx.nonce += 1;
+    let register = register.tx.sign(who);
+    let (mut receipts, updates) = c.block(1_000, &[stake, register]);
     (receipts.remove(0).unwrap(), updates)
 }
 

@@ -146,11 +146,7 @@ fn with_validators(keys: &[SecretKey]) -> Chain {
     let mut g = test_genesis();
     g.validators = keys
         .iter()
-        .map(|k| GenesisValidator {
-            name: String::new(),
-            public_key: k.public_key(),
-            power: 10,
-        })
+        .map(|k| GenesisValidator::for_key("", k, 10))
         .collect();
     let mut c = Chain::with_genesis(g);
     c.validators = keys.to_vec();

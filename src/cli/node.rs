@@ -311,11 +311,7 @@ pub fn init_testnet(
     genesis.validators = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| GenesisValidator {
-            name: format!("node{i}"),
-            public_key: k.public_key(),
-            power: 10,
-        })
+        .map(|(i, k)| GenesisValidator::for_key(&format!("node{i}"), k, 10))
         .collect();
     let genesis_json = serde_json::to_string_pretty(&genesis)?;
     Genesis::from_json(&genesis_json).context("generated genesis is invalid")?;

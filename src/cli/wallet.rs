@@ -276,6 +276,34 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
     }
 }
 
+/// A wallet that became a validator by staking registers its beacon key (derived from its
+/// key), without which it has no voting power; once, so a later stake sends nothing.
+async fn register_beacon_key(args: &WalletArgs) -> anyhow::Result<()> {
+    let key = resolve_key()?;
+    let c = client(args)?;
+    let account = call(
+        &c,
+        "neuro_getAccount",
+        vec![key.address().to_string().into()],
+    )
+    .await?;
+    let validator = &account["validator"];
+    if validator.is_null() || !validator["beaconKey"].is_null() {
+        return Ok(());
+    }
+    let status = call(&c, "neuro_status", vec![]).await?;
+    let chain_id = status["chain_id"]
+        .as_str()
+        .context("the node's status names no chain")?;
+    let beacon = neuroshard_runtime::beacon::BeaconSecret::derive(&key);
+    let body = TxBody::SetBeaconKey {
+        key: beacon.public_key(),
+        possession: beacon.possession(chain_id, &key.address()),
+    };
+    let v = send(args, "setBeaconKey", body, Amount::ZERO).await?;
+    report(args, &v)
+}
+
 /// Prints the receipt; a transaction whose body failed (fee still paid) is an error exit.
 fn report(args: &WalletArgs, v: &Value) -> anyhow::Result<()> {
     print(args, v, receipt_line);
@@ -468,6 +496,7 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             let amount = parse_amount(amount)?;
             let v = send(args, "stake", TxBody::Stake { amount }, amount).await?;
             report(args, &v)?;
+            register_beacon_key(args).await?;
         }
         WalletCommand::Unstake { amount } => {
             let amount = parse_amount(amount)?;

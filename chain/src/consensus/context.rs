@@ -284,21 +284,14 @@ impl NeuroContext {
 /// several in a row.
 pub fn proposer_index(set: &ValidatorSet, height: Height, round: Round) -> usize {
     let count = set.validators.len();
-    let total: u64 = set.validators.iter().map(|v| v.power).sum();
-    if count == 0 || total == 0 {
+    let powers: Vec<_> = set
+        .validators
+        .iter()
+        .map(|v| (v.address.0, v.power))
+        .collect();
+    let Some(first) = neuroshard_runtime::beacon::first_proposer(&powers, height.0) else {
         return 0;
-    }
-    let digest =
-        neuroshard_runtime::crypto::domain_hash(b"neuroshard-proposer-v1", &height.0.to_be_bytes());
-    let mut slot = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % total;
-    let mut first = 0;
-    for (i, v) in set.validators.iter().enumerate() {
-        if slot < v.power {
-            first = i;
-            break;
-        }
-        slot -= v.power;
-    }
+    };
     let round = round.as_u32().unwrap_or(0) as usize;
     (first + round % count) % count
 }

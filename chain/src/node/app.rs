@@ -20,6 +20,7 @@ use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Valid
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use neuroshard_runtime::beacon::BeaconSecret;
 use neuroshard_runtime::evidence::Evidence;
 use neuroshard_runtime::{SecretKey, TxBody};
 use tokio::sync::mpsc;
@@ -62,6 +63,9 @@ pub(crate) fn validator_set_at(
     (height.0 <= committed.saturating_add(AHEAD_HEIGHTS)).then(|| set.clone())
 }
 
+/// Heights between two registrations of this validator's beacon key while the ledger lacks it.
+const BEACON_KEY_RETRY: u64 = 32;
+
 /// Streamed blocks for heights ahead of ours kept at once.
 const MAX_AHEAD: usize = 16;
 
@@ -69,6 +73,12 @@ pub(crate) struct App {
     pub shared: Arc<Shared>,
     pub signer: Signer,
     pub key: SecretKey,
+    /// Its beacon secret (derived from `key`): signs each block it proposes, the draw's
+    /// randomness (`neuroshard_runtime::draw`).
+    pub beacon: BeaconSecret,
+    /// Whether the ledger holds this validator's beacon key, and the height it last sent it.
+    pub beacon_key_registered: bool,
+    pub beacon_key_tried_at: Option<u64>,
     pub me: ValidatorAddress,
     pub chain_id: String,
     pub block_interval: Duration,
@@ -305,7 +315,10 @@ impl App {
                     ledger.account(a).map(|acc| acc.nonce).unwrap_or(u64::MAX)
                 })
             };
-            let block = chain.propose(&candidates, now_ms(), self.me.0)?;
+            let beacon = self
+                .beacon
+                .sign_height(&self.chain_id, height.0, &self.me.0);
+            let block = chain.propose(&candidates, now_ms(), self.me.0, Some(beacon))?;
             chain
                 .store()
                 .put_own_proposal(height.0, round_u32, &block)?;
@@ -466,6 +479,37 @@ impl App {
         }
     }
 
+    /// A validator that joined by staking registers its beacon key once (genesis validators
+    /// have theirs): until it does, it has no voting power. Retried every [`BEACON_KEY_RETRY`]
+    /// heights until the ledger holds it.
+    fn register_beacon_key(&mut self, height: u64) {
+        if self.beacon_key_registered
+            || self
+                .beacon_key_tried_at
+                .is_some_and(|at| height < at.saturating_add(BEACON_KEY_RETRY))
+        {
+            return;
+        }
+        let record = self.chain().ledger().validator(&self.me.0).ok().flatten();
+        match record {
+            None => return, // not a validator (yet): nothing to register
+            Some(r) if r.beacon_key.is_some() => {
+                self.beacon_key_registered = true;
+                return;
+            }
+            Some(_) => {}
+        }
+        self.beacon_key_tried_at = Some(height);
+        let body = TxBody::SetBeaconKey {
+            key: self.beacon.public_key(),
+            possession: self.beacon.possession(&self.chain_id, &self.me.0),
+        };
+        match self.shared.sign_and_submit(&self.key, body) {
+            Ok(hash) => info!(tx = %hex::encode(hash), "registering this validator's beacon key"),
+            Err(e) => warn!("the beacon key registration was not accepted: {e}"),
+        }
+    }
+
     async fn decided(
         &mut self,
         certificate: CommitCertificate<NeuroContext>,
@@ -523,6 +567,7 @@ impl App {
         } else {
             warn!("every validator is jailed; keeping the last validator set");
         }
+        self.register_beacon_key(height.0);
         self.watcher.committed(
             height.0,
             self.validators.validators.iter().map(|v| v.public_key),

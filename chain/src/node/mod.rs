@@ -284,6 +284,9 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
     let app = app::App {
         shared: shared.clone(),
         signer: Signer::new(key.clone(), &genesis.chain_id),
+        beacon: neuroshard_runtime::beacon::BeaconSecret::derive(&key),
+        beacon_key_registered: false,
+        beacon_key_tried_at: None,
         key,
         me,
         chain_id: genesis.chain_id.clone(),

@@ -226,6 +226,7 @@ mod tests {
                 parent_hash: [0; 32],
                 txs_root: txs_root(&[]),
                 prev_state_root: [0; 32],
+                beacon: None,
             },
             txs: Vec::new(),
         }

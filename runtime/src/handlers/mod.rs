@@ -1,6 +1,7 @@
 //! One handler per transaction kind. Each runs inside the transaction's fork: returning an error
 //! discards everything it wrote.
 
+mod beacon;
 mod fraud;
 mod proof;
 mod register;
@@ -37,5 +38,8 @@ pub(crate) fn execute<S: Storage>(
         TxBody::ReportFraud(evidence) => fraud::report(ctx, sender, evidence),
         TxBody::Verdict { proof, valid } => verdict::verdict(ctx, sender, *proof, *valid),
         TxBody::AttestRound { round, result } => round::attest_round(ctx, sender, *round, result),
+        TxBody::SetBeaconKey { key, possession } => {
+            beacon::set_beacon_key(ctx, sender, key, possession)
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `Stake`, `Unstake`, `WithdrawUnbonded`, and the voting power that stake buys.
 //!
-//! Reaching `min_validator_stake` (100 NEURO) makes an account a validator candidate with one unit
-//! of voting power per whole NEURO staked. Unstaked NEURO waits `unbonding_period_ms` (and can still
+//! Reaching `min_validator_stake` (100 NEURO) makes an account a validator candidate; once it has
+//! registered its beacon key (`SetBeaconKey`) it holds one unit of voting power per whole NEURO
+//! staked. Unstaked NEURO waits `unbonding_period_ms` (and can still
 //! be slashed) before it can be withdrawn. Power changes are collected in `end_block`.
 //!
 //! The validator index holds at most `max_validators` slots. A slot is freed when its holder
@@ -20,7 +21,9 @@ use crate::storage::Storage;
 
 /// Voting power for a validator record and its account's bonded stake.
 pub(crate) fn voting_power(params: &Params, record: &ValidatorRecord, stake: Amount) -> u64 {
-    if record.jailed {
+    // Without a beacon key a validator could never be checked for the draw's randomness
+    // (`crate::draw`): it gets power once it registered one (`SetBeaconKey`).
+    if record.jailed || record.beacon_key.is_none() {
         return 0;
     }
     let from_stake = if stake >= params.min_validator_stake {
@@ -61,6 +64,7 @@ pub(super) fn stake<S: Storage>(
                 power: 0,
                 genesis_power: 0,
                 jailed: false,
+                beacon_key: None,
             };
             ctx.ov.put(keys::validator(&who), &record);
         }

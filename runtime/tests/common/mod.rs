@@ -2,6 +2,7 @@
 //! to earn NEURO the only way there is (proofs).
 #![allow(dead_code)]
 
+use neuroshard_runtime::beacon::{BeaconSecret, BeaconSig};
 use neuroshard_runtime::evidence::SignedProof;
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
 use neuroshard_runtime::tx::node_registration_digest;
@@ -43,6 +44,8 @@ pub struct Chain {
     pub proofs: Vec<Hash32>,
     /// Keys of the validators that `verify_drawn` signs for (the dev validator by default).
     pub validators: Vec<SecretKey>,
+    /// Whether blocks come from their draw proposer with its beacon signature (`proposer_of`).
+    pub beacons: bool,
 }
 
 impl Chain {
@@ -55,7 +58,10 @@ impl Chain {
     pub fn with_genesis(mut genesis: Genesis) -> Chain {
         genesis.params.training.verify_sample_bps = 10_000;
         genesis.params.bond_period_ms = 1_000;
-        Self::with_exact_genesis(genesis)
+        let mut c = Self::with_exact_genesis(genesis);
+        // Every proof is drawn anyway: blocks come from a non-validator that keeps the fees.
+        c.beacons = false;
+        c
     }
 
     pub fn with_exact_genesis(genesis: Genesis) -> Chain {
@@ -67,6 +73,25 @@ impl Chain {
             next_batch: Default::default(),
             proofs: Vec::new(),
             validators: vec![SecretKey::from_token(genesis::DEV_VALIDATOR_TOKEN).unwrap()],
+            beacons: true,
+        }
+    }
+
+    /// The proposer and beacon signature of block `height`: its first proposer's, when blocks
+    /// carry beacons and that validator's key is at hand, else `proposer` without one (which
+    /// spoils the draw window: every proof is drawn).
+    pub fn proposer_of(&self, height: u64) -> (Address, Option<BeaconSig>) {
+        let first = self.ledger.draw_proposer(height).unwrap();
+        let key = self
+            .validators
+            .iter()
+            .find(|k| self.beacons && Some(k.address()) == first);
+        match key {
+            Some(k) => (
+                k.address(),
+                Some(BeaconSecret::derive(k).sign_height(CHAIN, height, &k.address())),
+            ),
+            None => (self.proposer, None),
         }
     }
 
@@ -98,6 +123,18 @@ impl Chain {
         .sign(who)
     }
 
+    /// `who`'s `SetBeaconKey` transaction (its derived key), at its next nonce.
+    pub fn beacon_key_tx(&self, who: &SecretKey) -> SignedTransaction {
+        let beacon = BeaconSecret::derive(who);
+        self.sign(
+            who,
+            TxBody::SetBeaconKey {
+                key: beacon.public_key(),
+                possession: beacon.possession(CHAIN, &who.address()),
+            },
+        )
+    }
+
     /// Applies one block `advance_ms` after the previous one.
     pub fn block(
         &mut self,
@@ -105,10 +142,13 @@ impl Chain {
         txs: &[SignedTransaction],
     ) -> (Vec<Result<Receipt, TxError>>, Vec<ValidatorUpdate>) {
         self.time_ms += advance_ms;
+        let height = self.ledger.height() + 1;
+        let (proposer, beacon) = self.proposer_of(height);
         let header = BlockHeader {
-            height: self.ledger.height() + 1,
+            height,
             time_ms: self.time_ms,
-            proposer: self.proposer,
+            proposer,
+            beacon,
         };
         self.ledger.begin_block(header).unwrap();
         let receipts = txs

@@ -1,0 +1,146 @@
+//! Which accepted proofs are re-executed: a draw nobody can steer once the proofs are committed.
+//!
+//! The draw's randomness comes from validators' beacon signatures ([`crate::beacon`]), collected
+//! in *windows*:
+//!
+//! 1. A window opens at the end of block `after`, with a snapshot of the validator set
+//!    ([`DrawSet`]: address, power, beacon key). Every proof accepted at or before `after` and
+//!    not yet drawn waits for this window.
+//! 2. Each later block contributes if it was proposed by its height's *first proposer* in the
+//!    snapshot ([`crate::beacon::first_proposer`], the round-0 proposer when the set has not
+//!    changed) and carries that validator's valid beacon signature: the seed becomes
+//!    `H(seed ‖ output)`. Any other block (a later consensus round, a missing or bad signature,
+//!    a validator without a beacon key, a set that changed) *spoils* the window.
+//! 3. The window closes at the first block after which its distinct contributors hold more than
+//!    a third of the snapshot's power, and its proofs are drawn from the seed at the genesis
+//!    sample rate. A spoiled window closes at once, and every proof it holds is drawn. The next
+//!    window opens at the end of the closing block.
+//!
+//! Why nobody can steer it, as long as validators holding less than a third of the power
+//! collude (the assumption the chain's safety already rests on):
+//! * **Nobody knows the seed while the proofs can still change.** The contributors of a window
+//!   hold more than a third of the power, so at least one is honest, and its contribution is a
+//!   BLS signature over a height after `after`, which nobody else can compute and which it
+//!   publishes only in its block, after every proof of the window was committed.
+//! * **Nobody can choose among seeds.** Signatures are unique, so a contributor has exactly one
+//!   value. Block time, transaction order and the state root do not enter the seed. The
+//!   proposer of each height and the powers are fixed by the snapshot taken before the window's
+//!   contributions start, so staking, unstaking or registering keys cannot change who
+//!   contributes or with what key.
+//! * **Withholding does not help.** A contributor who, knowing the other contributions, dislikes
+//!   the outcome can only not propose (or sign wrongly): that spoils the window, and then every
+//!   proof of the window is drawn, which is what a cheater likes least.
+//!
+//! A spoiled window costs honest validators extra re-execution (every proof of one window), never
+//! an honest node money. On a one-validator chain a window is one block long, as before.
+
+use crate::beacon::first_proposer;
+use crate::crypto::{domain_hash, Hash32};
+use crate::ctx::BlockHeader;
+use crate::error::StorageError;
+use crate::maturity;
+use crate::overlay::Overlay;
+use crate::params::Params;
+use crate::state::{
+    keys, DrawMember, DrawSet, DrawWindow, TrainingState, ValidatorIndex, ValidatorRecord,
+};
+use crate::storage::Storage;
+
+const MIX_DOMAIN: &[u8] = b"neuroshard-draw-mix-v1";
+
+/// The active validator set now in `ov`, in address order (the set consensus uses for the next
+/// height).
+pub(crate) fn snapshot<S: Storage>(ov: &mut Overlay<'_, S>) -> Result<DrawSet, StorageError> {
+    let index: ValidatorIndex = ov.get(keys::VALIDATOR_INDEX)?.unwrap_or_default();
+    let mut members = Vec::with_capacity(index.0.len());
+    for address in index.0 {
+        let Some(record) = ov.get::<ValidatorRecord>(&keys::validator(&address))? else {
+            continue;
+        };
+        if record.jailed || record.power == 0 {
+            continue;
+        }
+        members.push(DrawMember {
+            address,
+            power: record.power,
+            beacon_key: record.beacon_key,
+        });
+    }
+    Ok(DrawSet(members))
+}
+
+/// What block `header` contributes to a window with validator set `set`: the index of its
+/// contributor and the beacon output, or `None` if it spoils the window.
+pub fn contribution(
+    set: &DrawSet,
+    chain_id: &str,
+    header: &BlockHeader,
+) -> Option<(usize, Hash32)> {
+    let powers: Vec<_> = set.0.iter().map(|m| (m.address, m.power)).collect();
+    let i = first_proposer(&powers, header.height)?;
+    let member = &set.0[i];
+    if member.address != header.proposer {
+        return None;
+    }
+    let out = member.beacon_key?.height_output(
+        header.beacon.as_ref()?,
+        chain_id,
+        header.height,
+        &header.proposer,
+    )?;
+    Some((i, out))
+}
+
+/// Adds block `header` to the open window, and closes the window (drawing its proofs) if its
+/// contributors now hold more than a third of its power. Called at the end of every block.
+pub(crate) fn on_block<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    params: &Params,
+    chain_id: &str,
+    header: &BlockHeader,
+) -> Result<(), StorageError> {
+    let mut training: TrainingState = ov.get(keys::TRAINING)?.unwrap_or_default();
+    let set: DrawSet = ov.get(keys::DRAW_SET)?.unwrap_or_default();
+    let before = training.clone();
+    add(&mut training.draw, &set, chain_id, header);
+    let total: u64 = set.0.iter().map(|m| m.power).fold(0, u64::saturating_add);
+    let enough = u128::from(training.draw.power) * 3 > u128::from(total);
+    if enough || training.draw.spoiled || total == 0 {
+        let window = std::mem::take(&mut training.draw);
+        maturity::draw_samples(
+            ov,
+            params,
+            &mut training,
+            &window.seed,
+            window.spoiled,
+            window.after,
+        )?;
+        training.draw = DrawWindow {
+            after: header.height,
+            seed: window.seed,
+            ..DrawWindow::default()
+        };
+        let next = snapshot(ov)?;
+        if next != set {
+            ov.put(keys::DRAW_SET.to_vec(), &next);
+        }
+    }
+    if training != before {
+        ov.put(keys::TRAINING.to_vec(), &training);
+    }
+    Ok(())
+}
+
+fn add(window: &mut DrawWindow, set: &DrawSet, chain_id: &str, header: &BlockHeader) {
+    match contribution(set, chain_id, header) {
+        Some((i, out)) => {
+            window.seed = domain_hash(MIX_DOMAIN, &[window.seed, out].concat());
+            let member = &set.0[i];
+            if !window.contributors.contains(&member.address) {
+                window.contributors.push(member.address);
+                window.power = window.power.saturating_add(member.power);
+            }
+        }
+        None => window.spoiled = true,
+    }
+}

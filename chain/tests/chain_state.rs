@@ -98,7 +98,8 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     let id = p.hash();
     let b = chain.propose(&[p], time, Address([7; 20]), None).unwrap();
     chain.apply(&b).unwrap();
-    // Drawn in the next block; the dev validator re-executes it and finds it valid.
+    // Drawn in the next block (a proposer that is no validator spoils its draw window, so every
+    // proof in it is drawn); the dev validator re-executes it and finds it valid.
     let b = next_block(chain, &[], 1_000);
     chain.apply(&b).unwrap();
     let validator =

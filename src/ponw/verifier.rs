@@ -626,7 +626,7 @@ impl Verifier {
                 );
             };
             if p.sampled.is_none() {
-                return Ok(()); // not drawn yet: the next block draws it
+                return Ok(()); // not drawn yet: its draw window closes in a later block
             }
             let have = if p.status == ProofStatus::Voided {
                 Some(false)

@@ -180,19 +180,7 @@ impl FromStr for BeaconKey {
     }
 }
 
-impl Serialize for BeaconKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for BeaconKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <String as Deserialize>::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+crate::crypto::serde_via_str!(BeaconKey);
 
 impl fmt::Debug for BeaconSig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

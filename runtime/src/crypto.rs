@@ -234,6 +234,7 @@ macro_rules! serde_via_str {
         }
     };
 }
+pub(crate) use serde_via_str;
 serde_via_str!(Address);
 serde_via_str!(PublicKey);
 

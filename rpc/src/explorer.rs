@@ -211,6 +211,7 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "dataShard": hex32(&p.data_shard),
         "pseudoGradient": hex32(&p.pseudo_gradient),
         "sampled": p.sampled,
+        "drawnInFull": p.drawn_in_full,
         "verdicts": p.verdicts.iter().map(|v| json!({
             "validator": v.validator, "valid": v.valid, "power": v.power
         })).collect::<Vec<_>>(),

@@ -29,7 +29,9 @@
 //!   contributes or with what key.
 //! * **Withholding does not help.** A contributor who, knowing the other contributions, dislikes
 //!   the outcome can only not propose (or sign wrongly): that spoils the window, and then every
-//!   proof of the window is drawn, which is what a cheater likes least.
+//!   proof of the window is drawn, which is what a cheater likes least. Honest proofs drawn that
+//!   way are paid their reward, not the seed-drawn `(R − (1 − s)·C)/s`
+//!   (`ProofRecord::drawn_in_full`), so withholding cannot raise anyone's pay either.
 //!
 //! A spoiled window costs honest validators extra re-execution (every proof of one window), never
 //! an honest node money. On a one-validator chain a window is one block long, as before.

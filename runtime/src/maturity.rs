@@ -79,6 +79,7 @@ pub(crate) fn draw_samples<S: Storage>(
             let drawn = proof.batches > 0
                 && (spoiled || is_sampled(seed, &entry.proof, params.training.verify_sample_bps));
             proof.sampled = Some(drawn);
+            proof.drawn_in_full = drawn && spoiled;
             if !drawn {
                 // The gamble is over: undrawn, it will pay `covered`; its collateral is free.
                 let account_key = keys::account(&proof.wallet);
@@ -135,12 +136,14 @@ pub(crate) fn mature_rewards<S: Storage>(
 }
 
 /// What a matured proof mints: checked by re-execution (drawn, or disputed and then
-/// verified), the reward, scaled up for drawn proofs so that the expected pay over the draw is
-/// the reward (`rewards::drawn_pay`); unchecked, only what its wallet's bond covered.
+/// verified), the reward, scaled up for proofs the seed drew so that the expected pay over the
+/// draw is the reward (`rewards::drawn_pay`); unchecked, only what its wallet's bond covered.
+/// A proof drawn because its window was spoiled is paid its reward unscaled: otherwise a
+/// validator withholding its block would raise the pay of the honest proofs in that window.
 pub fn payout(params: &Params, proof: &ProofRecord) -> Amount {
     let covered = proof.covered.min(proof.reward);
     match (proof.status, proof.sampled) {
-        (ProofStatus::Verified, Some(true)) => {
+        (ProofStatus::Verified, Some(true)) if !proof.drawn_in_full => {
             rewards::drawn_pay(params.training.verify_sample_bps, proof.reward, covered)
         }
         (ProofStatus::Verified, _) => proof.reward,

@@ -286,10 +286,14 @@ pub struct ProofRecord {
     pub pseudo_gradient: Hash32,
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,
-    /// Drawn for re-execution? Decided in the block after the one that accepted it, from that
-    /// block's predecessor's state root (unknown when the proof was signed). A sampled proof is
-    /// paid only once more than two thirds of validator power has verified it.
+    /// Drawn for re-execution? Decided when the first draw window opened after its block
+    /// closes ([`crate::draw`]). A sampled proof is paid only once more than two thirds of
+    /// validator power has verified it.
     pub sampled: Option<bool>,
+    /// Drawn because its draw window was spoiled (every proof in it drawn), not by the seed:
+    /// verified, it pays its reward unscaled (`maturity::payout`), so that spoiling a window
+    /// never pays more for honest work than the draw's expectation.
+    pub drawn_in_full: bool,
 }
 
 impl ProofRecord {

@@ -106,6 +106,13 @@ fn a_window_closes_once_more_than_a_third_of_the_power_contributed() {
 /// Who proposes the next block of a chain, with which beacon, given its height and first proposer.
 type Spoiler = dyn Fn(&Chain, u64, &SecretKey) -> (Address, Option<BeaconSig>);
 
+/// Honest blocks until the open draw window is one that draws the proofs accepted at `height`.
+fn until_window_for(c: &mut Chain, height: u64) {
+    while c.ledger.training().unwrap().draw.after < height {
+        c.block(1_000, &[]);
+    }
+}
+
 /// The first proposer of the block after `ids` were accepted, and that height.
 fn first_of_next(c: &Chain) -> (u64, SecretKey) {
     let h = c.ledger.height() + 1;
@@ -143,6 +150,9 @@ fn a_withheld_block_draws_every_proof_and_a_garbled_beacon_is_no_block() {
     for (i, spoil) in spoilers.iter().enumerate() {
         let mut c = four_validators(1);
         let ids = proofs_in_one_block(&mut c, 6);
+        let accepted = c.ledger.height();
+        until_window_for(&mut c, accepted);
+        assert_eq!(sampled(&c, &ids), vec![None; ids.len()]);
         let (h, first) = first_of_next(&c);
         let (proposer, beacon) = spoil(&c, h, &first);
         block_by(&mut c, proposer, beacon);
@@ -275,5 +285,37 @@ fn a_staked_validator_registers_its_beacon_key_once() {
         r.unwrap().result,
         Err(TxError::BeaconKeyAlreadySet(v.address()))
     );
+    c.assert_supply_invariant();
+}
+
+/// Spoiling a window draws every proof in it, but must not raise what honest work is paid: a
+/// proof the seed draws is paid `(R − (1 − s)·C)/s` (10,000 R here, at 0.01% and no bond),
+/// a proof drawn because its window was spoiled only `R`.
+#[test]
+fn a_spoiled_window_pays_honest_proofs_their_reward_unscaled() {
+    let mut c = four_validators(1);
+    let ids = proofs_in_one_block(&mut c, 3);
+    let accepted = c.ledger.height();
+    until_window_for(&mut c, accepted);
+    let (h, first) = first_of_next(&c);
+    let other = c
+        .validators
+        .iter()
+        .find(|k| k.address() != first.address())
+        .unwrap()
+        .clone();
+    let sig = BeaconSecret::derive(&other).sign_height(CHAIN, h, &other.address());
+    block_by(&mut c, other.address(), Some(sig));
+    c.mature();
+    let minted = c.ledger.supply().unwrap().minted;
+    let mut rewards = Amount::ZERO;
+    for id in &ids {
+        let p = c.ledger.proof(id).unwrap().unwrap();
+        assert!(p.drawn_in_full, "{p:?}");
+        assert_eq!(p.status, state::ProofStatus::Paid, "{p:?}");
+        assert_eq!(p.paid, p.reward, "{p:?}");
+        rewards = rewards.checked_add(p.reward).unwrap();
+    }
+    assert_eq!(minted, rewards);
     c.assert_supply_invariant();
 }

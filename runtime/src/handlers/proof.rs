@@ -189,6 +189,7 @@ pub(super) fn submit_proof<S: Storage>(
             status: ProofStatus::Pending,
             verdicts: Vec::new(),
             sampled: None,
+            drawn_in_full: false,
         },
     );
     let round_key = keys::round(training.round);

@@ -414,7 +414,7 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             round: model["round"].as_u64().unwrap(),
             model_version: hash32(&model["modelVersion"]),
             data_seed: hash32(&info["dataSeed"]),
-            data_shard: [0; 32],
+            data_shard: Genesis::dev().params.training.corpus,
             pseudo_gradient: [0; 32],
             first_batch: 0,
             metrics: WorkMetrics {

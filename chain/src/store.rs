@@ -32,7 +32,8 @@ use crate::error::ChainError;
 /// changed).
 /// v5: the draw beacon (block headers carry beacon signatures; validator records beacon keys;
 /// the training state a draw window).
-const SCHEMA: &[u8] = b"neuroshard-store-v5";
+/// v6: genesis pins the training corpus (parameters changed).
+const SCHEMA: &[u8] = b"neuroshard-store-v6";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

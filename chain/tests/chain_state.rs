@@ -85,7 +85,7 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
         round: training.round,
         model_version: training.model_version,
         data_seed,
-        data_shard: [0; 32],
+        data_shard: chain.ledger().params().training.corpus,
         pseudo_gradient: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {

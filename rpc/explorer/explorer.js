@@ -407,7 +407,8 @@ async function pageTraining() {
       ["Weights", m.weightsAvailableHere ? h("a", { href: `/models/${m.modelVersion}.safetensors`, id: "download" }, "download (safetensors)")
         : "not held by this node"],
       ["Architecture", c.hidden ? `${c.layers} layers × ${c.hidden} hidden, ${c.heads} heads, vocabulary ${c.vocab}` : "—"],
-      ["Genesis model", m.genesisModel]]),
+      ["Genesis model", m.genesisModel],
+      ["Training corpus", m.corpus]]),
     h("h2", {}, "Held-out loss per round"),
     losses.length ? lineChart([{ name: "eval loss", color: "#1a7f37", points: losses }], "round", "nats/token", "loss-chart")
       : h("p", { class: "notice" }, "Rounds on this chain do not record a held-out loss yet; the chart appears when they do."),

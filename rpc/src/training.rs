@@ -107,6 +107,7 @@ pub fn register(
                 "modelVersion": hex32(&t.model_version),
                 "openedMs": t.opened_ms,
                 "genesisModel": hex32(&p.training.genesis_model),
+                "corpus": hex32(&p.training.corpus),
                 "config": p.model,
                 "weightsAvailableHere": available,
             }))

@@ -156,7 +156,7 @@ fn proof(s: &Setup, node: &SecretKey, first_batch: u64, batches: u64) -> Proof {
         round: training.round,
         model_version: training.model_version,
         data_seed,
-        data_shard: [2; 32],
+        data_shard: s.ledger.params().training.corpus,
         pseudo_gradient: [3; 32],
         first_batch,
         metrics: WorkMetrics {

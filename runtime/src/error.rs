@@ -127,6 +127,11 @@ pub enum TxError {
     },
     #[error("proof's data seed {got} is not the node's assigned seed {expected}")]
     WrongDataSeed { expected: String, got: String },
+    #[error(
+        "the proof trained on corpus {got}, not the network's pinned corpus {pinned}: \
+         it did not do the network's work (refused, not fraud)"
+    )]
+    WrongCorpus { pinned: String, got: String },
     #[error("no accepted proof with transaction hash {0}")]
     UnknownProof(String),
     #[error("proof {0} is already settled (paid, voided or verified)")]

@@ -131,6 +131,13 @@ pub struct TrainingParams {
     /// Hash of the genesis weights: round 0's model version.
     #[serde(with = "hex32")]
     pub genesis_model: Hash32,
+    /// The training corpus, pinned by content: SHA-256 over its shards' SHA-256 hashes in
+    /// order (the last shard, when there are two or more, is the held-out shard). A proof that
+    /// trained on any other corpus is refused as invalid (`TxError::WrongCorpus`), never judged
+    /// fraud, and a node whose corpus differs does not train. `neuroshard genesis corpus`
+    /// prints a corpus's hash.
+    #[serde(with = "hex32")]
+    pub corpus: Hash32,
 }
 
 /// `Hash32` as 64 hex digits in JSON.
@@ -225,6 +232,8 @@ impl Params {
                 seq_len: 512,
                 init_seed: 0,
                 genesis_model: [0; 32],
+                // No public corpus is chosen yet: a launch genesis pins its own.
+                corpus: [0; 32],
             },
         }
     }

@@ -218,7 +218,7 @@ fn run(ops: Vec<Op>) {
                     round: training.round,
                     model_version: training.model_version,
                     data_seed: record.data_seed,
-                    data_shard: [0; 32],
+                    data_shard: c.ledger.params().training.corpus,
                     pseudo_gradient: [node; 32],
                     first_batch,
                     metrics: WorkMetrics {

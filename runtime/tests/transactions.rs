@@ -444,6 +444,51 @@ fn claims_nobody_can_check_are_refused_and_mint_nothing() {
 }
 
 #[test]
+fn a_proof_on_another_corpus_is_refused_not_judged_and_its_node_loses_nothing() {
+    let mut c = Chain::new(); // the dev genesis's corpus pin
+    let pinned = c.params().training.corpus;
+    assert_ne!(pinned, [0; 32], "the dev genesis pins its corpus");
+    let (wallet, node) = (key(1), key(10));
+    c.register(&wallet, &node);
+    c.earn(&wallet, neuro("5"));
+    c.time_ms += 9_000;
+    let held = |c: &Chain| {
+        let a = c.ledger.account(&wallet.address()).unwrap();
+        (a.balance, a.bond, c.pending(&wallet.address()))
+    };
+    let before = held(&c);
+    let mut p = c.proof(
+        &node,
+        WorkMetrics {
+            batches: 10,
+            ..Default::default()
+        },
+    );
+    p.data_shard = [9; 32];
+    let tx = c.sign(&node, TxBody::SubmitProof(p.clone()));
+    // The mempool's gate refuses it, naming both corpora...
+    let checked = c.ledger.check_tx(&tx.clone().verify().unwrap(), c.time_ms);
+    let expected = TxError::WrongCorpus {
+        pinned: hex::encode(pinned),
+        got: hex::encode([9u8; 32]),
+    };
+    assert_eq!(checked.as_ref().map(|_| ()), Err(&expected));
+    assert!(expected.to_string().contains("not fraud"));
+    // ...and were a proposer to include it, it fails: no proof on record to judge, nothing
+    // pending, nothing taken.
+    let r = c.apply(tx.clone()).unwrap();
+    assert_eq!(r.result, Err(expected));
+    assert!(c.ledger.proof(&tx.hash()).unwrap().is_none());
+    assert_eq!(held(&c), before);
+    // The same batches on the pinned corpus are accepted.
+    p.data_shard = pinned;
+    p.timestamp_ms = c.time_ms + 1_000;
+    c.ok(c.sign(&node, TxBody::SubmitProof(p)));
+    assert!(c.pending(&wallet.address()) > Amount::ZERO);
+    c.assert_supply_invariant();
+}
+
+#[test]
 fn proofs_over_physical_limits_are_rejected_not_clipped() {
     let mut c = Chain::new();
     let (wallet, node) = (key(1), key(10));

@@ -163,7 +163,7 @@ async fn bench(
             round: training.round,
             model_version: training.model_version,
             data_seed: seed.context("worker not registered")?,
-            data_shard: [2; 32],
+            data_shard: neuroshard_runtime::Genesis::dev().params.training.corpus,
             pseudo_gradient: [3; 32],
             first_batch: 0,
             metrics: WorkMetrics {

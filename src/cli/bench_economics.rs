@@ -357,7 +357,7 @@ impl Play {
             round: training.round,
             model_version: training.model_version,
             data_seed,
-            data_shard: [2; 32],
+            data_shard: self.params().training.corpus,
             pseudo_gradient: if honest { [3; 32] } else { [4; 32] },
             first_batch,
             metrics,

@@ -136,7 +136,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         round: 0,
         model_version: [0; 32],
         data_seed: [0; 32],
-        data_shard: [0; 32],
+        data_shard: params.training.corpus,
         pseudo_gradient: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {

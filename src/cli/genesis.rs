@@ -22,6 +22,13 @@ pub enum GenesisCommand {
     /// value its `training.genesis_model` must hold); the embedded dev genesis if no file.
     #[cfg(feature = "training")]
     Model { file: Option<PathBuf> },
+    /// Print the hash a training corpus is pinned by (`training.corpus`): SHA-256 over its
+    /// shards' SHA-256 hashes, the held-out shard last.
+    #[cfg(feature = "training")]
+    Corpus {
+        /// A directory (or file) of UTF-8 text, or `synthetic` [default: synthetic].
+        corpus: Option<String>,
+    },
 }
 
 fn load(file: &PathBuf) -> anyhow::Result<Genesis> {
@@ -57,6 +64,10 @@ pub fn run(cmd: GenesisCommand) -> anyhow::Result<()> {
             };
             println!("{}", hex::encode(genesis_model_hash(&g.params)?));
         }
+        #[cfg(feature = "training")]
+        GenesisCommand::Corpus { corpus } => {
+            println!("{}", hex::encode(corpus_hash(corpus.as_deref())?));
+        }
     }
     Ok(())
 }
@@ -79,6 +90,13 @@ pub fn summary_of_dev() -> anyhow::Result<()> {
 pub fn genesis_model_hash(params: &neuroshard_runtime::Params) -> anyhow::Result<[u8; 32]> {
     let cfg = crate::ponw::spec::model_config_of(&params.model);
     Ok(neuroshard_compute::ponw::genesis_model(&cfg, params.training.init_seed)?.weights_hash())
+}
+
+/// The hash that pins a corpus (`training.corpus`): a directory of text, or `synthetic`.
+#[cfg(feature = "training")]
+pub fn corpus_hash(corpus: Option<&str>) -> anyhow::Result<[u8; 32]> {
+    let corpus = crate::ponw::spec::Corpus::choose(Some(corpus.unwrap_or("synthetic")));
+    Ok(neuroshard_compute::ponw::dataset_hash(&corpus.load()?))
 }
 
 #[cfg(all(test, feature = "training"))]

@@ -28,7 +28,7 @@ pub struct NodeArgs {
     #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
     pub no_verify: bool,
     /// Corpus a validator re-executes proofs and evaluates rounds on: a directory of text files
-    /// or `synthetic` [default: as `neuroshard`].
+    /// or `synthetic`, the one genesis pins [default: as `neuroshard`].
     #[arg(long)]
     pub corpus: Option<String>,
 }
@@ -76,6 +76,11 @@ pub enum TestnetCommand {
         /// Take the protocol parameters from this genesis file [default: the dev genesis's].
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// Pin this training corpus in the genesis (a directory of text files, or `synthetic`)
+        /// [default: the one the parameters pin; the dev genesis's is `synthetic`].
+        #[cfg(feature = "training")]
+        #[arg(long)]
+        corpus: Option<String>,
     },
 }
 
@@ -145,6 +150,8 @@ fn spawn_verifier(
 ) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
     let key = home.load_validator_key()?;
     let corpus = crate::ponw::spec::Corpus::choose(corpus);
+    // A validator without the corpus genesis pins could not re-execute a proof: it says so.
+    corpus.load_pinned(&api.with_chain(|c| c.ledger().params().training.corpus))?;
     Ok(Some(super::run::spawn_verifier(
         api, key, corpus, false, stop,
     )?))
@@ -186,7 +193,14 @@ fn run_locked(
         // A validator verifies and attests whichever command runs it.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let verifier = if verify {
-            spawn_verifier(&running.api, &home, corpus.as_deref(), &stop)?
+            match spawn_verifier(&running.api, &home, corpus.as_deref(), &stop) {
+                Ok(verifier) => verifier,
+                Err(e) => {
+                    let _ = rpc.stop();
+                    running.shutdown().await;
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -265,8 +279,11 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         chain_id,
         block_interval_ms,
         genesis,
+        #[cfg(feature = "training")]
+        corpus,
     } = cmd;
-    let params = match genesis {
+    #[allow(unused_mut)]
+    let mut params = match genesis {
         Some(f) => {
             let text = std::fs::read_to_string(&f)
                 .with_context(|| format!("cannot read {}", f.display()))?;
@@ -274,6 +291,12 @@ pub fn run_testnet(cmd: TestnetCommand) -> anyhow::Result<()> {
         }
         None => None,
     };
+    #[cfg(feature = "training")]
+    if let Some(corpus) = corpus {
+        let mut p = params.unwrap_or_else(|| Genesis::dev().params);
+        p.training.corpus = super::genesis::corpus_hash(Some(&corpus))?;
+        params = Some(p);
+    }
     for (i, (home, rpc)) in init_testnet(
         validators,
         &dir,

@@ -29,8 +29,9 @@ pub struct RunArgs {
     /// Run this node home (from `testnet init`, or a full node's) instead of the local dev chain.
     #[arg(long)]
     pub home: Option<PathBuf>,
-    /// Training corpus: a directory of text files or `synthetic` [default: Debian's licence
-    /// texts in /usr/share/common-licenses, else synthetic].
+    /// Training corpus: a directory of text files or `synthetic`; it must be the one the chain's
+    /// genesis pins [default: the pinned corpus if it is the synthetic one or Debian's licence
+    /// texts in /usr/share/common-licenses].
     #[arg(long)]
     pub corpus: Option<String>,
     /// Price this node asks per generated token for inference (NEURO).
@@ -214,7 +215,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "node running; Ctrl-C to stop"
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_compute(&args, &running.api, wallet, node_key, validator_key, &stop)?;
+        let threads =
+            match spawn_compute(&args, &running.api, wallet, node_key, validator_key, &stop) {
+                Ok(threads) => threads,
+                Err(e) => {
+                    let _ = rpc.stop();
+                    running.shutdown().await;
+                    return Err(e);
+                }
+            };
         super::node::shutdown_signal().await;
         info!("shutting down");
         stop.store(true, Ordering::Relaxed);
@@ -258,6 +267,10 @@ fn spawn_compute(
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
     use crate::ponw::{spec::Corpus, worker};
     let corpus = Corpus::choose(args.corpus.as_deref());
+    // Checked before any thread starts: a node on another corpus than genesis pins says so and
+    // stops, instead of training work the chain refuses.
+    let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
+    corpus.load_pinned(&pinned)?;
     let cfg = worker::WorkerConfig {
         wallet,
         node_key,

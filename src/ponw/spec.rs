@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use neuroshard_compute::data::{Dataset, SyntheticCorpus};
+use neuroshard_compute::ponw::dataset_hash;
 use neuroshard_compute::train::TrainConfig;
 use neuroshard_compute::ModelConfig;
 use neuroshard_runtime::params::{ModelParams, Params};
+use neuroshard_runtime::Hash32;
 
 /// NeuroLLM's shape as genesis versions it.
 pub fn model_config_of(m: &ModelParams) -> ModelConfig {
@@ -51,42 +53,75 @@ pub fn train_config_of(p: &Params) -> TrainConfig {
     }
 }
 
-/// Where the dev chain's real text comes from: the licence texts that Debian's `base-files`
-/// package installs on every Debian system (GPL, Apache, BSD, MPL, Artistic, ...: about 40
-/// English documents).
+/// Where real English text is found on every Debian system: the licence texts that the
+/// `base-files` package installs (GPL, Apache, BSD, MPL, Artistic, ...: about 40 documents). A
+/// genesis may pin it; its content differs between Debian releases.
 pub const DEBIAN_CORPUS: &str = "/usr/share/common-licenses";
 
-/// Which corpus a node trains on.
+/// Which corpus a node trains on. Whatever is chosen, a node trains only the corpus its chain's
+/// genesis pins (`training.corpus`): see [`Corpus::load_pinned`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Corpus {
-    /// Every UTF-8 file under a directory (the dev default: [`DEBIAN_CORPUS`]).
+    /// Every UTF-8 file under a directory.
     Text(std::path::PathBuf),
-    /// The seeded synthetic Markov corpus (tests; machines without `base-files`).
+    /// The seeded synthetic Markov corpus: the same bytes on every machine, the dev genesis's.
     Synthetic,
+    /// Whichever known corpus genesis pins: the synthetic one or [`DEBIAN_CORPUS`].
+    Pinned,
 }
 
 impl Corpus {
-    /// `synthetic`, a directory, or (unset) the Debian corpus when present, else synthetic.
+    /// `synthetic`, a directory, or (unset) the corpus genesis pins.
     pub fn choose(arg: Option<&str>) -> Corpus {
         match arg {
             Some("synthetic") => Corpus::Synthetic,
             Some(path) => Corpus::Text(path.into()),
-            None if Path::new(DEBIAN_CORPUS).is_dir() => Corpus::Text(DEBIAN_CORPUS.into()),
-            None => Corpus::Synthetic,
+            None => Corpus::Pinned,
         }
     }
 
+    /// Loads the corpus (for [`Corpus::Pinned`], the synthetic one).
     pub fn load(&self) -> anyhow::Result<Dataset> {
         Ok(match self {
             Corpus::Text(dir) => Dataset::from_path(dir)?,
-            Corpus::Synthetic => SyntheticCorpus::new(0).dataset(4, 1 << 18),
+            Corpus::Synthetic | Corpus::Pinned => SyntheticCorpus::new(0).dataset(4, 1 << 18),
         })
+    }
+
+    /// Loads the corpus and checks that it is the one whose hash genesis pins. A node training
+    /// any other corpus would only see its proofs refused, so it does not start: the error says
+    /// which corpus genesis pins and how to give it.
+    pub fn load_pinned(&self, pinned: &Hash32) -> anyhow::Result<Dataset> {
+        let candidates = match self {
+            Corpus::Pinned if Path::new(DEBIAN_CORPUS).is_dir() => {
+                vec![Corpus::Synthetic, Corpus::Text(DEBIAN_CORPUS.into())]
+            }
+            Corpus::Pinned => vec![Corpus::Synthetic],
+            other => vec![other.clone()],
+        };
+        let mut seen = Vec::new();
+        for corpus in candidates {
+            let dataset = corpus.load()?;
+            let hash = dataset_hash(&dataset);
+            if &hash == pinned {
+                return Ok(dataset);
+            }
+            seen.push(format!("{} is {}", corpus.describe(), hex::encode(hash)));
+        }
+        anyhow::bail!(
+            "this chain's genesis pins training corpus {}, but {}: proofs on another corpus are \
+             refused. Pass `--corpus DIR` with the network's corpus (`neuroshard genesis corpus \
+             DIR` prints a directory's hash)",
+            hex::encode(pinned),
+            seen.join(", ")
+        )
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Corpus::Text(dir) => dir.display().to_string(),
-            Corpus::Synthetic => "synthetic".into(),
+            Corpus::Text(dir) => format!("the corpus in {}", dir.display()),
+            Corpus::Synthetic => "the synthetic corpus".into(),
+            Corpus::Pinned => "the pinned corpus".into(),
         }
     }
 }
@@ -105,6 +140,36 @@ mod tests {
             i64::from(neuroshard_runtime::params::TOKENIZER_VOCAB)
         );
         assert_eq!(cfg.vocab, neuroshard_compute::tokenizer::VOCAB);
+    }
+
+    #[test]
+    fn the_dev_genesis_pins_the_synthetic_corpus_and_a_node_finds_it_unasked() {
+        let pinned = neuroshard_runtime::Genesis::dev().params.training.corpus;
+        let synthetic = Corpus::Synthetic.load().unwrap();
+        assert_eq!(dataset_hash(&synthetic), pinned);
+        let found = Corpus::choose(None).load_pinned(&pinned).unwrap();
+        assert_eq!(dataset_hash(&found), pinned);
+    }
+
+    #[test]
+    fn a_node_with_another_corpus_is_refused_with_what_genesis_pins() {
+        let dir = std::env::temp_dir().join(format!("neuroshard-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.txt"), "not the network's text").unwrap();
+        let pinned = neuroshard_runtime::Genesis::dev().params.training.corpus;
+        let err = Corpus::choose(dir.to_str())
+            .load_pinned(&pinned)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&hex::encode(pinned)), "{err}");
+        assert!(err.contains("--corpus"), "{err}");
+        // The same directory pinned is accepted.
+        let own = dataset_hash(&Corpus::choose(dir.to_str()).load().unwrap());
+        assert!(Corpus::choose(dir.to_str()).load_pinned(&own).is_ok());
+        // Nothing known matches a pin of another corpus: the error names each one tried.
+        let err = Corpus::Pinned.load_pinned(&own).unwrap_err().to_string();
+        assert!(err.contains("the synthetic corpus is"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

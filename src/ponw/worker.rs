@@ -82,7 +82,8 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let wallet = cfg.wallet.address();
     let models = ModelStore::new(&api)?;
     let dataset = if cfg.training {
-        let d = cfg.corpus.load()?;
+        let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
+        let d = cfg.corpus.load_pinned(&pinned)?;
         info!(corpus = %cfg.corpus.describe(), shards = d.shards.len(), "training data loaded");
         Some(d)
     } else {

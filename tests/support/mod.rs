@@ -366,7 +366,7 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         round: model["round"].as_u64().unwrap(),
         model_version: hash32(&model["modelVersion"]),
         data_seed: hash32(&info["dataSeed"]),
-        data_shard: [2; 32],
+        data_shard: neuroshard_runtime::Genesis::dev().params.training.corpus,
         pseudo_gradient: [3; 32],
         first_batch: 0,
         metrics: WorkMetrics {

@@ -8,7 +8,7 @@ pub mod parts;
 pub mod shared;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -171,6 +171,8 @@ pub struct RunningNode {
     engine: EngineHandle,
     events: TxEvent<NeuroContext>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Set once shutdown begins: the application loop then ends quietly.
+    stopping: Arc<AtomicBool>,
     /// Held while the node runs: no second process opens this home.
     _home: HomeLock,
 }
@@ -190,6 +192,7 @@ impl NodeHandle<NeuroContext> for RunningNode {
     }
 
     async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.stopping.store(true, Ordering::SeqCst);
         self.engine.actor.kill_and_wait(None).await?;
         self.engine.handle.abort();
         for t in &self.tasks {
@@ -300,9 +303,14 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
         assembler: Default::default(),
         last_decided: Instant::now(),
     };
+    let stopping = Arc::new(AtomicBool::new(false));
+    let app_stopping = stopping.clone();
     let app_task = tokio::spawn(async move {
         if let Err(e) = app.run(channels, evidence).await {
-            tracing::error!("application stopped: {e}");
+            // Stopping the engine closes the application's channels: that is no error.
+            if !app_stopping.load(Ordering::SeqCst) {
+                tracing::error!("application stopped: {e}");
+            }
         }
     });
     let store = crate::blobs::BlobStore::open(home.blobs(), config.blobs.max_bytes)?;
@@ -330,6 +338,7 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
         engine,
         events,
         tasks: vec![app_task, gossip_task],
+        stopping,
         _home: lock,
     })
 }

@@ -2,7 +2,7 @@
 //!
 //! Checks, in order: the node is registered; the proof trains the open round's model version
 //! (before the round's deadline, if it claims batches) from the data seed the chain assigned to
-//! the node; the claim is one the network can check (`check_claim_is_checkable`: whole-model
+//! the node, on the corpus genesis pins; the claim is one the network can check (`check_claim_is_checkable`: whole-model
 //! training, no samples served, no uptime without training); a `Validator` role belongs to a
 //! wallet in the validator set; the proof's timestamp is near block time; enough block time has
 //! passed since the node's previous proof; every metric is within what is physically possible in
@@ -57,6 +57,13 @@ pub(super) fn submit_proof<S: Storage>(
         return Err(TxError::WrongDataSeed {
             expected: hex::encode(record.data_seed),
             got: hex::encode(proof.data_seed),
+        });
+    }
+
+    if proof.metrics.batches > 0 && proof.data_shard != params.training.corpus {
+        return Err(TxError::WrongCorpus {
+            pinned: hex::encode(params.training.corpus),
+            got: hex::encode(proof.data_shard),
         });
     }
 

@@ -203,7 +203,7 @@ impl Chain {
             round: training.round,
             model_version: training.model_version,
             data_seed,
-            data_shard: [2; 32],
+            data_shard: self.params().training.corpus,
             pseudo_gradient: [3; 32],
             first_batch: *self.next_batch.get(&node.address()).unwrap_or(&0),
             metrics,

@@ -174,7 +174,7 @@ async function pageAccount(address) {
     card("Staked", acct.stakeNeuro, "NEURO", "stake"),
     card("Unbonding", neuroFromBase(acct.unbonding), "NEURO", "unbonding"),
     card("Nonce", acct.nonce)));
-  if (acct.validator) out.push(h("p", {}, `Validator: power ${acct.validator.power}${acct.validator.jailed ? ", jailed" : ""}.`));
+  if (acct.validator) out.push(h("p", {}, `Validator: power ${acct.validator.power}${acct.validator.jailed ? ", jailed" : acct.validator.downUntilMs != null ? ", jailed for downtime" : ""}.`));
   if (node) {
     out.push(h("h2", {}, "This address is a node"),
       kv([["Wallet", addr(node.wallet)], ["Registered", when(node.registeredAtMs)], ["Last proof", when(node.lastProofMs)],
@@ -320,8 +320,10 @@ async function pageProof(hash) {
 async function pageValidators() {
   const vs = await rpc("neuro_getValidators");
   return [h("h1", {}, "Validators"),
-    table(["Address", "Power", "Stake", "Jailed"], vs.map((v) => h("tr", {}, h("td", {}, addr(v.address)),
-      h("td", {}, v.power), h("td", {}, `${neuroFromBase(v.stake)} NEURO`), h("td", {}, v.jailed ? "yes" : "no"))))];
+    table(["Address", "Power", "Stake", "Missed proposals", "Jailed"], vs.map((v) => h("tr", {}, h("td", {}, addr(v.address)),
+      h("td", {}, v.power), h("td", {}, `${neuroFromBase(v.stake)} NEURO`),
+      h("td", {}, `${v.missed ?? 0} of ${v.proposals ?? 0} this window`),
+      h("td", {}, v.jailed ? "yes" : v.downUntilMs != null ? `for downtime (may unjail from ${new Date(v.downUntilMs).toISOString()})` : "no"))))];
 }
 
 // ---------- charts (plain SVG) ----------

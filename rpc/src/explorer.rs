@@ -173,6 +173,9 @@ pub fn event_json(e: &Event) -> Value {
         Event::ValidatorJailed { validator } => {
             json!({"type": "validatorJailed", "validator": validator})
         }
+        Event::ValidatorUnjailed { validator } => {
+            json!({"type": "validatorUnjailed", "validator": validator})
+        }
     }
 }
 
@@ -281,6 +284,7 @@ fn tx_json(tx: &SignedTransaction) -> Value {
             "nextModel": hex32(&result.next_model), "momentum": hex32(&result.momentum),
             "evalLoss": neuroshard_runtime::round::micro_to_decimal(result.eval_loss_micro)}),
         TxBody::SetBeaconKey { key, .. } => json!({"beaconKey": key.to_string()}),
+        TxBody::Unjail => json!({}),
     };
     json!({
         "hash": hex32(&tx.hash()),

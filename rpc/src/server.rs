@@ -64,6 +64,7 @@ fn account_json(
         })).collect::<Vec<_>>(),
         "validator": validator.map(|v| json!({
             "power": v.record.power, "jailed": v.record.jailed,
+            "downUntilMs": v.record.down_until_ms,
             "beaconKey": v.record.beacon_key.map(|k| k.to_string()),
         })),
     }))
@@ -119,6 +120,9 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
                         "publicKey": v.record.public_key.to_string(),
                         "power": v.record.power,
                         "jailed": v.record.jailed,
+                        "downUntilMs": v.record.down_until_ms,
+                        "proposals": v.record.liveness.expected,
+                        "missed": v.record.liveness.missed,
                         "beaconKey": v.record.beacon_key.map(|k| k.to_string()),
                         "stake": v.stake.0.to_string(),
                     })

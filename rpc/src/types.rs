@@ -23,6 +23,10 @@ pub struct ValidatorEntry {
     pub address: String,
     pub public_key: String,
     pub power: u64,
+    /// Jailed for misbehaviour (for good).
     pub jailed: bool,
+    /// Jailed for downtime: the block time from which it may unjail.
+    #[serde(default)]
+    pub down_until_ms: Option<u64>,
     pub stake: String,
 }

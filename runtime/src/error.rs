@@ -78,6 +78,10 @@ pub enum TxError {
     ValidatorSetFull { max: u32 },
     #[error("validator {0} is jailed for misbehaviour")]
     ValidatorJailed(Address),
+    #[error("validator {0} is not jailed for downtime")]
+    NotJailedForDowntime(Address),
+    #[error("jailed for downtime until block time {until_ms} ms")]
+    StillJailedForDowntime { until_ms: u64 },
     #[error("node {0} is not registered to any wallet")]
     UnknownNode(Address),
     #[error("node {0} is already registered")]

@@ -42,6 +42,8 @@ pub struct ValidatorInfo {
 
 struct BlockInProgress {
     header: BlockHeader,
+    /// Its height's round-0 proposer in the set in force ([`crate::liveness`]).
+    expected_proposer: Option<Address>,
     changes: Changes,
     scratch: BlockScratch,
     ended: bool,
@@ -116,6 +118,8 @@ impl<S: Storage> Ledger<S> {
                     genesis_power: v.power,
                     jailed: false,
                     beacon_key: Some(v.beacon_key),
+                    liveness: Default::default(),
+                    down_until_ms: None,
                 };
                 ov.put(keys::validator(&address), &record);
                 index.0.push(address);
@@ -204,6 +208,10 @@ impl<S: Storage> Ledger<S> {
         }
         self.check_beacon(&header)?;
         let mut changes = Changes::new();
+        let expected_proposer = crate::liveness::expected_proposer(
+            &mut Overlay::new(&self.store, &mut changes),
+            header.height,
+        )?;
         let info = ChainInfo {
             height: header.height,
             time_ms: header.time_ms,
@@ -213,6 +221,7 @@ impl<S: Storage> Ledger<S> {
         Overlay::new(&self.store, &mut changes).put(keys::CHAIN.to_vec(), &info);
         self.block = Some(BlockInProgress {
             header,
+            expected_proposer,
             changes,
             scratch: BlockScratch::default(),
             ended: false,
@@ -294,9 +303,13 @@ impl<S: Storage> Ledger<S> {
         };
         block.ended = true;
         let mut ov = Overlay::new(&self.store, &mut block.changes);
-        crate::draw::on_block(&mut ov, &self.params, &self.chain.chain_id, &block.header)?;
-        maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
-        crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
+        crate::liveness::on_block(
+            &mut ov,
+            &self.params,
+            &block.header,
+            block.expected_proposer,
+            &mut block.scratch.touched,
+        )?;
         let mut updates = Vec::new();
         for address in &block.scratch.touched {
             let Some(mut record) = ov.get::<ValidatorRecord>(&keys::validator(address))? else {
@@ -316,6 +329,11 @@ impl<S: Storage> Ledger<S> {
                 });
             }
         }
+        // After the power changes: a draw window that closes here snapshots the set consensus
+        // uses for the next height.
+        crate::draw::on_block(&mut ov, &self.params, &self.chain.chain_id, &block.header)?;
+        maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
+        crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
         Ok(updates)
     }
 

@@ -4,7 +4,7 @@
 //! decided block. It holds accounts, stakes, registered nodes and supply counters; it accepts
 //! transfers, Proof-of-Neural-Work proofs, stakes, spends and fraud reports as borsh-encoded,
 //! secp256k1-signed transactions; it mints NEURO only for accepted proofs, burns 5% of every spend
-//! and fee, and slashes proven misbehaviour.
+//! and fee, slashes proven misbehaviour, and jails validators that stop proposing ([`liveness`]).
 //!
 //! It is pure: no clock, no network, no disk. Block time and proposer come in with
 //! [`BlockHeader`]; state lives behind the small [`Storage`] trait and is committed to by a
@@ -27,6 +27,7 @@ mod execute;
 pub mod genesis;
 mod handlers;
 pub mod ledger;
+pub mod liveness;
 pub mod maturity;
 mod merkle;
 mod overlay;

@@ -69,6 +69,14 @@ pub struct Params {
     pub slash_double_sign_bps: u16,
     /// Share of a validator's stake slashed for proven fraud.
     pub slash_fraud_bps: u16,
+    /// Downtime: heights per window over which each validator's missed round-0 proposals are
+    /// counted (windows end at multiples of it; see `crate::liveness`).
+    pub downtime_window_blocks: u64,
+    /// Downtime: a validator that missed more than this share of its round-0 proposals in a
+    /// window (and at least `liveness::MIN_MISSED` of them) is jailed for downtime.
+    pub downtime_max_missed_bps: u16,
+    /// Downtime: how long a validator jailed for downtime stays out before it may `Unjail`.
+    pub downtime_jail_ms: u64,
     /// Flat penalty for proven fraud by a node, taken from its wallet's balance then stake.
     pub fraud_penalty: Amount,
     /// Share of any slash paid to whoever reported it; the rest is destroyed.
@@ -200,6 +208,11 @@ impl Params {
             max_unbonding_entries: 7,
             slash_double_sign_bps: 500,
             slash_fraud_bps: 1_000,
+            // About 14 hours at 5 s blocks, as Cosmos SDK chains count (10,000 blocks); jailed
+            // above half missed, out for 10 minutes, as the Cosmos Hub.
+            downtime_window_blocks: 10_000,
+            downtime_max_missed_bps: 5_000,
+            downtime_jail_ms: 600_000,
             fraud_penalty: Amount::neuro(10),
             reporter_share_bps: 5_000,
             bond_period_ms: 86_400_000,
@@ -251,6 +264,7 @@ impl Params {
             ("burn_bps", self.burn_bps),
             ("slash_double_sign_bps", self.slash_double_sign_bps),
             ("slash_fraud_bps", self.slash_fraud_bps),
+            ("downtime_max_missed_bps", self.downtime_max_missed_bps),
             ("reporter_share_bps", self.reporter_share_bps),
             ("training.trim_bps", self.training.trim_bps),
             (
@@ -289,6 +303,9 @@ impl Params {
             if value == 0 {
                 return Err(bad(name, "must be greater than zero"));
             }
+        }
+        if self.downtime_window_blocks == 0 {
+            return Err(bad("downtime_window_blocks", "must be at least 1"));
         }
         if self.min_proof_interval_ms > self.proof_interval_ms {
             return Err(bad(

@@ -119,6 +119,10 @@ pub enum Event {
     ValidatorJailed {
         validator: Address,
     },
+    /// A validator jailed for downtime is back (`Unjail`).
+    ValidatorUnjailed {
+        validator: Address,
+    },
 }
 
 impl Event {
@@ -143,7 +147,9 @@ impl Event {
             Event::Slashed {
                 offender, reporter, ..
             } => vec![*offender, *reporter],
-            Event::ValidatorJailed { validator } => vec![*validator],
+            Event::ValidatorJailed { validator } | Event::ValidatorUnjailed { validator } => {
+                vec![*validator]
+            }
         }
     }
 }

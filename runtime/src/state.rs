@@ -181,6 +181,21 @@ pub struct ValidatorRecord {
     /// are checked against ([`crate::draw`]). Without one, its first-proposer heights spoil
     /// their draw window.
     pub beacon_key: Option<BeaconKey>,
+    /// Its round-0 proposer heights in the current downtime window, and how many of them it
+    /// missed ([`crate::liveness`]).
+    pub liveness: Liveness,
+    /// Jailed for downtime (no voting power) until it sends `Unjail`, which it may from this
+    /// block time on. Unlike `jailed` (misbehaviour), this ends.
+    pub down_until_ms: Option<u64>,
+}
+
+/// A validator's round-0 proposals in the current downtime window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Liveness {
+    /// Heights whose round-0 proposer it was.
+    pub expected: u32,
+    /// Of those, heights whose block someone else proposed.
+    pub missed: u32,
 }
 
 /// The addresses of every validator record, sorted (the store has no iteration).

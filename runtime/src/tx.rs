@@ -73,11 +73,14 @@ pub enum TxBody {
         key: BeaconKey,
         possession: BeaconSig,
     },
+    /// Signed by a validator jailed for downtime ([`crate::liveness`]) once its jail time has
+    /// passed: its voting power comes back.
+    Unjail,
 }
 
 /// Every transaction kind's name (as the RPC, the explorer and fee estimates spell it) and
 /// whether it is fee-exempt, in [`TxBody`] order.
-pub const TX_KINDS: [(&str, bool); 11] = [
+pub const TX_KINDS: [(&str, bool); 12] = [
     ("transfer", false),
     ("registerNode", true),
     ("submitProof", true),
@@ -89,6 +92,7 @@ pub const TX_KINDS: [(&str, bool); 11] = [
     ("verdict", true),
     ("attestRound", true),
     ("setBeaconKey", true),
+    ("unjail", true),
 ];
 
 impl TxBody {
@@ -106,6 +110,7 @@ impl TxBody {
             TxBody::Verdict { .. } => 8,
             TxBody::AttestRound { .. } => 9,
             TxBody::SetBeaconKey { .. } => 10,
+            TxBody::Unjail => 11,
         }
     }
 
@@ -221,7 +226,7 @@ impl SignedTransaction {
                     )));
                 }
             }
-            TxBody::WithdrawUnbonded | TxBody::Verdict { .. } => {}
+            TxBody::WithdrawUnbonded | TxBody::Verdict { .. } | TxBody::Unjail => {}
             // The possession signature is a pairing check: the handler does it once the signer
             // is known to be a validator without a key, so strangers cannot make nodes pay it.
             TxBody::SetBeaconKey { .. } => {}

@@ -6,23 +6,15 @@ mod common;
 
 use common::*;
 use neuroshard_runtime::beacon::{BeaconSecret, BeaconSig};
-use neuroshard_runtime::genesis::GenesisValidator;
 use neuroshard_runtime::proof::WorkMetrics;
 use neuroshard_runtime::*;
 
 /// A chain of four validators of equal power, drawing `sample_bps` of proofs, whose blocks come
 /// from their first proposer with its beacon signature.
 fn four_validators(sample_bps: u16) -> Chain {
-    let keys: Vec<SecretKey> = (201..205).map(key).collect();
     let mut g = test_genesis();
     g.params.training.verify_sample_bps = sample_bps;
-    g.validators = keys
-        .iter()
-        .map(|k| GenesisValidator::for_key("", k, 10))
-        .collect();
-    let mut c = Chain::with_exact_genesis(g);
-    c.validators = keys;
-    c
+    Chain::with_validators(g, 4)
 }
 
 /// Applies an empty block 1 s later with the given proposer and beacon signature.

@@ -38,6 +38,11 @@ enum Op {
     RegisterBeacon {
         who: u8,
     },
+    /// `Unjail` from wallet `who`: staked wallets never propose, so windows jail them for
+    /// downtime.
+    Unjail {
+        who: u8,
+    },
     Prove {
         node: u8,
         batches: u64,
@@ -78,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (u.clone(), 0..1_500u64).prop_map(|(who, neuro)| Op::Unstake { who, neuro }),
         1 => u.clone().prop_map(|who| Op::Withdraw { who }),
         2 => u.clone().prop_map(|who| Op::RegisterBeacon { who }),
+        1 => u.clone().prop_map(|who| Op::Unjail { who }),
         4 => (u.clone(), 0..1_200u64, 0..25u64, 0..12_000u64, any::<bool>())
             .prop_map(|(node, batches, uptime, samples, reuse_batches)| Op::Prove { node, batches, uptime, samples, reuse_batches }),
         1 => (u.clone(), u.clone(), 1..50u64).prop_map(|(validator, reporter, height)| Op::DoubleSign { validator, reporter, height }),
@@ -98,7 +104,13 @@ fn node_key(i: u8) -> SecretKey {
 
 /// Runs `ops`, grouping transactions into blocks, and checks conservation after every block.
 fn run(ops: Vec<Op>) {
-    let mut c = Chain::new();
+    let mut g = test_genesis();
+    // Short downtime windows: wallets that stake and register a key are jailed for never
+    // proposing, and may unjail 20 s later. The dev validator proposes its heights.
+    g.params.downtime_window_blocks = 8;
+    g.params.downtime_jail_ms = 20_000;
+    let mut c = Chain::with_genesis(g);
+    c.beacons = true;
     for i in 0..USERS {
         c.earn(&wallet(i), Amount::neuro(2_000));
         c.register(&wallet(i), &node_key(i));
@@ -126,6 +138,15 @@ fn run(ops: Vec<Op>) {
                  node_nonces: &mut Vec<u64>| {
         c.block(advance_ms, pending);
         pending.clear();
+        // Downtime never jails the last active validator: the chain always has power.
+        let power: u64 = c
+            .ledger
+            .validators()
+            .unwrap()
+            .iter()
+            .map(|v| v.record.power)
+            .sum();
+        assert!(power > 0, "no voting power left");
         // Resynchronise expected nonces with the chain (invalid transactions do not use theirs).
         for i in 0..USERS {
             nonces[i as usize] = c.nonce(&wallet(i));
@@ -191,6 +212,12 @@ fn run(ops: Vec<Op>) {
                     },
                 )
             }
+            Op::Unjail { who } => sign(
+                &wallet(who),
+                &mut nonces[who as usize],
+                Amount::ZERO,
+                TxBody::Unjail,
+            ),
             Op::Withdraw { who } => sign(
                 &wallet(who),
                 &mut nonces[who as usize],
@@ -338,7 +365,8 @@ fn run(ops: Vec<Op>) {
     flush(&mut c, &mut pending, 1_000, &mut nonces, &mut node_nonces);
     // Validator powers agree with stakes after all of it.
     for v in c.ledger.validators().unwrap() {
-        let expected = if v.record.jailed || v.record.beacon_key.is_none() {
+        let out = v.record.jailed || v.record.down_until_ms.is_some();
+        let expected = if out || v.record.beacon_key.is_none() {
             0
         } else if v.stake >= c.params().min_validator_stake {
             (v.record.genesis_power + u64::try_from(v.stake.0 / 1_000_000_000_000_000_000).unwrap())

@@ -346,7 +346,9 @@ impl Verifier {
         // The ledger refuses proofs on any corpus but the pinned one, and this node holds it:
         // were one here, it would be a ledger bug, and an honest node is never judged for it.
         if p.data_shard != self.dataset_hash {
-            return Ok(Replay::Unverifiable("trained on another corpus than genesis pins".into()));
+            return Ok(Replay::Unverifiable(
+                "trained on another corpus than genesis pins".into(),
+            ));
         }
         let Some(start) = self.models.get(params, &p.model_version)? else {
             return Ok(Replay::Unverifiable(format!(

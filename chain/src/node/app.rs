@@ -79,6 +79,8 @@ pub(crate) struct App {
     /// Whether the ledger holds this validator's beacon key, and the height it last sent it.
     pub beacon_key_registered: bool,
     pub beacon_key_tried_at: Option<u64>,
+    /// The height it last sent `Unjail` after a downtime jailing.
+    pub unjail_tried_at: Option<u64>,
     pub me: ValidatorAddress,
     pub chain_id: String,
     pub block_interval: Duration,
@@ -510,6 +512,38 @@ impl App {
         }
     }
 
+    /// A validator jailed for downtime (`neuroshard_runtime::liveness`) that runs again sends
+    /// `Unjail` once its jail time has passed: a node that commits blocks is back. Retried every
+    /// [`BEACON_KEY_RETRY`] heights while it is still jailed.
+    fn unjail_when_due(&mut self, height: u64) {
+        if self
+            .unjail_tried_at
+            .is_some_and(|at| height < at.saturating_add(BEACON_KEY_RETRY))
+        {
+            return;
+        }
+        let due = {
+            let chain = self.chain();
+            let ledger = chain.ledger();
+            ledger
+                .validator(&self.me.0)
+                .ok()
+                .flatten()
+                .and_then(|r| r.down_until_ms.filter(|_| !r.jailed))
+                .is_some_and(|until| ledger.last_block_time_ms() >= until)
+        };
+        if !due {
+            return;
+        }
+        self.unjail_tried_at = Some(height);
+        match self.shared.sign_and_submit(&self.key, TxBody::Unjail) {
+            Ok(hash) => {
+                info!(tx = %hex::encode(hash), "back after downtime: unjailing this validator")
+            }
+            Err(e) => warn!("the unjail transaction was not accepted: {e}"),
+        }
+    }
+
     async fn decided(
         &mut self,
         certificate: CommitCertificate<NeuroContext>,
@@ -568,6 +602,7 @@ impl App {
             warn!("every validator is jailed; keeping the last validator set");
         }
         self.register_beacon_key(height.0);
+        self.unjail_when_due(height.0);
         self.watcher.committed(
             height.0,
             self.validators.validators.iter().map(|v| v.public_key),

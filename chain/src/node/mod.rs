@@ -290,6 +290,7 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
         beacon: neuroshard_runtime::beacon::BeaconSecret::derive(&key),
         beacon_key_registered: false,
         beacon_key_tried_at: None,
+        unjail_tried_at: None,
         key,
         me,
         chain_id: genesis.chain_id.clone(),

@@ -41,5 +41,6 @@ pub(crate) fn execute<S: Storage>(
         TxBody::SetBeaconKey { key, possession } => {
             beacon::set_beacon_key(ctx, sender, key, possession)
         }
+        TxBody::Unjail => staking::unjail(ctx, sender),
     }
 }

@@ -23,7 +23,7 @@ use crate::storage::Storage;
 pub(crate) fn voting_power(params: &Params, record: &ValidatorRecord, stake: Amount) -> u64 {
     // Without a beacon key a validator could never be checked for the draw's randomness
     // (`crate::draw`): it gets power once it registered one (`SetBeaconKey`).
-    if record.jailed || record.beacon_key.is_none() {
+    if record.jailed || record.down_until_ms.is_some() || record.beacon_key.is_none() {
         return 0;
     }
     let from_stake = if stake >= params.min_validator_stake {
@@ -65,6 +65,8 @@ pub(super) fn stake<S: Storage>(
                 genesis_power: 0,
                 jailed: false,
                 beacon_key: None,
+                liveness: Default::default(),
+                down_until_ms: None,
             };
             ctx.ov.put(keys::validator(&who), &record);
         }
@@ -75,6 +77,26 @@ pub(super) fn stake<S: Storage>(
         account: who,
         amount,
     });
+    Ok(())
+}
+
+/// `Unjail`: a validator jailed for downtime ([`crate::liveness`]) whose jail time has passed
+/// gets its voting power back at the end of the block. Jailing for misbehaviour never ends.
+pub(super) fn unjail<S: Storage>(ctx: &mut Ctx<'_, '_, S>, who: Address) -> Result<(), TxError> {
+    let mut record = ctx.validator(&who)?.ok_or(TxError::UnknownValidator(who))?;
+    if record.jailed {
+        return Err(TxError::ValidatorJailed(who));
+    }
+    let Some(until_ms) = record.down_until_ms else {
+        return Err(TxError::NotJailedForDowntime(who));
+    };
+    if ctx.now_ms() < until_ms {
+        return Err(TxError::StillJailedForDowntime { until_ms });
+    }
+    record.down_until_ms = None;
+    ctx.ov.put(keys::validator(&who), &record);
+    ctx.block.touched.insert(who);
+    ctx.events.push(Event::ValidatorUnjailed { validator: who });
     Ok(())
 }
 

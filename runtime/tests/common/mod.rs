@@ -77,6 +77,19 @@ impl Chain {
         }
     }
 
+    /// A chain on `genesis` with `n` validators of power 10 (keys 201, 202, …), whose blocks
+    /// come from their first proposer with its beacon signature.
+    pub fn with_validators(mut genesis: Genesis, n: u8) -> Chain {
+        let keys: Vec<SecretKey> = (201..201 + n).map(key).collect();
+        genesis.validators = keys
+            .iter()
+            .map(|k| neuroshard_runtime::genesis::GenesisValidator::for_key("", k, 10))
+            .collect();
+        let mut c = Chain::with_exact_genesis(genesis);
+        c.validators = keys;
+        c
+    }
+
     /// The proposer and beacon signature of block `height`: its first proposer's, when blocks
     /// carry beacons and that validator's key is at hand, else `proposer` without one (which
     /// spoils the draw window: every proof is drawn).

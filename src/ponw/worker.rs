@@ -84,7 +84,12 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let dataset = if cfg.training {
         let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
         let d = cfg.corpus.load_pinned(&pinned)?;
-        info!(corpus = %cfg.corpus.describe(), shards = d.shards.len(), "training data loaded");
+        info!(
+            corpus = %cfg.corpus.describe(),
+            hash = %hex::encode(&pinned[..8]),
+            shards = d.shards.len(),
+            "training data loaded (the corpus genesis pins)"
+        );
         Some(d)
     } else {
         None

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use neuroshard_chain::node::Home;
+use neuroshard_rpc::types::ValidatorEntry;
 use neuroshard_runtime::TxBody;
 use support::*;
 
@@ -94,72 +95,40 @@ fn a_validator_down_is_jailed_and_its_node_unjails_it_when_back() {
     g.params.downtime_jail_ms = 5_000;
     let genesis = dir.0.join("genesis-downtime.json");
     std::fs::write(&genesis, g.to_json_pretty()).unwrap();
-    let mut nodes: Vec<NodeProc> = testnet_homes(&dir.0, 4, 200, &genesis)
-        .into_iter()
-        .map(|(home, rpc)| {
-            NodeProc::spawn(
-                &["node", "--home", home.to_str().unwrap(), "--no-verify"],
-                &home,
-                &rpc,
-            )
-        })
-        .collect();
+    let mut nodes = testnet_on(&dir.0, 4, 200, &genesis);
     let down = Home::new(&nodes[3].home)
         .load_validator_key()
         .unwrap()
         .address()
         .to_string();
-    let rt = rt();
-    let entry = |node: &NodeProc| {
-        let down = down.clone();
-        let client = node.client();
+    // Its entry in node 0's validator list once `done` holds for it.
+    let entry_when = |node: &NodeProc, done: fn(&ValidatorEntry) -> bool| {
+        let (down, client) = (down.clone(), node.client());
         async move {
-            client
-                .validators()
-                .await
-                .ok()
-                .and_then(|vs| vs.into_iter().find(|v| v.address == down))
+            let vs = client.validators().await.ok()?;
+            vs.into_iter().find(|v| v.address == down && done(v))
         }
     };
+    let rt = rt();
     rt.block_on(wait_height(&nodes[3], 3, 2 * MINUTE));
     nodes[3].kill9();
     rt.block_on(async {
-        let deadline = std::time::Instant::now() + 2 * MINUTE;
-        loop {
-            if let Some(v) = entry(&nodes[0]).await {
-                if v.down_until_ms.is_some() {
-                    assert_eq!(v.power, 0);
-                    assert!(!v.jailed, "downtime is not misbehaviour");
-                    break;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never jailed for downtime\n{}",
-                nodes[0].log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let v = until("jailed for downtime", 2 * MINUTE, &[&nodes[0]], || {
+            entry_when(&nodes[0], |v| v.down_until_ms.is_some())
+        })
+        .await;
+        assert_eq!(v.power, 0);
+        assert!(!v.jailed, "downtime is not misbehaviour");
         // The three others keep committing.
         let h = height(&nodes[0]).await;
         wait_height(&nodes[1], h + 10, MINUTE).await;
     });
     nodes[3].start();
     rt.block_on(async {
-        let deadline = std::time::Instant::now() + 2 * MINUTE;
-        loop {
-            if let Some(v) = entry(&nodes[0]).await {
-                if v.down_until_ms.is_none() && v.power == 10 {
-                    break;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never unjailed\n{}",
-                nodes[3].log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        until("unjailed", 2 * MINUTE, &[&nodes[3]], || {
+            entry_when(&nodes[0], |v| v.down_until_ms.is_none() && v.power == 10)
+        })
+        .await;
         assert!(nodes[3].log_text().contains("unjailing this validator"));
         let h = height(&nodes[0]).await;
         wait_height(&nodes[3], h + 5, MINUTE).await;

@@ -118,28 +118,6 @@ fn status(item: &Value) -> &str {
     item["proof"]["status"].as_str().unwrap()
 }
 
-/// Polls `f` every 500 ms until it returns `Some`, or panics with the logs after `timeout`.
-async fn until<T, F, Fut>(what: &str, timeout: Duration, logs: &[&NodeProc], mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            let tails: Vec<String> = logs.iter().map(|n| n.log_tail()).collect();
-            panic!(
-                "{what}: not within {timeout:?}; logs:\n{}",
-                tails.join("\n-----\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[test]
 fn a_fresh_token_trains_and_earns_exactly_its_paid_proofs() {
     let _serial = serial();

@@ -503,16 +503,7 @@ fn neuro(base: f64) -> f64 {
 }
 
 pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
-    let params = match args.genesis.as_deref() {
-        None => Genesis::dev().params,
-        Some("mainnet") => Params::mainnet_defaults(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
-            Genesis::from_json(&text)?.params
-        }
-    };
-    params.validate()?;
+    let params = super::genesis::params_of(args.genesis.as_deref())?;
     println!(
         "sample rate {:.2}%, bond period {} s, {} proofs per strategy, proofs every {} s, largest claim {} batches",
         f64::from(params.training.verify_sample_bps) / 100.0,

@@ -1,5 +1,5 @@
 //! `neuroshard bench ponw`: what Proof of Neural Work costs on this machine, with the dev genesis
-//! (or the bootstrap model with `--bootstrap`):
+//! (or the mainnet defaults' bootstrap model with `--genesis mainnet`, or a genesis file's):
 //!
 //! * proving overhead: time to build, sign and encode a proof, as a share of the time the
 //!   proof's segment took to train;
@@ -14,7 +14,7 @@ use clap::Args;
 use neuroshard_compute::ponw::{self as segment, Segment, SegmentSpec};
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
 use neuroshard_runtime::rewards::{diminished, gross_reward};
-use neuroshard_runtime::{Amount, Genesis, SecretKey, Transaction, TxBody};
+use neuroshard_runtime::{Amount, SecretKey, Transaction, TxBody};
 
 use crate::ponw::spec::{model_config_of, train_config_of, Corpus};
 
@@ -26,11 +26,15 @@ pub struct BenchPonwArgs {
     /// Training corpus (as for the node).
     #[arg(long)]
     pub corpus: Option<String>,
+    /// Genesis file whose model and rates are measured, or `mainnet` for the mainnet defaults
+    /// (the bootstrap model) [default: the dev genesis].
+    #[arg(long)]
+    pub genesis: Option<String>,
 }
 
 pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     segment::deterministic_cpu();
-    let params = Genesis::dev().params;
+    let params = super::genesis::params_of(args.genesis.as_deref())?;
     let cfg = model_config_of(&params.model);
     let start = segment::genesis_model(&cfg, params.training.init_seed)?;
     let dataset = Corpus::choose(args.corpus.as_deref()).load()?;
@@ -95,7 +99,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     let per_sec = done.batches as f64 / train_s;
     let sample = f64::from(params.training.verify_sample_bps) / 10_000.0;
     println!(
-        "model: {} parameters; segment of {} batches ({}×{} tokens) trained in {:.2} s: {:.1} batches/s",
+        "model: {} parameters; segment of {} batches ({}×{} tokens) trained in {:.2} s: {:.3} batches/s",
         start.num_parameters(),
         done.batches,
         spec_tokens(&params).0,

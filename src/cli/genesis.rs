@@ -85,6 +85,18 @@ pub fn summary_of_dev() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The parameters a bench plays: a genesis file's, `mainnet` for the mainnet defaults, or (none)
+/// the dev genesis's.
+pub fn params_of(genesis: Option<&str>) -> anyhow::Result<neuroshard_runtime::Params> {
+    let params = match genesis {
+        None => Genesis::dev().params,
+        Some("mainnet") => neuroshard_runtime::Params::mainnet_defaults(),
+        Some(path) => load(&PathBuf::from(path))?.params,
+    };
+    params.validate()?;
+    Ok(params)
+}
+
 /// Hash of the weights `params` make at genesis.
 #[cfg(feature = "training")]
 pub fn genesis_model_hash(params: &neuroshard_runtime::Params) -> anyhow::Result<[u8; 32]> {

@@ -198,8 +198,17 @@ pub fn checked_genesis(dir: &Path) -> PathBuf {
 
 /// A testnet written by `neuroshard testnet init`, each node run by `neuroshard node`.
 pub fn testnet(dir: &Path, validators: usize, block_interval_ms: u64) -> Vec<NodeProc> {
-    let genesis = checked_genesis(dir);
-    testnet_homes(dir, validators, block_interval_ms, &genesis)
+    testnet_on(dir, validators, block_interval_ms, &checked_genesis(dir))
+}
+
+/// [`testnet`] on the parameters of the genesis file `genesis`.
+pub fn testnet_on(
+    dir: &Path,
+    validators: usize,
+    block_interval_ms: u64,
+    genesis: &Path,
+) -> Vec<NodeProc> {
+    testnet_homes(dir, validators, block_interval_ms, genesis)
         .into_iter()
         .map(|(home, rpc)| {
             NodeProc::spawn(
@@ -301,6 +310,28 @@ pub async fn wait_height(node: &NodeProc, height: u64, timeout: Duration) -> u64
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `f` every 500 ms until it returns `Some`, or panics with the logs after `timeout`.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, logs: &[&NodeProc], mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let tails: Vec<String> = logs.iter().map(|n| n.log_tail()).collect();
+            panic!(
+                "{what}: not within {timeout:?}; logs:\n{}",
+                tails.join("\n-----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -2,16 +2,17 @@
 //!
 //! Checks, in order: the node is registered; the proof trains the open round's model version
 //! (before the round's deadline, if it claims batches) from the data seed the chain assigned to
-//! the node, on the corpus genesis pins; the claim is one the network can check (`check_claim_is_checkable`: whole-model
-//! training, no samples served, no uptime without training); a `Validator` role belongs to a
-//! wallet in the validator set; the proof's timestamp is near block time; enough block time has
-//! passed since the node's previous proof; every metric is within what is physically possible in
-//! that time (batches from the model's FLOPs and `max_node_flops`; claims above the limit are
-//! rejected, never clipped); at most one segment (`inner_steps` batches); no batch id is claimed
-//! twice. The gross reward then goes through the wallet's diminishing-returns curve and is held
-//! as the wallet's *pending* reward, with the part its free bond covers reserved
-//! (`rewards::cover`): it is minted only when the challenge window closes with no fraud proven
-//! (`maturity`). The node's next data seed is drawn from this block's predecessor's state root.
+//! the node, on the corpus genesis pins; the claim is one the network can check
+//! (`check_claim_is_checkable`: whole-model training, no samples served, no uptime without
+//! training); a `Validator` role belongs to a wallet in the validator set; the proof's timestamp
+//! is near block time; enough block time has passed since the node's previous proof; every
+//! metric is within what is physically possible in that time (batches from the model's FLOPs
+//! and `max_node_flops`; claims above the limit are rejected, never clipped); at most one
+//! segment (`inner_steps` batches); no batch id is claimed twice. The gross reward then goes
+//! through the wallet's diminishing-returns curve and is held as the wallet's *pending* reward,
+//! with the part its free bond covers reserved (`rewards::cover`): it is minted only when the
+//! challenge window closes with no fraud proven (`maturity`). The node's next data seed is drawn
+//! from this block's predecessor's state root.
 
 use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};

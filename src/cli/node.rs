@@ -151,7 +151,9 @@ fn spawn_verifier(
     let key = home.load_validator_key()?;
     let corpus = crate::ponw::spec::Corpus::choose(corpus);
     // A validator without the corpus genesis pins could not re-execute a proof: it says so.
-    corpus.load_pinned(&api.with_chain(|c| c.ledger().params().training.corpus))?;
+    if crate::ponw::verifier::is_active(api, &key.address()) {
+        corpus.load_pinned(&api.with_chain(|c| c.ledger().params().training.corpus))?;
+    }
     Ok(Some(super::run::spawn_verifier(
         api, key, corpus, false, stop,
     )?))

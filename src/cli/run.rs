@@ -270,7 +270,11 @@ fn spawn_compute(
     // Checked before any thread starts: a node on another corpus than genesis pins says so and
     // stops, instead of training work the chain refuses.
     let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
-    corpus.load_pinned(&pinned)?;
+    let validating =
+        !args.no_verify && crate::ponw::verifier::is_active(api, &validator_key.address());
+    if !args.no_training || validating {
+        corpus.load_pinned(&pinned)?;
+    }
     let cfg = worker::WorkerConfig {
         wallet,
         node_key,

@@ -84,6 +84,13 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     segment::deterministic_cpu();
+    // A node that is not (yet) a validator verifies nothing and needs no corpus: it waits.
+    while !is_active(&api, &key.address()) {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let params = api.with_chain(|c| c.ledger().params().clone());
     let dataset = corpus.load_pinned(&params.training.corpus)?;
     let diloco = DilocoConfig {
@@ -119,18 +126,22 @@ pub fn run(
     Ok(())
 }
 
+/// Whether `who` is an active validator now (not jailed, with voting power).
+pub fn is_active(api: &NodeApi, who: &neuroshard_runtime::Address) -> bool {
+    api.with_chain(|c| {
+        c.ledger()
+            .validators()
+            .map(|vs| {
+                vs.iter()
+                    .any(|v| v.address == *who && !v.record.jailed && v.record.power > 0)
+            })
+            .unwrap_or(false)
+    })
+}
+
 impl Verifier {
     fn active(&self) -> bool {
-        let me = self.key.address();
-        self.api.with_chain(|c| {
-            c.ledger()
-                .validators()
-                .map(|vs| {
-                    vs.iter()
-                        .any(|v| v.address == me && !v.record.jailed && v.record.power > 0)
-                })
-                .unwrap_or(false)
-        })
+        is_active(&self.api, &self.key.address())
     }
 
     fn tick(&mut self, params: &Params) -> anyhow::Result<()> {

@@ -59,6 +59,15 @@ fn proofs_in_one_block(c: &mut Chain, n: u8) -> Vec<Hash32> {
     txs.iter().map(|t| t.hash()).collect()
 }
 
+/// A validator of `c` other than `first`.
+fn another_validator(c: &Chain, first: &SecretKey) -> SecretKey {
+    c.validators
+        .iter()
+        .find(|k| k.address() != first.address())
+        .unwrap()
+        .clone()
+}
+
 fn sampled(c: &Chain, ids: &[Hash32]) -> Vec<Option<bool>> {
     ids.iter()
         .map(|id| c.ledger.proof(id).unwrap().unwrap().sampled)
@@ -161,12 +170,7 @@ fn a_withheld_block_draws_every_proof_and_a_garbled_beacon_is_no_block() {
     let mut c = four_validators(1);
     proofs_in_one_block(&mut c, 2);
     let (h, first) = first_of_next(&c);
-    let other = c
-        .validators
-        .iter()
-        .find(|k| k.address() != first.address())
-        .unwrap()
-        .clone();
+    let other = another_validator(&c, &first);
     let me = first.address();
     let garbled = [
         None,
@@ -290,12 +294,7 @@ fn a_spoiled_window_pays_honest_proofs_their_reward_unscaled() {
     let accepted = c.ledger.height();
     until_window_for(&mut c, accepted);
     let (h, first) = first_of_next(&c);
-    let other = c
-        .validators
-        .iter()
-        .find(|k| k.address() != first.address())
-        .unwrap()
-        .clone();
+    let other = another_validator(&c, &first);
     let sig = BeaconSecret::derive(&other).sign_height(CHAIN, h, &other.address());
     block_by(&mut c, other.address(), Some(sig));
     c.mature();

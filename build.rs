@@ -1,5 +1,6 @@
 //! With the `training` feature, adds an rpath to libtorch's `lib/` (from `LIBTORCH`, set by
-//! `.cargo/config.toml`) so that `neuroshard` runs without LD_LIBRARY_PATH.
+//! `.cargo/config.toml`) so that `neuroshard` runs without LD_LIBRARY_PATH. `neuroshard-client`
+//! uses this script too, for its test binaries.
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     if std::env::var_os("CARGO_FEATURE_TRAINING").is_none() {

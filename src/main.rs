@@ -2,9 +2,6 @@
 //! tools, local training, and benchmarks. Bare `neuroshard` runs the local dev chain.
 
 mod cli;
-#[cfg(feature = "training")]
-mod ponw;
-mod progress;
 
 use std::process::ExitCode;
 
@@ -35,7 +32,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("NEUROSHARD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&args))),
         )
-        .with_writer(|| progress::LogWriter)
+        .with_writer(|| neuroshard_client::progress::LogWriter)
         .init();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

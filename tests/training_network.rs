@@ -269,9 +269,8 @@ fn rounds_keep_closing_while_a_validator_is_killed_and_it_catches_up_on_restart(
             .unwrap()
             .trim_start_matches("0x")
             .to_owned();
-        let file = nodes[0]
-            .home
-            .join("models")
+        let file = Home::new(&nodes[0].home)
+            .models()
             .join(format!("{model}.safetensors"));
         let deadline = std::time::Instant::now() + Duration::from_secs(180);
         while !file.exists() {
@@ -288,9 +287,8 @@ fn rounds_keep_closing_while_a_validator_is_killed_and_it_catches_up_on_restart(
             .unwrap()
             .trim_start_matches("0x")
             .to_owned();
-        assert!(nodes[0]
-            .home
-            .join("models")
+        assert!(Home::new(&nodes[0].home)
+            .models()
             .join(format!("momentum-{momentum}.safetensors"))
             .exists());
         let log = nodes[0].log_text();
@@ -307,34 +305,41 @@ async fn round_now(node: &NodeProc) -> u64 {
         .unwrap()
 }
 
+/// A home for a full node that joins the running testnet `nodes` with a key no validator set
+/// names (it follows consensus; it does not vote), and its RPC URL.
+fn joining_home(dir: &Path, name: &str, nodes: &[NodeProc], seed: u8) -> (Home, String) {
+    let configs: Vec<NodeConfig> = nodes
+        .iter()
+        .map(|n| Home::new(&n.home).load_config().unwrap())
+        .collect();
+    let home = Home::new(dir.join(name));
+    let base = free_base_port(1);
+    let mut config = NodeConfig::local(name, base, base + 1, base + 3);
+    config.p2p.persistent_peers = configs.iter().map(|c| c.p2p.listen.clone()).collect();
+    config.gossip.peers = configs.iter().map(|c| c.gossip.listen.clone()).collect();
+    config.consensus = configs[0].consensus.clone();
+    let genesis = std::fs::read_to_string(Home::new(&nodes[0].home).genesis()).unwrap();
+    home.init(
+        &config,
+        &genesis,
+        &SecretKey::from_entropy([seed; 32]),
+        [seed + 1; 32],
+    )
+    .unwrap();
+    (home, format!("http://127.0.0.1:{}", base + 1))
+}
+
 /// A full node that joins after round 2, with nothing but its peers to get models from: it fetches the open
 /// round's model and momentum from its peers as the blobs the adopted result names, and its
-/// proofs on that model are accepted and verified.
+/// proofs on that model are accepted and verified. An inference-only node (`--no-training`)
+/// joining at the same time fetches the round's model the same way and sells inference with it.
 #[test]
 fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted() {
     let _serial = serial();
     let dir = TempDir::new("training-join");
     let nodes = training_testnet(&dir.0, HONEST);
     rt().block_on(rounds_closed(&nodes, 3, Duration::from_secs(300)));
-    let configs: Vec<NodeConfig> = nodes
-        .iter()
-        .map(|n| Home::new(&n.home).load_config().unwrap())
-        .collect();
-    let home = Home::new(dir.0.join("late"));
-    let base = free_base_port(1);
-    let mut config = NodeConfig::local("late", base, base + 1, base + 3);
-    config.p2p.persistent_peers = configs.iter().map(|c| c.p2p.listen.clone()).collect();
-    config.gossip.peers = configs.iter().map(|c| c.gossip.listen.clone()).collect();
-    config.consensus = configs[0].consensus.clone();
-    let genesis = std::fs::read_to_string(Home::new(&nodes[0].home).genesis()).unwrap();
-    // A key no validator set names: it follows consensus and trains, it does not vote.
-    home.init(
-        &config,
-        &genesis,
-        &SecretKey::from_entropy([42; 32]),
-        [43; 32],
-    )
-    .unwrap();
+    let (home, late_rpc) = joining_home(&dir.0, "late", &nodes, 42);
     let t = token(9);
     let wallet = SecretKey::from_token(&t).unwrap().address().to_string();
     let mut late = NodeProc::spawn_env(
@@ -346,7 +351,20 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
         ],
         &[("NEUROSHARD_TOKEN", t.as_str())],
         &home.dir,
-        &format!("http://127.0.0.1:{}", base + 1),
+        &late_rpc,
+    );
+    let (reader_home, reader_rpc) = joining_home(&dir.0, "reader", &nodes, 52);
+    let mut reader = NodeProc::spawn_env(
+        &[
+            "--home",
+            reader_home.dir.to_str().unwrap(),
+            "--no-training",
+            "--inference-price",
+            "0.0001",
+        ],
+        &[("NEUROSHARD_TOKEN", token(10).as_str())],
+        &reader_home.dir,
+        &reader_rpc,
     );
     rt().block_on(async {
         let deadline = std::time::Instant::now() + Duration::from_secs(240);
@@ -388,6 +406,73 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
         assert!(home.models().join(format!("{model}.safetensors")).exists());
         let log = late.log_text();
         assert!(log.contains("fetched a blob from peers"), "{log}");
+
+        // The inference-only node holds a round's model it never computed, fetched from peers.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let open = call(&nodes[0], "neuro_getTrainingRound", vec![]).await;
+            let model = open["model"].as_str().unwrap().trim_start_matches("0x");
+            if reader_home
+                .models()
+                .join(format!("{model}.safetensors"))
+                .exists()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the inference-only node never fetched the open round's model\n{}",
+                reader.log_tail()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(
+            reader.log_text().contains("to serve inference"),
+            "{}",
+            reader.log_tail()
+        );
+        // A validator's wallet, paid for its verified proofs, buys an inference from it.
+        let buyer = token(0);
+        let buyer_address = SecretKey::from_token(&buyer).unwrap().address().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while call(&nodes[0], "neuro_getAccount", vec![json!(buyer_address)]).await["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+            < 10u128.pow(16)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the buyer earned nothing spendable"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let out = std::process::Command::new(BIN)
+            .args([
+                "infer",
+                "--prompt",
+                "The ",
+                "--max-tokens",
+                "4",
+                "--json",
+                "--node",
+                &reader_rpc,
+            ])
+            .env("NEUROSHARD_TOKEN", &buyer)
+            .env("NEUROSHARD_HOME", dir.0.join("buyer"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            reader.log_tail()
+        );
+        let answer: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert!(answer["text"].is_string(), "{answer}");
     });
+    reader.stop();
     late.stop();
 }

@@ -33,4 +33,7 @@ pub mod codes {
     /// An inference payment that does not pay for the request (wrong recipient, purpose or
     /// amount, already used, or failed on chain).
     pub const PAYMENT: i32 = -32005;
+    /// The node cannot serve the request yet (an inference node that does not hold the current
+    /// round's model and cannot fetch it now); nothing was taken: try again shortly.
+    pub const NOT_READY: i32 = -32006;
 }

@@ -215,7 +215,7 @@ pub async fn serve_with(
         .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
         .build();
-    let page = crate::page::PageLayer::new(api.home().join("models"));
+    let page = crate::page::PageLayer::new(neuroshard_chain::node::Home::new(api.home()).models());
     let server = Server::builder()
         .set_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(page))

@@ -16,7 +16,7 @@ use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
 use neuroshard_runtime::rewards::{diminished, gross_reward};
 use neuroshard_runtime::{Amount, SecretKey, Transaction, TxBody};
 
-use crate::ponw::spec::{model_config_of, train_config_of, Corpus};
+use neuroshard_client::spec::{model_config_of, train_config_of, Corpus};
 
 #[derive(Debug, Args)]
 pub struct BenchPonwArgs {

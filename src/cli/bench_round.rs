@@ -10,7 +10,7 @@ use neuroshard_compute::ponw as segment;
 use neuroshard_compute::ModelConfig;
 use neuroshard_runtime::Genesis;
 
-use crate::ponw::spec::{model_config_of, train_config_of, Corpus};
+use neuroshard_client::spec::{model_config_of, train_config_of, Corpus};
 
 #[derive(Debug, Args)]
 pub struct BenchRoundArgs {

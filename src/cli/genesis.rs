@@ -100,14 +100,14 @@ pub fn params_of(genesis: Option<&str>) -> anyhow::Result<neuroshard_runtime::Pa
 /// Hash of the weights `params` make at genesis.
 #[cfg(feature = "training")]
 pub fn genesis_model_hash(params: &neuroshard_runtime::Params) -> anyhow::Result<[u8; 32]> {
-    let cfg = crate::ponw::spec::model_config_of(&params.model);
+    let cfg = neuroshard_client::spec::model_config_of(&params.model);
     Ok(neuroshard_compute::ponw::genesis_model(&cfg, params.training.init_seed)?.weights_hash())
 }
 
 /// The hash that pins a corpus (`training.corpus`): a directory of text, or `synthetic`.
 #[cfg(feature = "training")]
 pub fn corpus_hash(corpus: Option<&str>) -> anyhow::Result<[u8; 32]> {
-    let corpus = crate::ponw::spec::Corpus::choose(Some(corpus.unwrap_or("synthetic")));
+    let corpus = neuroshard_client::spec::Corpus::choose(Some(corpus.unwrap_or("synthetic")));
     Ok(neuroshard_compute::ponw::dataset_hash(&corpus.load()?))
 }
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use neuroshard_chain::node::config::{random_key, DEFAULT_P2P_PORT};
 use neuroshard_chain::node::{self, Home, NodeConfig};
+use neuroshard_client::lifecycle::{self, Roles};
 use neuroshard_runtime::genesis::{GenesisValidator, DEV_GENESIS_JSON, DEV_VALIDATOR_TOKEN};
 use neuroshard_runtime::{Genesis, SecretKey};
 use tracing::info;
@@ -101,131 +102,32 @@ fn ports(base: u16, index: usize) -> anyhow::Result<(u16, u16, u16)> {
     Ok((p2p, p2p + 1, last))
 }
 
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-pub(super) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
+/// A chain node's roles: no wallet; a validator verifies and attests whichever command runs it.
+fn chain_roles(corpus: Option<String>, verify: bool) -> Roles {
+    Roles {
+        verify,
+        corpus,
+        ..Roles::default()
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Runs the node in `home` and its RPC server until SIGINT or SIGTERM.
-pub fn run_home(
-    home: &Path,
-    options: node::StartOptions,
-    corpus: Option<String>,
-    verify: bool,
-) -> anyhow::Result<()> {
-    let home = Home::new(home);
+/// Runs the node in `--home` (a chain node; a validator's also verifies and attests) until
+/// SIGINT or SIGTERM.
+pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let home = Home::new(&args.home);
     if !home.is_initialised() {
         anyhow::bail!(
             "{} is not a node home (no config.toml); create one with `neuroshard testnet init` or run `neuroshard dev`",
             home.dir.display()
         );
     }
-    run_locked(home.lock()?, options, corpus, verify)
-}
-
-/// [`run_home`] in a home this process has claimed.
-#[cfg(feature = "training")]
-fn spawn_verifier(
-    api: &neuroshard_chain::node::NodeApi,
-    home: &Home,
-    corpus: Option<&str>,
-    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let key = home.load_validator_key()?;
-    let corpus = crate::ponw::spec::Corpus::choose(corpus);
-    // A validator without the corpus genesis pins could not re-execute a proof: it says so.
-    if crate::ponw::verifier::is_active(api, &key.address()) {
-        corpus.load_pinned(&api.with_chain(|c| c.ledger().params().training.corpus))?;
-    }
-    Ok(Some(super::run::spawn_verifier(
-        api, key, corpus, false, stop,
-    )?))
-}
-
-#[cfg(not(feature = "training"))]
-fn spawn_verifier(
-    _api: &neuroshard_chain::node::NodeApi,
-    _home: &Home,
-    _corpus: Option<&str>,
-    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    tracing::warn!("built without the `training` feature: this node verifies no proofs");
-    Ok(None)
-}
-
-fn run_locked(
-    lock: node::HomeLock,
-    options: node::StartOptions,
-    corpus: Option<String>,
-    verify: bool,
-) -> anyhow::Result<()> {
-    let home = lock.home().clone();
-    runtime()?.block_on(async {
-        let running = node::start_locked(lock, options)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .with_context(|| format!("cannot start the node in {}", home.dir.display()))?;
-        let (addr, rpc) = neuroshard_rpc::serve(&running.rpc_listen, running.api.clone())
-            .await
-            .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
-        let status = running.api.status();
-        info!(
-            chain = %status.chain_id,
-            height = status.height,
-            rpc = %format!("http://{addr}"),
-            "node running; Ctrl-C to stop"
-        );
-        // A validator verifies and attests whichever command runs it.
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let verifier = if verify {
-            match spawn_verifier(&running.api, &home, corpus.as_deref(), &stop) {
-                Ok(verifier) => verifier,
-                Err(e) => {
-                    let _ = rpc.stop();
-                    running.shutdown().await;
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
-        shutdown_signal().await;
-        info!("shutting down");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = verifier {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-        let _ = rpc.stop();
-        running.shutdown().await;
-        Ok(())
-    })
-}
-
-pub fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    run_home(
-        &args.home,
-        node::StartOptions {
-            equivocate: args.byzantine_equivocate,
-        },
-        args.corpus,
-        !args.no_verify,
+    let options = node::StartOptions {
+        equivocate: args.byzantine_equivocate,
+    };
+    lifecycle::run(
+        home.lock()?,
+        options,
+        chain_roles(args.corpus, !args.no_verify),
     )
 }
 
@@ -246,7 +148,11 @@ pub fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             args.genesis.as_deref(),
         )?;
     }
-    run_locked(lock, node::StartOptions::default(), None, !args.no_verify)
+    lifecycle::run(
+        lock,
+        node::StartOptions::default(),
+        chain_roles(None, !args.no_verify),
+    )
 }
 
 /// Writes a new dev chain home: the dev validator key, ports from `base_port`, and the embedded

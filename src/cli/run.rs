@@ -7,16 +7,13 @@
 //! and node id), so several nodes can run with one token. The wallet key comes from `NEUROSHARD_TOKEN`
 //! or `$NEUROSHARD_HOME/wallet.key` (created on first run), never from an argument. A validator node also re-executes sampled proofs and attests rounds.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use neuroshard_chain::node::config::{
-    random_key, write_file, ConfigError, ConsensusSection, DEFAULT_P2P_PORT,
-};
-use neuroshard_chain::node::{self, Home, HomeLock, NodeConfig};
+use neuroshard_chain::node::config::{random_key, ConfigError, ConsensusSection, DEFAULT_P2P_PORT};
+use neuroshard_chain::node::{Home, HomeLock, NodeConfig};
+use neuroshard_client::lifecycle::{self, Roles, WalletRole};
 use neuroshard_runtime::SecretKey;
 use tracing::{debug, info};
 
@@ -48,10 +45,10 @@ pub struct RunArgs {
     #[cfg(feature = "training")]
     #[cfg_attr(
         any(debug_assertions, feature = "test-modes"),
-        arg(long, hide = true, value_enum)
+        arg(long, hide = true, value_parser = parse_cheat)
     )]
     #[cfg_attr(not(any(debug_assertions, feature = "test-modes")), arg(skip))]
-    pub cheat: Option<crate::ponw::worker::Cheat>,
+    pub cheat: Option<lifecycle::Cheat>,
     /// Test only: run no verifier, for tests whose harness signs this validator's verdicts on
     /// its own made-up proofs. Not in release builds (unless built with the `test-modes`
     /// feature).
@@ -172,161 +169,30 @@ fn wait_for_config(dev: &Home) -> anyhow::Result<NodeConfig> {
     Ok(dev.load_config()?)
 }
 
-/// This home's compute-worker key (its PoNW node id), created once (mode 0600).
-fn worker_key(home: &Path) -> anyhow::Result<SecretKey> {
-    let path = home.join("worker_key");
-    if !path.exists() {
-        write_file(&path, hex::encode(random_key()).as_bytes(), true)?;
-    }
-    let text = std::fs::read_to_string(&path)?;
-    SecretKey::from_token(text.trim())
-        .with_context(|| format!("{} holds no valid key", path.display()))
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let wallet = wallet_key()?;
+    let key = wallet_key()?;
     let price: neuroshard_runtime::Amount = args
         .inference_price
         .parse()
         .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
-    super::node::runtime()?.block_on(async move {
-        let lock = claim_home(&args)?;
-        let dir = lock.home().dir.clone();
-        let running = node::start_locked(lock, Default::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .with_context(|| format!("cannot start the node in {}", dir.display()))?;
-        let home = Home::new(&dir);
-        let node_key = worker_key(&dir)?;
-        let validator_key = home.load_validator_key()?;
-        let extra = extra_methods(&running.api, wallet.address(), price)?;
-        let (addr, rpc) =
-            neuroshard_rpc::serve_with(&running.rpc_listen, running.api.clone(), extra)
-                .await
-                .with_context(|| format!("cannot serve RPC on {}", running.rpc_listen))?;
-        let status = running.api.status();
-        info!(
-            chain = %status.chain_id,
-            height = status.height,
-            rpc = %format!("http://{addr}"),
-            home = %dir.display(),
-            wallet = %wallet.address(),
-            node = %node_key.address(),
-            "node running; Ctrl-C to stop"
-        );
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads =
-            match spawn_compute(&args, &running.api, wallet, node_key, validator_key, &stop) {
-                Ok(threads) => threads,
-                Err(e) => {
-                    let _ = rpc.stop();
-                    running.shutdown().await;
-                    return Err(e);
-                }
-            };
-        super::node::shutdown_signal().await;
-        info!("shutting down");
-        stop.store(true, Ordering::Relaxed);
-        for t in threads {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-        let _ = rpc.stop();
-        running.shutdown().await;
-        Ok(())
-    })
-}
-
-/// Inference for sale (with libtorch).
-#[cfg(feature = "training")]
-fn extra_methods(
-    api: &neuroshard_chain::node::NodeApi,
-    wallet: neuroshard_runtime::Address,
-    price: neuroshard_runtime::Amount,
-) -> anyhow::Result<jsonrpsee::Methods> {
-    use crate::ponw::inference::{module, InferenceService};
-    Ok(module(InferenceService::new(api.clone(), wallet, price))?)
-}
-
-#[cfg(not(feature = "training"))]
-fn extra_methods(
-    _api: &neuroshard_chain::node::NodeApi,
-    _wallet: neuroshard_runtime::Address,
-    _price: neuroshard_runtime::Amount,
-) -> anyhow::Result<jsonrpsee::Methods> {
-    Ok(jsonrpsee::Methods::new())
-}
-
-#[cfg(feature = "training")]
-fn spawn_compute(
-    args: &RunArgs,
-    api: &neuroshard_chain::node::NodeApi,
-    wallet: SecretKey,
-    node_key: SecretKey,
-    validator_key: SecretKey,
-    stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    use crate::ponw::{spec::Corpus, worker};
-    let corpus = Corpus::choose(args.corpus.as_deref());
-    // Checked before any thread starts: a node on another corpus than genesis pins says so and
-    // stops, instead of training work the chain refuses.
-    let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
-    let validating =
-        !args.no_verify && crate::ponw::verifier::is_active(api, &validator_key.address());
-    if !args.no_training || validating {
-        corpus.load_pinned(&pinned)?;
-    }
-    let cfg = worker::WorkerConfig {
-        wallet,
-        node_key,
-        corpus: corpus.clone(),
-        training: !args.no_training,
+    let lock = claim_home(&args)?;
+    let roles = Roles {
+        wallet: Some(WalletRole {
+            key,
+            train: !args.no_training,
+            price,
+        }),
+        verify: !args.no_verify,
+        corpus: args.corpus,
+        #[cfg(feature = "training")]
         cheat: args.cheat,
     };
-    let (api_w, stop_w) = (api.clone(), stop.clone());
-    let worker = std::thread::Builder::new()
-        .name("worker".into())
-        .spawn(move || {
-            if let Err(e) = worker::run(api_w, cfg, stop_w) {
-                tracing::error!("worker stopped: {e:#}");
-            }
-        })?;
-    if args.no_verify {
-        return Ok(vec![worker]);
-    }
-    let lie = args.cheat == Some(worker::Cheat::WrongRoundResult);
-    let verifier = spawn_verifier(api, validator_key, corpus, lie, stop)?;
-    Ok(vec![worker, verifier])
+    lifecycle::run(lock, Default::default(), roles)
 }
 
-/// The validator's round service (re-execution, verdicts, round attestations) on its own
-/// thread. It idles while `key` is not an active validator.
+/// `--cheat NAME` (test builds only).
 #[cfg(feature = "training")]
-pub fn spawn_verifier(
-    api: &neuroshard_chain::node::NodeApi,
-    key: SecretKey,
-    corpus: crate::ponw::spec::Corpus,
-    lie: bool,
-    stop: &Arc<AtomicBool>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let (api, stop) = (api.clone(), stop.clone());
-    Ok(std::thread::Builder::new()
-        .name("verifier".into())
-        .spawn(move || {
-            if let Err(e) = crate::ponw::verifier::run(api, key, corpus, lie, stop) {
-                tracing::error!("verification stopped: {e:#}");
-            }
-        })?)
-}
-
-#[cfg(not(feature = "training"))]
-fn spawn_compute(
-    _args: &RunArgs,
-    _api: &neuroshard_chain::node::NodeApi,
-    _wallet: SecretKey,
-    _node_key: SecretKey,
-    _validator_key: SecretKey,
-    _stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    tracing::warn!("built without the `training` feature: running a full node only (no worker)");
-    Ok(Vec::new())
+#[cfg_attr(not(any(debug_assertions, feature = "test-modes")), allow(dead_code))]
+fn parse_cheat(s: &str) -> Result<lifecycle::Cheat, String> {
+    s.parse()
 }

@@ -121,7 +121,7 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
-pub use crate::ponw::spec::model_config_of;
+pub use neuroshard_client::spec::model_config_of;
 
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(n) = args.threads {

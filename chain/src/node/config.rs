@@ -185,6 +185,10 @@ impl Home {
     pub fn models(&self) -> PathBuf {
         self.dir.join("models")
     }
+    /// The compute worker's key (its PoNW node id), created on the node's first training run.
+    pub fn worker_key(&self) -> PathBuf {
+        self.dir.join("worker_key")
+    }
     /// The end of the last batch range this home's node key signed a proof over (the worker's
     /// watermark: it never signs an overlapping proof, even for a proof that never committed).
     pub fn signed_batches(&self) -> PathBuf {
@@ -272,6 +276,17 @@ impl Home {
 
     pub fn load_validator_key(&self) -> Result<SecretKey, ConfigError> {
         let path = self.validator_key();
+        let text = fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        let bytes = parse_hex32(text.trim()).map_err(|e| invalid(&path, e))?;
+        SecretKey::from_bytes(&bytes).map_err(|e| invalid(&path, e))
+    }
+
+    /// The compute worker's key, created (mode 0600) if this home has none yet.
+    pub fn load_or_create_worker_key(&self) -> Result<SecretKey, ConfigError> {
+        let path = self.worker_key();
+        if !path.exists() {
+            write_file(&path, hex::encode(random_key()).as_bytes(), true)?;
+        }
         let text = fs::read_to_string(&path).map_err(|e| io(&path, e))?;
         let bytes = parse_hex32(text.trim()).map_err(|e| invalid(&path, e))?;
         SecretKey::from_bytes(&bytes).map_err(|e| invalid(&path, e))

@@ -25,7 +25,7 @@ use neuroshard_runtime::{Address, Amount, Hash32, SignedTransaction, TxBody};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::models::ModelStore;
+use crate::models::ModelStore;
 
 /// Most tokens one request may ask for.
 pub const MAX_TOKENS: u64 = 256;
@@ -151,6 +151,12 @@ impl InferenceService {
                 ))
             }
         }
+        // Never take a payment that cannot be served: the current round's model is loaded (from
+        // disk, or fetched from peers) before the payment goes anywhere.
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || svc.load_current_model())
+            .await
+            .map_err(|e| err(codes::INTERNAL, e.to_string()))??;
         let hash = tx.hash();
         let receipt = |svc: &Self| {
             svc.api
@@ -243,30 +249,60 @@ impl InferenceService {
         unserved.insert(hash, Instant::now());
     }
 
-    fn generate(&self, prompt: &str, max_tokens: u64) -> Result<String, ErrorObjectOwned> {
-        let internal = |e: String| err(codes::INTERNAL, e);
+    /// Makes the open round's model the loaded one: from this node's models, else fetched from
+    /// peers as the blob the adopted round result names. [`codes::NOT_READY`] if neither has it.
+    fn load_current_model(&self) -> Result<(), ErrorObjectOwned> {
+        let internal = |e: anyhow::Error| err(codes::INTERNAL, format!("{e:#}"));
         let (params, version) = self.api.with_chain(|c| {
             let l = c.ledger();
             (l.params().clone(), l.training().map(|t| t.model_version))
         });
-        let version = version.map_err(|e| internal(e.to_string()))?;
+        let version = version.map_err(|e| internal(e.into()))?;
         let mut slot = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().map(|(v, _)| v) != Some(&version) {
-            let store = ModelStore::new(&self.api).map_err(|e| internal(e.to_string()))?;
-            let model = store
-                .get(&params, &version)
-                .map_err(|e| internal(e.to_string()))?
-                .ok_or_else(|| internal("this node does not hold the current model yet".into()))?;
-            *slot = Some((version, model));
+        if slot.as_ref().map(|(v, _)| v) == Some(&version) {
+            return Ok(());
         }
+        let store = ModelStore::new(&self.api).map_err(internal)?;
+        let mut model = store.get(&params, &version).map_err(internal)?;
+        if model.is_none() {
+            if let Err(e) = store.fetch_open_round(&self.api, &params) {
+                tracing::debug!("the current model is not to be had from peers: {e:#}");
+            }
+            model = store.get(&params, &version).map_err(internal)?;
+        }
+        let model = model.ok_or_else(|| {
+            err(
+                codes::NOT_READY,
+                format!(
+                    "this node does not hold the current model {} yet and no peer served it; \
+                     nothing was taken: try again shortly",
+                    hex::encode(&version[..8])
+                ),
+            )
+        })?;
+        *slot = Some((version, model));
+        Ok(())
+    }
+
+    /// Generates with the loaded model: the one checked before the payment was taken (or the
+    /// current one, if a round closed since and this node holds its model).
+    fn generate(&self, prompt: &str, max_tokens: u64) -> Result<String, ErrorObjectOwned> {
+        if let Err(e) = self.load_current_model() {
+            tracing::debug!(
+                "serving with the model the payment was taken for: {}",
+                e.message()
+            );
+        }
+        let slot = self.model.lock().unwrap_or_else(|p| p.into_inner());
         let Some((_, model)) = slot.as_ref() else {
-            return Err(internal("no model".into()));
+            return Err(err(codes::INTERNAL, "no model loaded"));
         };
         let sampling = Sampling {
             max_new_tokens: max_tokens as usize,
             ..Sampling::default()
         };
-        let bytes = generate(model, prompt, &sampling).map_err(|e| internal(e.to_string()))?;
+        let bytes =
+            generate(model, prompt, &sampling).map_err(|e| err(codes::INTERNAL, e.to_string()))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }

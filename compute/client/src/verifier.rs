@@ -38,8 +38,8 @@ use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
 use tracing::{debug, info, warn};
 
-use super::models::ModelStore;
-use super::spec::{model_config_of, schedule_step_of, train_config_of, Corpus};
+use crate::models::ModelStore;
+use crate::spec::{model_config_of, schedule_step_of, train_config_of, Corpus};
 
 /// What the service has done, for the benchmark and the logs.
 #[derive(Clone, Debug, Default)]
@@ -207,7 +207,7 @@ impl Verifier {
                 Some(Gradient::Failed(at)) if at.elapsed() < GRADIENT_RETRY => continue,
                 Some(Gradient::Fetching(fetch)) => match fetch.poll() {
                     None => continue,
-                    Some(Ok(path)) => match super::models::decode_gradient(&path, parameters) {
+                    Some(Ok(path)) => match crate::models::decode_gradient(&path, parameters) {
                         Ok(_) => Gradient::Held,
                         Err(e) => {
                             warn!(proof = %hex::encode(&id[..8]), node = %p.node, "pseudo-gradient blob refused: {e:#}");

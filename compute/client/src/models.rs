@@ -20,7 +20,7 @@ use neuroshard_runtime::{Hash32, Params};
 
 use tracing::debug;
 
-use super::spec::model_config_of;
+use crate::spec::model_config_of;
 
 /// The most bytes a model or momentum blob may have (the bootstrap model is about 400 MB).
 pub const MAX_MODEL_BLOB: u64 = 8 << 30;

@@ -23,11 +23,11 @@ use neuroshard_runtime::tx::node_registration_digest;
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{debug, info, warn};
 
-use super::models::ModelStore;
-use super::spec::{schedule_step_of, train_config_of, Corpus};
+use crate::models::ModelStore;
+use crate::spec::{schedule_step_of, train_config_of, Corpus};
 
 /// Test-only misbehaviour, to show that validators catch it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cheat {
     /// Claim twice the batches actually trained.
     Inflate,
@@ -40,6 +40,32 @@ pub enum Cheat {
     Skip,
     /// As a validator: attest a wrong next model for every round.
     WrongRoundResult,
+}
+
+impl Cheat {
+    /// Every misbehaviour with its name on the command line.
+    pub const ALL: [(&'static str, Cheat); 5] = [
+        ("inflate", Cheat::Inflate),
+        ("random-gradient", Cheat::RandomGradient),
+        ("poison-gradient", Cheat::PoisonGradient),
+        ("skip", Cheat::Skip),
+        ("wrong-round-result", Cheat::WrongRoundResult),
+    ];
+}
+
+impl std::str::FromStr for Cheat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cheat, String> {
+        Cheat::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Cheat::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown cheat {s:?}; one of {}", names.join(", "))
+            })
+    }
 }
 
 pub struct WorkerConfig {
@@ -106,27 +132,25 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let mut model: Option<(Hash32, NeuroLlm)> = None;
     while !stop.load(Ordering::Relaxed) {
         let v = view(&api, &node)?;
-        let Some(record) = v.node.clone() else {
-            std::thread::sleep(Duration::from_millis(500));
-            continue;
-        };
+        let loaded = model.as_ref().map(|(h, _)| *h);
         let interval = Duration::from_millis(v.params.proof_interval_ms);
         let started = Instant::now();
-        let claim = if let Some(dataset) = &dataset {
-            let version = v.training.model_version;
-            // A segment that cannot end before the deadline after the least proof interval
-            // would be refused: wait for the next round instead.
-            let least = v.params.min_proof_interval_ms;
-            if now_ms() + DEADLINE_MARGIN_MS + least >= round_deadline_ms(&v) {
+        let claim = match Phase::of(&v, now_ms(), loaded, dataset.is_some()) {
+            Phase::Unregistered => {
+                sleep_unless(&stop, Duration::from_millis(500));
+                None
+            }
+            Phase::Closing => {
                 // The round is closing: its validators are attesting the next model.
                 bar.set_message(format!(
                     "round {} | closing: waiting for the next model…",
                     v.training.round
                 ));
                 sleep_unless(&stop, Duration::from_millis(500));
-                continue;
+                None
             }
-            if model.as_ref().map(|(h, _)| h) != Some(&version) {
+            Phase::LoadingModel => {
+                let version = v.training.model_version;
                 bar.set_message(format!(
                     "round {} | loading its model {}…",
                     v.training.round,
@@ -137,32 +161,94 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                     Err(e) => {
                         warn!("round {} model not available yet: {e:#}", v.training.round);
                         sleep_unless(&stop, Duration::from_secs(2));
-                        continue;
                     }
                 }
+                None
             }
-            let Some((_, start)) = model.as_ref() else {
-                continue;
-            };
-            train_segment(
-                &api, start, dataset, &v, &record, &cfg, &stop, &bar, interval,
-            )?
-        } else {
-            // An inference-only node proves nothing: uptime is paid only alongside a training
-            // segment (the segment is what shows the node was up), and inference is paid by
-            // its buyers.
-            sleep_unless(&stop, interval);
-            None
+            Phase::Training => match (model.as_ref(), dataset.as_ref(), v.node.as_ref()) {
+                (Some((_, start)), Some(dataset), Some(record)) => train_segment(
+                    &api, start, dataset, &v, record, &cfg, &stop, &bar, interval,
+                )?,
+                _ => None,
+            },
+            Phase::Serving => {
+                // An inference-only node proves nothing: uptime is paid only alongside a
+                // training segment (the segment is what shows the node was up), and inference
+                // is paid by its buyers. It keeps the open round's model on disk, fetched from
+                // peers like any node's, so that its inference serves the current model.
+                follow_model(&api, &models, &v);
+                sleep_unless(&stop, interval);
+                None
+            }
         };
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let Some(claim) = claim else { continue };
-        submit(&api, &cfg, &v, &record, claim, started, &bar)?;
+        let (Some(claim), Some(record)) = (claim, v.node.as_ref()) else {
+            continue;
+        };
+        submit(&api, &cfg, &v, record, claim, started, &bar)?;
     }
     bar.finish_and_clear();
     let _ = status_line.join();
     Ok(())
+}
+
+/// Where the worker stands in the open round; each pass of its loop acts on one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The node key is not registered to the wallet (yet): nothing to prove.
+    Unregistered,
+    /// Too close to the round's deadline for a segment to land: wait for the next model.
+    Closing,
+    /// The open round's model is not loaded here: load it (or fetch it from peers).
+    LoadingModel,
+    /// Train a segment on the loaded model, then prove it.
+    Training,
+    /// An inference-only node: keep the open round's model at hand, prove nothing.
+    Serving,
+}
+
+impl Phase {
+    /// The phase for the committed view `v` at `now_ms`, with model `loaded` in memory.
+    fn of(v: &View, now_ms: u64, loaded: Option<Hash32>, training: bool) -> Phase {
+        if v.node.is_none() {
+            return Phase::Unregistered;
+        }
+        if !training {
+            return Phase::Serving;
+        }
+        // A segment that cannot end before the deadline after the least proof interval would
+        // be refused: wait for the next round instead.
+        let least = v.params.min_proof_interval_ms;
+        if now_ms.saturating_add(DEADLINE_MARGIN_MS + least) >= round_deadline_ms(v) {
+            return Phase::Closing;
+        }
+        if loaded != Some(v.training.model_version) {
+            return Phase::LoadingModel;
+        }
+        Phase::Training
+    }
+}
+
+/// Keeps the open round's model on disk (fetched from peers as the blob its adopted result
+/// names), for an inference-only node.
+fn follow_model(api: &NodeApi, models: &ModelStore, v: &View) {
+    let version = v.training.model_version;
+    if models.holds(&v.params, &version) {
+        return;
+    }
+    if let Err(e) = models.prune(api, &v.params) {
+        warn!("cannot prune old models: {e:#}");
+    }
+    match models.fetch_open_round(api, &v.params) {
+        Ok(true) => info!(
+            model = %hex::encode(&version[..8]),
+            "fetched the round's model from peers to serve inference"
+        ),
+        Ok(false) => debug!("the round's model is not served by a peer yet"),
+        Err(e) => debug!("the round's model is not to be had from peers yet: {e:#}"),
+    }
 }
 
 /// Keeps the status line's prefix current once a second: chain height, peers, and what the
@@ -510,4 +596,73 @@ fn submit(
     let dropped = api.drop_pending_from(&node);
     warn!(%node, proof = %hex::encode(hash), dropped, "proof not committed within 30 s; dropped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use neuroshard_runtime::Genesis;
+
+    fn view(registered: bool) -> View {
+        let params = Genesis::dev().params;
+        let training = TrainingState {
+            round: 3,
+            model_version: [7; 32],
+            opened_ms: 1_000_000,
+            ..TrainingState::default()
+        };
+        let node = registered.then(|| NodeRecord {
+            wallet: SecretKey::from_entropy([1; 32]).address(),
+            public_key: SecretKey::from_entropy([2; 32]).public_key(),
+            registered_at_ms: 0,
+            last_proof_ms: 0,
+            next_batch: 0,
+            proofs: 0,
+            earned: neuroshard_runtime::Amount::ZERO,
+            data_seed: [0; 32],
+            pending_proofs: Vec::new(),
+        });
+        View {
+            params,
+            training,
+            node,
+        }
+    }
+
+    #[test]
+    fn the_phase_follows_registration_the_deadline_and_the_loaded_model() {
+        let v = view(true);
+        let deadline = round_deadline_ms(&v);
+        let open = v.training.opened_ms;
+        let model = Some(v.training.model_version);
+        assert_eq!(
+            Phase::of(&view(false), open, model, true),
+            Phase::Unregistered
+        );
+        assert_eq!(Phase::of(&v, open, None, true), Phase::LoadingModel);
+        assert_eq!(
+            Phase::of(&v, open, Some([8; 32]), true),
+            Phase::LoadingModel
+        );
+        assert_eq!(Phase::of(&v, open, model, true), Phase::Training);
+        assert_eq!(Phase::of(&v, open, None, false), Phase::Serving);
+        // The last moment a segment of the least proof interval still lands, and the first
+        // moment it would not.
+        let last = deadline - DEADLINE_MARGIN_MS - v.params.min_proof_interval_ms - 1;
+        assert_eq!(Phase::of(&v, last, model, true), Phase::Training);
+        assert_eq!(Phase::of(&v, last + 1, model, true), Phase::Closing);
+        assert_eq!(Phase::of(&v, u64::MAX, model, true), Phase::Closing);
+    }
+
+    #[test]
+    fn every_cheat_parses_from_its_name_and_nothing_else_does() {
+        for (name, cheat) in Cheat::ALL {
+            assert_eq!(name.parse::<Cheat>(), Ok(cheat));
+        }
+        let e = "honest".parse::<Cheat>().unwrap_err();
+        assert!(
+            e.contains("inflate") && e.contains("wrong-round-result"),
+            "{e}"
+        );
+    }
 }

@@ -14,7 +14,6 @@ fn bars() -> &'static MultiProgress {
 }
 
 /// Shows `bar` below the log lines.
-#[cfg_attr(not(feature = "training"), allow(dead_code))]
 pub fn add(bar: ProgressBar) -> ProgressBar {
     bars().add(bar)
 }

@@ -283,10 +283,18 @@ impl RocksStore {
                 height,
                 position: position as u32,
             };
+            let hash = tx_hash(raw);
             staged.push(Staged {
                 cf: CF_INDEX,
-                key: [b"x/".as_slice(), &tx_hash(raw)].concat(),
+                key: [b"x/".as_slice(), &hash].concat(),
                 value: borsh::to_vec(&at).unwrap_or_default(),
+            });
+            // The transaction on its own, so that one lookup (a history item, a receipt) reads
+            // its bytes instead of decoding the whole block it sits in.
+            staged.push(Staged {
+                cf: CF_INDEX,
+                key: [b"t/".as_slice(), &hash].concat(),
+                value: raw.clone(),
             });
         }
         staged.push(Staged {
@@ -519,6 +527,20 @@ impl RocksStore {
         Ok(self
             .get_cf(CF_INDEX, &key)?
             .and_then(|b| b.try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// The wire bytes of committed transaction `hash`: one read of its own entry (a store
+    /// written before that entry existed falls back to its block).
+    pub fn transaction(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(raw) = self.get_cf(CF_INDEX, &[b"t/".as_slice(), hash].concat())? {
+            return Ok(Some(raw));
+        }
+        let Some(at) = self.tx_location(hash)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .block(at.height)?
+            .and_then(|b| b.txs.into_iter().nth(at.position as usize)))
     }
 
     pub fn tx_location(&self, hash: &Hash32) -> Result<Option<TxLocation>, StorageError> {

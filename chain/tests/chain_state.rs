@@ -159,6 +159,15 @@ fn blocks_apply_persist_and_reopen() {
         let loc = chain.store().tx_location(&txs[3].hash()).unwrap().unwrap();
         // Funding took 6 blocks (registration, proof, draw, verdict, maturity, release).
         assert_eq!((loc.height, loc.position), (7, 3));
+        // Each committed transaction reads back on its own, byte for byte; an unknown hash is
+        // none.
+        for tx in &txs {
+            assert_eq!(
+                chain.store().transaction(&tx.hash()).unwrap(),
+                Some(tx.signed().encode())
+            );
+        }
+        assert_eq!(chain.store().transaction(&[9; 32]).unwrap(), None);
         assert_eq!(
             chain.store().block_height_by_hash(&applied.hash).unwrap(),
             Some(7)

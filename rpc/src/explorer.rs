@@ -394,9 +394,8 @@ fn history_page(
                 continue;
             };
             let tx = store
-                .block(r.height)
+                .transaction(hash)
                 .map_err(internal)?
-                .and_then(|b| b.txs.get(r.position as usize).cloned())
                 .and_then(|raw| SignedTransaction::decode(&raw).ok());
             let mut item = receipt_json(&r);
             item["hash"] = Value::String(hex32(hash));
@@ -480,9 +479,8 @@ pub fn register(
                 .map_err(internal)?
                 .ok_or_else(|| err(codes::NOT_FOUND, format!("no committed transaction {s}")))?;
             let tx = store
-                .block(r.height)
+                .transaction(&hash)
                 .map_err(internal)?
-                .and_then(|b| b.txs.get(r.position as usize).cloned())
                 .and_then(|raw| SignedTransaction::decode(&raw).ok())
                 .ok_or_else(|| internal("receipt without its transaction"))?;
             Ok::<_, ErrorObjectOwned>(

@@ -138,6 +138,21 @@ impl NodeProc {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running process; false if it is not running.
+    pub fn signal(&self, signal: &str) -> bool {
+        let Some(c) = &self.child else {
+            return false;
+        };
+        Command::new("kill")
+            .args([format!("-{signal}"), c.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// SIGTERM and wait for a graceful exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

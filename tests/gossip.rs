@@ -212,3 +212,58 @@ fn a_peer_relaying_garbage_is_not_forwarded_and_then_ignored_while_honest_gossip
         assert!(!registered(&node, &ignored_node, Duration::from_secs(3)).await);
     });
 }
+
+/// A flood of dialers cannot hold every socket: past `gossip.max_incoming` the node refuses
+/// inbound connections on its gossip and blob swarm, and keeps those it took.
+#[test]
+fn inbound_connections_past_the_limit_are_refused() {
+    let dir = TempDir::new("gossip-limit");
+    let genesis = checked_genesis(&dir.0);
+    let (home, rpc) = testnet_homes(&dir.0, 1, 200, &genesis).remove(0);
+    let h = Home::new(&home);
+    let mut config = h.load_config().unwrap();
+    config.gossip.max_incoming = 2;
+    h.save_config(&config).unwrap();
+    let node = NodeProc::spawn(
+        &["node", "--home", home.to_str().unwrap(), "--no-verify"],
+        &home,
+        &rpc,
+    );
+    let rt = rt();
+    rt.block_on(wait_height(&node, 1, Duration::from_secs(60)));
+    let listen: Multiaddr = config.gossip.listen.parse().unwrap();
+    // Five peers dial at once; each reports whether it holds a connection to the node.
+    let connected: Vec<_> = (0..5)
+        .map(|_| {
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (out, listen) = (flag.clone(), listen.clone());
+            rt.spawn(async move {
+                let mut peer = raw_peer();
+                peer.dial(listen).unwrap();
+                loop {
+                    peer.select_next_some().await;
+                    let held = peer.connected_peers().count() > 0;
+                    out.store(held, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            flag
+        })
+        .collect();
+    let held = || {
+        connected
+            .iter()
+            .filter(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held() != 2 {
+        assert!(Instant::now() < deadline, "held {} connections", held());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And it stays so once every handshake is over (a refused dialer may count its connection
+    // for a moment before the node closes it): the three refused are out, the two kept stay.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(held(), 2, "inbound connections held with a limit of 2");
+    assert!(node.log_tail().lines().all(|l| !l.contains("panicked")));
+    drop(rt);
+}

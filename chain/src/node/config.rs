@@ -97,6 +97,17 @@ pub struct GossipSection {
     pub listen: String,
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Inbound connections this node keeps at most on its gossip and blob swarm (a dialer
+    /// past it is refused; a peer holds at most 2).
+    #[serde(default = "default_max_incoming")]
+    pub max_incoming: u32,
+}
+
+/// [`GossipSection::max_incoming`] unless the config says otherwise.
+pub const DEFAULT_MAX_INCOMING: u32 = 256;
+
+fn default_max_incoming() -> u32 {
+    DEFAULT_MAX_INCOMING
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +153,7 @@ impl NodeConfig {
             gossip: GossipSection {
                 listen: format!("/ip4/127.0.0.1/tcp/{gossip}"),
                 peers: Vec::new(),
+                max_incoming: DEFAULT_MAX_INCOMING,
             },
             rpc: RpcSection {
                 listen: format!("127.0.0.1:{rpc}"),

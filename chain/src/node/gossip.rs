@@ -20,7 +20,7 @@ use libp2p::gossipsub::{
     PeerScoreThresholds, TopicScoreParams, ValidationMode,
 };
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{connection_limits, identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -34,6 +34,10 @@ const MAX_BATCH_TXS: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// Batches from peers waiting to be checked; more are dropped unforwarded.
 pub const MAX_QUEUED_BATCHES: usize = 64;
+/// Inbound connections still in their handshake, at most.
+const MAX_PENDING_INCOMING: u32 = 64;
+/// Connections one peer holds at most.
+const MAX_PER_PEER: u32 = 2;
 
 /// A batch from a peer, waiting for its check.
 struct Incoming {
@@ -71,6 +75,8 @@ pub fn score_params(topic: &IdentTopic) -> PeerScoreParams {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    /// Bounds connections first: a flood of dialers cannot hold every socket.
+    limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     blobs: blob_net::Behaviour,
@@ -89,6 +95,7 @@ pub(crate) fn spawn(
     node_key: [u8; 32],
     listen: Multiaddr,
     peers: Vec<Multiaddr>,
+    max_incoming: u32,
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     blobs: Blobs,
 ) -> eyre::Result<tokio::task::JoinHandle<()>> {
@@ -118,7 +125,12 @@ pub(crate) fn spawn(
                 "/neuroshard/1".into(),
                 key.public(),
             ));
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established_incoming(Some(max_incoming))
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                .with_max_established_per_peer(Some(MAX_PER_PEER));
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
                 gossipsub,
                 identify,
                 blobs: blob_net::behaviour(),

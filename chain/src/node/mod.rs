@@ -326,6 +326,7 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
             .iter()
             .map(|p| parse_addr("gossip.peers", p))
             .collect::<eyre::Result<_>>()?,
+        config.gossip.max_incoming,
         gossip_in,
         gossip::Blobs {
             net: blob_net,

@@ -1,7 +1,9 @@
 //! Paid inference: the node posts a price per generated token; a client signs a `Spend` to the
 //! node's wallet (purpose `Inference`, at least price × max tokens), and `neuro_infer` commits
 //! that payment on chain (5% of it burned, as every spend) before generating with the current
-//! round's model. Each payment buys one request.
+//! round's model. Each payment buys one request. That model is loaded (fetched from peers if
+//! this node lacks it) before the payment is submitted: a node that cannot serve the request
+//! takes nothing (`codes::NOT_READY`).
 //!
 //! Bounded: at most [`MAX_IN_FLIGHT`] requests wait for their payment at once (an async wait:
 //! no thread is held), and at most [`MAX_GENERATING`] generate at once (on blocking threads). A

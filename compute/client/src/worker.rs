@@ -6,7 +6,9 @@
 //! it signed before, even in a proof that never committed: it never signs two overlapping
 //! proofs), until the proof interval is over (or the genesis cap on batches per segment). The
 //! claim never exceeds what the chain's rate limit allows for the time since the node's previous
-//! proof. A `--no-training` node proves nothing (uptime is paid only alongside training). Runs on its own OS thread; chain access is through [`NodeApi`].
+//! proof. A `--no-training` node proves nothing (uptime is paid only alongside training); it keeps
+//! the open round's model fetched from peers for the inference it sells. The loop acts on one
+//! [`Phase`] at a time. Runs on its own OS thread; chain access is through [`NodeApi`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,7 +74,7 @@ pub struct WorkerConfig {
     pub wallet: SecretKey,
     pub node_key: SecretKey,
     pub corpus: Corpus,
-    /// Train (or only prove uptime).
+    /// Train and prove; or (`--no-training`) only keep the open round's model for inference.
     pub training: bool,
     pub cheat: Option<Cheat>,
 }

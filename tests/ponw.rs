@@ -307,12 +307,14 @@ fn cheating_nodes_are_caught_voided_and_penalised_and_honest_ones_never_are() {
 }
 
 #[test]
-fn two_nodes_with_one_token_earn_into_one_wallet_with_diminishing_returns() {
+fn two_nodes_with_one_token_earn_into_one_wallet_at_the_networks_diminishing_rate() {
     let _serial = serial();
     let dir = TempDir::new("ponw-two");
-    // Small tiers so that diminishing returns show within a minute.
+    // Small tiers and short windows so that diminishing returns show within a minute: a window
+    // whose predecessor claimed more than a tier pays every proof less than its gross.
     let g = genesis(&dir.0, |g| {
-        g.params.diminishing_tier = "0.3".parse().unwrap();
+        g.params.diminishing_tier = "0.2".parse().unwrap();
+        g.params.diminishing_window_ms = 20_000;
     });
     let base = free_base_port(1);
     let t = token(20);
@@ -342,13 +344,20 @@ fn two_nodes_with_one_token_earn_into_one_wallet_with_diminishing_returns() {
             let info = call(&dev, "neuro_getNode", vec![json!(n)]).await;
             assert_eq!(info["wallet"].as_str().unwrap(), wallet);
         }
-        // Diminishing returns per wallet: later proofs pay less than their gross.
-        let all = proofs(&dev, &wallet).await;
-        assert!(
-            all.iter()
-                .any(|p| base_units(&p["proof"]["reward"]) < base_units(&p["proof"]["gross"])),
-            "no proof was diminished"
-        );
+        // Diminishing returns of the network: proofs after a busy window pay less than gross.
+        until(
+            "a proof paid below its gross",
+            Duration::from_secs(90),
+            &[&dev, &second],
+            || async {
+                proofs(&dev, &wallet)
+                    .await
+                    .iter()
+                    .any(|p| base_units(&p["proof"]["reward"]) < base_units(&p["proof"]["gross"]))
+                    .then_some(())
+            },
+        )
+        .await;
     });
     second.stop();
     dev.stop();
@@ -437,6 +446,9 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
         let supply = call(&dev, "neuro_getSupply", vec![]).await;
         assert_eq!(base_units(&supply["pending"]), 0);
         assert_eq!(base_units(&supply["minted"]), 0);
+        // Nothing claimed, so the network's rate is full.
+        assert_eq!(supply["rewardRate"], "1");
+        assert_eq!(base_units(&supply["rewardWindowGross"]), 0);
     });
 }
 

@@ -33,7 +33,9 @@ use crate::error::ChainError;
 /// v5: the draw beacon (block headers carry beacon signatures; validator records beacon keys;
 /// the training state a draw window).
 /// v6: genesis pins the training corpus (parameters changed).
-const SCHEMA: &[u8] = b"neuroshard-store-v6";
+/// v7: diminishing returns are the network's (accounts lost their reward window; a reward curve
+/// record joined the state).
+const SCHEMA: &[u8] = b"neuroshard-store-v7";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

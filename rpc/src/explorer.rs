@@ -506,7 +506,17 @@ pub fn register(
     }
 
     module.register_blocking_method("neuro_getSupply", |_params, api, _| {
-        let s = api.with_chain(|c| c.ledger().supply()).map_err(internal)?;
+        let (s, curve) = api
+            .with_chain(|c| {
+                let ledger = c.ledger();
+                let curve = neuroshard_runtime::rewards::curve_at(
+                    ledger.params(),
+                    &ledger.reward_curve()?,
+                    ledger.last_block_time_ms(),
+                );
+                Ok::<_, neuroshard_runtime::error::StorageError>((ledger.supply()?, curve))
+            })
+            .map_err(internal)?;
         let circulating = s
             .minted
             .checked_sub(s.burned)
@@ -520,6 +530,10 @@ pub fn register(
             "pending": amount(s.pending),
             "voided": amount(s.voided),
             "unchecked": amount(s.unchecked),
+            // The network's diminishing returns: what one NEURO of gross reward pays in the
+            // window now open, and the gross claimed in it so far.
+            "rewardRate": Amount(curve.multiplier_wad).to_neuro_string(),
+            "rewardWindowGross": amount(curve.gross),
         }))
     })?;
 

@@ -11,7 +11,7 @@ use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::receipt::Event;
 use crate::state::{
-    keys, Account, NodeRecord, ProofRecord, Supply, TrainingState, ValidatorIndex, ValidatorRecord,
+    keys, Account, NodeRecord, ProofRecord, RewardCurve, Supply, TrainingState, ValidatorIndex, ValidatorRecord,
 };
 use crate::storage::Storage;
 
@@ -77,6 +77,14 @@ impl<S: Storage> Ctx<'_, '_, S> {
 
     pub fn put_supply(&mut self, supply: &Supply) {
         self.ov.put(keys::SUPPLY.to_vec(), supply);
+    }
+
+    pub fn reward_curve(&self) -> Result<RewardCurve, StorageError> {
+        Ok(self.ov.get(keys::REWARD_CURVE)?.unwrap_or_default())
+    }
+
+    pub fn put_reward_curve(&mut self, curve: &RewardCurve) {
+        self.ov.put(keys::REWARD_CURVE.to_vec(), curve);
     }
 
     pub fn node(&self, a: &Address) -> Result<Option<NodeRecord>, StorageError> {

@@ -399,6 +399,12 @@ impl<S: Storage> Ledger<S> {
         read(&self.store, &keys::node(address))
     }
 
+    /// The network's diminishing-returns curve as last written (a proof accepted in a later
+    /// window sees [`crate::rewards::curve_at`] of it).
+    pub fn reward_curve(&self) -> Result<crate::state::RewardCurve, StorageError> {
+        Ok(read(&self.store, keys::REWARD_CURVE)?.unwrap_or_default())
+    }
+
     /// The open training round and the maturity queue.
     pub fn training(&self) -> Result<TrainingState, StorageError> {
         Ok(read(&self.store, keys::TRAINING)?.unwrap_or_default())

@@ -8,19 +8,31 @@
 //! A node holding every layer earns the full 0.0005 NEURO per batch; the stages of a pipeline
 //! split it by the layers each holds.
 //!
-//! **Diminishing returns** per wallet: block time is cut into windows of `diminishing_window_ms`.
-//! Within a window, a wallet's gross rewards fill tiers of `diminishing_tier` each; gross reward
-//! falling in tier `k` (from 0) pays `factor^k` of itself, with `factor = diminishing_factor_bps /
-//! 10 000`. With the defaults (250 NEURO tiers, factor 0.5) the first 250 NEURO of a day pay in full,
-//! the next 250 at half, then a quarter, …, so no wallet out-earns the curve by adding nodes.
+//! **Diminishing returns**, network-wide: block time is cut into windows of
+//! `diminishing_window_ms`. The network's gross rewards of a window fill tiers of
+//! `diminishing_tier` each; gross falling in tier `k` (from 0) is worth `factor^k` of itself, with
+//! `factor = diminishing_factor_bps / 10 000`. Every proof accepted in a window pays its gross
+//! times one **multiplier**: what the curve pays for the *previous* window's network gross,
+//! divided by that gross ([`multiplier_after`]). With the mainnet defaults (tiers of 1,000,000
+//! NEURO a day, factor 0.5) the rate is full while the network claims under a million NEURO a
+//! day, and what the network mints per day stays below twice a tier however many nodes join.
+//!
+//! Why the network and not the wallet: a per-wallet curve pays a machine more for splitting its
+//! work across fresh wallets and nodes, which are free. One rate for every proof of a window makes
+//! pay linear in work for everyone, so a split earns exactly what one wallet earns (less rounding,
+//! under one base unit per proof). Taking the rate from the window before makes it the same for
+//! every proof of a window, whatever their order in blocks. Raising the network's gross to lower
+//! the next window's rate needs accepted claims, which the segment cap, the FLOP-based rate limit
+//! and covered pay bound and make cost money when fabricated.
 
 use crate::amount::Amount;
 use crate::error::TxError;
 use crate::params::Params;
 use crate::proof::Proof;
+use crate::state::RewardCurve;
 
 /// Fixed-point one for tier multipliers.
-const WAD: u128 = 1_000_000_000_000_000_000;
+pub const WAD: u128 = 1_000_000_000_000_000_000;
 
 /// Gross reward of a proof before diminishing returns.
 pub fn gross_reward(params: &Params, proof: &Proof) -> Result<Amount, TxError> {
@@ -123,7 +135,7 @@ fn tier_multiplier(factor_bps: u16, k: u128) -> u128 {
     result
 }
 
-/// What `gross` pays when the wallet has already claimed `already` gross in this window.
+/// What `gross` is worth on the curve when the window already holds `already` gross before it.
 pub fn diminished(params: &Params, already: Amount, gross: Amount) -> Amount {
     let tier = params.diminishing_tier.0.max(1);
     let (mut pos, mut left, mut paid) = (already.0, gross.0, 0u128);
@@ -148,6 +160,48 @@ pub fn diminished(params: &Params, already: Amount, gross: Amount) -> Amount {
 /// The diminishing-returns window that block time `time_ms` falls in.
 pub fn window_of(params: &Params, time_ms: u64) -> u64 {
     time_ms / params.diminishing_window_ms.max(1)
+}
+
+/// The multiplier (in [`WAD`]) of a window whose previous window's proofs claimed `gross_before`:
+/// the curve's value of that gross over the gross itself, rounded down; full with no claims.
+pub fn multiplier_after(params: &Params, gross_before: Amount) -> u128 {
+    if gross_before.is_zero() {
+        return WAD;
+    }
+    let (mut worth, mut gross) = (diminished(params, Amount::ZERO, gross_before).0, gross_before.0);
+    // worth ≤ gross; halve both until worth × WAD fits (from about 340 NEURO up): the ratio
+    // keeps its leading digits, and the result only ever rounds down.
+    while worth.checked_mul(WAD).is_none() {
+        worth >>= 1;
+        gross >>= 1;
+    }
+    (worth * WAD / gross.max(1)).min(WAD)
+}
+
+/// The curve for a proof accepted at `time_ms`: unchanged inside its window; in a later window,
+/// its multiplier is set from the gross of the window just before (full if that one had none).
+pub fn curve_at(params: &Params, curve: &RewardCurve, time_ms: u64) -> RewardCurve {
+    let window = window_of(params, time_ms);
+    if window == curve.window {
+        return curve.clone();
+    }
+    let before = if curve.window.checked_add(1) == Some(window) {
+        curve.gross
+    } else {
+        Amount::ZERO
+    };
+    RewardCurve {
+        window,
+        gross: Amount::ZERO,
+        multiplier_wad: multiplier_after(params, before),
+    }
+}
+
+/// What `gross` pays at the multiplier `multiplier_wad`, rounded down.
+pub fn at_rate(gross: Amount, multiplier_wad: u128) -> Amount {
+    gross
+        .mul_div_floor(multiplier_wad.min(WAD), WAD)
+        .unwrap_or(Amount::ZERO)
 }
 
 #[cfg(test)]
@@ -221,14 +275,14 @@ mod tests {
 
     #[test]
     fn tiers_halve() {
-        let p = Params::mainnet_defaults(); // 250 NEURO tiers, factor 0.5
+        let mut p = Params::mainnet_defaults(); // factor 0.5
+        p.diminishing_tier = Amount::neuro(250);
         let full = diminished(&p, Amount::ZERO, Amount::neuro(250));
         assert_eq!(full, Amount::neuro(250));
         let half = diminished(&p, Amount::neuro(250), Amount::neuro(250));
         assert_eq!(half, Amount::neuro(125));
         let straddle = diminished(&p, Amount::neuro(200), Amount::neuro(100));
         assert_eq!(straddle, Amount::neuro(75));
-        // A 64 GB server's 400 gross NEURO/day pays 325: inside the FAQ's 200-400.
         assert_eq!(
             diminished(&p, Amount::ZERO, Amount::neuro(400)),
             Amount::neuro(325)
@@ -237,6 +291,53 @@ mod tests {
             diminished(&p, Amount(u128::MAX / 2), Amount::neuro(1)),
             Amount::ZERO
         );
+    }
+
+    #[test]
+    fn the_rate_of_a_window_comes_from_the_network_gross_of_the_window_before() {
+        let mut p = Params::mainnet_defaults();
+        p.diminishing_tier = Amount::neuro(250);
+        let day = p.diminishing_window_ms;
+        let start = RewardCurve::default();
+        // Nothing claimed before: full rate.
+        let c = curve_at(&p, &start, 5 * day);
+        assert_eq!((c.window, c.multiplier_wad), (5, WAD));
+        // 1 000 gross in window 5 are worth 250 + 125 + 62.5 + 31.25 = 468.75: 0.46875.
+        let busy = RewardCurve {
+            gross: Amount::neuro(1_000),
+            ..c.clone()
+        };
+        assert_eq!(curve_at(&p, &busy, 5 * day + 1), busy, "same window");
+        let next = curve_at(&p, &busy, 6 * day);
+        assert_eq!(next.multiplier_wad, 468_750_000_000_000_000);
+        assert_eq!(next.gross, Amount::ZERO);
+        assert_eq!(at_rate(Amount::neuro(2), next.multiplier_wad), neuro("0.9375"));
+        // A window with no claims in between: full rate again.
+        assert_eq!(curve_at(&p, &busy, 7 * day).multiplier_wad, WAD);
+        // Under a tier: full rate; huge gross: a tiny rate, never above full or a panic.
+        assert_eq!(multiplier_after(&p, Amount::neuro(100)), WAD);
+        assert!(multiplier_after(&p, Amount(u128::MAX)) < WAD / 1_000_000);
+        assert_eq!(at_rate(Amount(u128::MAX), WAD), Amount(u128::MAX));
+    }
+
+    fn neuro(s: &str) -> Amount {
+        s.parse().unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn one_rate_pays_a_split_no_more_than_the_whole(
+            gross_before in 0u128..10u128.pow(30),
+            parts in proptest::collection::vec(0u128..10u128.pow(22), 1..8),
+        ) {
+            let p = Params::mainnet_defaults();
+            let m = multiplier_after(&p, Amount(gross_before));
+            prop_assert!(m <= WAD);
+            let whole = at_rate(Amount(parts.iter().sum()), m).0;
+            let split: u128 = parts.iter().map(|g| at_rate(Amount(*g), m).0).sum();
+            prop_assert!(split <= whole);
+            prop_assert!(whole - split < parts.len() as u128);
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub mod keys {
     pub const BOND_RELEASE_PREFIX: &[u8] = b"s/bondrel/";
     /// The validator set of the open draw window ([`super::DrawSet`]).
     pub const DRAW_SET: &[u8] = b"s/drawset";
+    /// The network's diminishing-returns curve ([`super::RewardCurve`]).
+    pub const REWARD_CURVE: &[u8] = b"s/curve";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -104,10 +106,6 @@ pub struct Account {
     /// Bonded stake.
     pub stake: Amount,
     pub unbonding: Vec<Unbonding>,
-    /// Diminishing returns: the reward window the counter below belongs to.
-    pub reward_window: u64,
-    /// Diminishing returns: gross reward claimed in that window.
-    pub reward_in_window: Amount,
     /// Rewards of accepted proofs still in their challenge window: not minted, not spendable,
     /// not stakeable. Minted into `bond` when each proof matures; voided by proven fraud.
     pub pending: Amount,
@@ -326,6 +324,29 @@ impl ProofRecord {
             || (self.status == ProofStatus::Paid
                 && now_ms < self.paid_ms.saturating_add(bond_period_ms)
                 && self.verdicts.iter().any(|v| !v.valid))
+    }
+}
+
+/// Diminishing returns, network-wide (see `rewards`): every proof accepted in `window` pays its
+/// gross reward times `multiplier_wad`, which the network's gross of the window before set.
+/// One rate for everyone in a window, so splitting work across wallets or nodes changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RewardCurve {
+    /// The window (`rewards::window_of`) the fields below belong to.
+    pub window: u64,
+    /// Gross reward of the proofs accepted in it so far.
+    pub gross: Amount,
+    /// What one unit of gross pays in it, in 10^18 fixed point (at most 10^18).
+    pub multiplier_wad: u128,
+}
+
+impl Default for RewardCurve {
+    fn default() -> Self {
+        RewardCurve {
+            window: 0,
+            gross: Amount::ZERO,
+            multiplier_wad: crate::rewards::WAD,
+        }
     }
 }
 

@@ -661,55 +661,76 @@ fn proof_timing_and_batch_rules() {
     c.assert_supply_invariant();
 }
 
-#[test]
-fn diminishing_returns_apply_per_wallet_across_its_nodes() {
-    let mut g = Genesis::dev();
-    g.params.reward_per_batch = Amount::neuro(1);
-    g.params.diminishing_tier = Amount::neuro(500);
-    g.params.round_length_ms = 30 * 24 * 3_600_000; // one round throughout
-    let mut c = Chain::with_genesis(g);
-    let wallet = key(1);
-    let (n1, n2) = (key(10), key(11));
-    c.register(&wallet, &n1);
-    c.register(&wallet, &n2);
+/// What each of two proofs of 500 batches in one block pays, from nodes `n1` and `n2`.
+fn two_proofs_in_one_block(c: &mut Chain, n1: &SecretKey, n2: &SecretKey) -> Vec<Amount> {
     c.time_ms += 9_000;
-    let p1 = c.proof(
-        &n1,
-        WorkMetrics {
-            batches: 500,
-            ..Default::default()
-        },
-    );
-    let p2 = c.proof(
-        &n2,
-        WorkMetrics {
-            batches: 500,
-            ..Default::default()
-        },
-    );
-    let (receipts, _) = c.block(
-        1_000,
-        &[
-            c.sign(&n1, TxBody::SubmitProof(p1)),
-            c.sign(&n2, TxBody::SubmitProof(p2)),
-        ],
-    );
-    let minted: Vec<Amount> = receipts
+    let txs: Vec<SignedTransaction> = [n1, n2]
+        .iter()
+        .map(|n| {
+            let p = c.proof(
+                n,
+                WorkMetrics {
+                    batches: 500,
+                    ..Default::default()
+                },
+            );
+            c.sign(n, TxBody::SubmitProof(p))
+        })
+        .collect();
+    let (receipts, _) = c.block(1_000, &txs);
+    for n in [n1, n2] {
+        *c.next_batch.entry(n.address()).or_default() += 500;
+    }
+    receipts
         .into_iter()
         .map(|r| match r.unwrap().events[0] {
             Event::ProofAccepted { amount, .. } => amount,
             ref e => panic!("{e:?}"),
         })
-        .collect();
-    // The first 500 gross fill tier 0 in full; the second node's 500 fall in tier 1 at half.
-    assert_eq!(minted, vec![Amount::neuro(500), Amount::neuro(250)]);
-    // A new window resets the curve.
-    c.time_ms += c.params().diminishing_window_ms;
-    c.next_batch.insert(n1.address(), 500);
-    let r = c.prove(&n1, 500, 10_000).unwrap();
-    assert!(
-        matches!(r.events[0], Event::ProofAccepted { amount, .. } if amount == Amount::neuro(500))
-    );
+        .collect()
+}
+
+#[test]
+fn diminishing_returns_are_the_networks_so_splitting_work_across_wallets_earns_nothing_more() {
+    let mut g = Genesis::dev();
+    g.params.reward_per_batch = Amount::neuro(1);
+    g.params.diminishing_tier = Amount::neuro(500);
+    g.params.round_length_ms = 30 * 24 * 3_600_000; // one round throughout
+    let day = g.params.diminishing_window_ms;
+    // One machine's two nodes under one wallet, and the same work split over two fresh wallets.
+    let (n1, n2) = (key(10), key(11));
+    let mut one = Chain::with_genesis(g.clone());
+    one.register(&key(1), &n1);
+    one.register(&key(1), &n2);
+    let mut split = Chain::with_genesis(g);
+    split.register(&key(1), &n1);
+    split.register(&key(2), &n2);
+    for c in [&mut one, &mut split] {
+        // Align both clocks to the start of a window.
+        c.time_ms = (c.time_ms / day + 1) * day;
+    }
+
+    let mut earned = Vec::new();
+    for c in [&mut one, &mut split] {
+        // Window w: nothing claimed before, so the full rate; 1 000 gross claimed in it.
+        let first = two_proofs_in_one_block(c, &n1, &n2);
+        assert_eq!(first, vec![Amount::neuro(500); 2]);
+        // Window w + 1: the curve is worth 500 + 250 of those 1 000, so every proof of the
+        // window pays 0.75 of its gross, whichever wallet and in whichever order.
+        c.time_ms += day;
+        let second = two_proofs_in_one_block(c, &n1, &n2);
+        assert_eq!(second, vec![neuro("375"); 2]);
+        // Window w + 3: the window before claimed nothing, so the full rate again.
+        c.time_ms += 2 * day;
+        let third = two_proofs_in_one_block(c, &n1, &n2);
+        assert_eq!(third, vec![Amount::neuro(500); 2]);
+        c.mature();
+        c.assert_supply_invariant();
+        earned.push(c.ledger.supply().unwrap().minted);
+    }
+    // The split was paid exactly what one wallet was.
+    assert_eq!(earned[0], earned[1]);
+    assert_eq!(earned[0], Amount::neuro(500 * 2 + 375 * 2 + 500 * 2));
 }
 
 #[test]

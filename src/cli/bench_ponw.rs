@@ -6,14 +6,15 @@
 //! * verification cost: a validator's replay of a proof, as a ratio to the prover's time, and the
 //!   expected ratio with the genesis sample fraction;
 //! * NEURO per day: batches per second here, through the FAQ's rate and the rate limit, the
-//!   segment cap and the diminishing-returns curve.
+//!   segment cap (at the full rate: the network's diminishing returns lower every node's rate
+//!   alike, and only once the whole network claims more than a tier a day).
 
 use std::time::Instant;
 
 use clap::Args;
 use neuroshard_compute::ponw::{self as segment, Segment, SegmentSpec};
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
-use neuroshard_runtime::rewards::{diminished, gross_reward};
+use neuroshard_runtime::rewards::gross_reward;
 use neuroshard_runtime::{Amount, SecretKey, Transaction, TxBody};
 
 use neuroshard_client::spec::{model_config_of, train_config_of, Corpus};
@@ -154,15 +155,15 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     let gross_day = gross_one
         .checked_mul(u128::from(proofs_per_day))
         .unwrap_or(Amount::ZERO);
-    let paid_day = diminished(&params, Amount::ZERO, gross_day);
     println!(
-        "earnings here: {} batches per {:.0} s proof, {} proofs/day: gross {} NEURO/day, \
-         {} NEURO/day after diminishing returns (FAQ: laptop 8 GB ~40-60, server 200-400)",
+        "earnings here: {} batches per {:.0} s proof, {} proofs/day: {} NEURO/day at the full \
+         rate, paid while the network claims under {} NEURO/day (FAQ: laptop 8 GB ~40-60, \
+         server 200-400)",
         per_proof,
         interval_s,
         proofs_per_day,
         round2(gross_day),
-        round2(paid_day)
+        params.diminishing_tier.to_neuro_string()
     );
     Ok(())
 }

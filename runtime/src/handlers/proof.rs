@@ -8,8 +8,9 @@
 //! is near block time; enough block time has passed since the node's previous proof; every
 //! metric is within what is physically possible in that time (batches from the model's FLOPs
 //! and `max_node_flops`; claims above the limit are rejected, never clipped); at most one
-//! segment (`inner_steps` batches); no batch id is claimed twice. The gross reward then goes
-//! through the wallet's diminishing-returns curve and is held as the wallet's *pending* reward,
+//! segment (`inner_steps` batches); no batch id is claimed twice. The gross reward is then paid
+//! at the network's diminishing-returns rate of the window (`rewards::curve_at`, the same for
+//! every wallet) and held as the wallet's *pending* reward,
 //! with the part its free bond covers reserved (`rewards::cover`): it is minted only when the
 //! challenge window closes with no fraud proven (`maturity`). The node's next data seed is drawn
 //! from this block's predecessor's state root.
@@ -137,17 +138,12 @@ pub(super) fn submit_proof<S: Storage>(
     }
 
     let gross = rewards::gross_reward(&params, proof)?;
+    // Diminishing returns are the network's: one rate for every proof of this window.
+    let mut curve = rewards::curve_at(&params, &ctx.reward_curve()?, now);
+    let amount = rewards::at_rate(gross, curve.multiplier_wad);
+    curve.gross = curve.gross.checked_add(gross).ok_or(TxError::Overflow)?;
+    ctx.put_reward_curve(&curve);
     let mut wallet = ctx.account(&record.wallet)?;
-    let window = rewards::window_of(&params, now);
-    if wallet.reward_window != window {
-        wallet.reward_window = window;
-        wallet.reward_in_window = Default::default();
-    }
-    let amount = rewards::diminished(&params, wallet.reward_in_window, gross);
-    wallet.reward_in_window = wallet
-        .reward_in_window
-        .checked_add(gross)
-        .ok_or(TxError::Overflow)?;
     // Not minted yet: pending until the challenge window closes (see `maturity`). Undrawn, it
     // pays what the wallet's free bond covers, and that much collateral stays reserved until
     // the draw (`rewards::cover`).

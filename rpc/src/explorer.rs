@@ -531,7 +531,7 @@ pub fn register(
             "voided": amount(s.voided),
             "unchecked": amount(s.unchecked),
             // The network's diminishing returns: what one NEURO of gross reward pays in the
-            // window now open, and the gross claimed in it so far.
+            // window now open, and the gross its payments so far stand for.
             "rewardRate": Amount(curve.multiplier_wad).to_neuro_string(),
             "rewardWindowGross": amount(curve.gross),
         }))

@@ -11,7 +11,8 @@ use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::receipt::Event;
 use crate::state::{
-    keys, Account, NodeRecord, ProofRecord, RewardCurve, Supply, TrainingState, ValidatorIndex, ValidatorRecord,
+    keys, Account, NodeRecord, ProofRecord, RewardCurve, Supply, TrainingState, ValidatorIndex,
+    ValidatorRecord,
 };
 use crate::storage::Storage;
 
@@ -81,10 +82,6 @@ impl<S: Storage> Ctx<'_, '_, S> {
 
     pub fn reward_curve(&self) -> Result<RewardCurve, StorageError> {
         Ok(self.ov.get(keys::REWARD_CURVE)?.unwrap_or_default())
-    }
-
-    pub fn put_reward_curve(&mut self, curve: &RewardCurve) {
-        self.ov.put(keys::REWARD_CURVE.to_vec(), curve);
     }
 
     pub fn node(&self, a: &Address) -> Result<Option<NodeRecord>, StorageError> {

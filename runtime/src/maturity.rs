@@ -23,7 +23,8 @@ use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::rewards;
 use crate::state::{
-    keys, Account, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, Supply, TrainingState,
+    keys, Account, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, RewardCurve, Supply,
+    TrainingState,
 };
 use crate::storage::Storage;
 
@@ -193,6 +194,15 @@ fn pay<S: Storage>(
     node.pending_proofs.retain(|p| p != &entry.proof);
     node.earned = node.earned.saturating_add(amount);
     ov.put(node_key, &node);
+
+    // The network's diminishing returns count what was paid, in the window it was paid in.
+    let curve: RewardCurve = ov.get(keys::REWARD_CURVE)?.unwrap_or_default();
+    let mut curve = rewards::curve_at(params, &curve, now_ms);
+    curve.gross =
+        curve
+            .gross
+            .saturating_add(rewards::paid_gross(proof.gross, proof.reward, amount));
+    ov.put(keys::REWARD_CURVE.to_vec(), &curve);
 
     proof.status = ProofStatus::Paid;
     proof.paid = amount;

@@ -13,7 +13,9 @@
 //! `diminishing_tier` each; gross falling in tier `k` (from 0) is worth `factor^k` of itself, with
 //! `factor = diminishing_factor_bps / 10 000`. Every proof accepted in a window pays its gross
 //! times one **multiplier**: what the curve pays for the *previous* window's network gross,
-//! divided by that gross ([`multiplier_after`]). With the mainnet defaults (tiers of 1,000,000
+//! divided by that gross ([`multiplier_after`]). A window's gross is counted as proofs are paid
+//! ([`paid_gross`]), not as they are claimed: claims cost nothing to make, payments only real
+//! (or bonded) work. With the mainnet defaults (tiers of 1,000,000
 //! NEURO a day, factor 0.5) the rate is full while the network claims under a million NEURO a
 //! day, and what the network mints per day stays below twice a tier however many nodes join.
 //!
@@ -21,9 +23,9 @@
 //! work across fresh wallets and nodes, which are free. One rate for every proof of a window makes
 //! pay linear in work for everyone, so a split earns exactly what one wallet earns (less rounding,
 //! under one base unit per proof). Taking the rate from the window before makes it the same for
-//! every proof of a window, whatever their order in blocks. Raising the network's gross to lower
-//! the next window's rate needs accepted claims, which the segment cap, the FLOP-based rate limit
-//! and covered pay bound and make cost money when fabricated.
+//! every proof of a window, whatever their order in blocks. Lowering everyone's next rate takes
+//! payments: fabricated claims on an empty bond are paid nothing and count nothing, and those
+//! a bond covers lose it in expectation (`cover`).
 
 use crate::amount::Amount;
 use crate::error::TxError;
@@ -168,14 +170,8 @@ pub fn multiplier_after(params: &Params, gross_before: Amount) -> u128 {
     if gross_before.is_zero() {
         return WAD;
     }
-    let (mut worth, mut gross) = (diminished(params, Amount::ZERO, gross_before).0, gross_before.0);
-    // worth ≤ gross; halve both until worth × WAD fits (from about 340 NEURO up): the ratio
-    // keeps its leading digits, and the result only ever rounds down.
-    while worth.checked_mul(WAD).is_none() {
-        worth >>= 1;
-        gross >>= 1;
-    }
-    (worth * WAD / gross.max(1)).min(WAD)
+    let worth = diminished(params, Amount::ZERO, gross_before).0;
+    mul_div_wide(worth, WAD, gross_before.0).min(WAD)
 }
 
 /// The curve for a proof accepted at `time_ms`: unchanged inside its window; in a later window,
@@ -194,6 +190,34 @@ pub fn curve_at(params: &Params, curve: &RewardCurve, time_ms: u64) -> RewardCur
         window,
         gross: Amount::ZERO,
         multiplier_wad: multiplier_after(params, before),
+    }
+}
+
+/// The gross reward a payment of `paid` for a proof of `gross` (accepted at a reward of
+/// `reward`) stands for: `gross × paid / reward`, rounded down. Over the draw, an honest proof's
+/// expected count is its gross; a claim that is paid nothing counts nothing.
+pub fn paid_gross(gross: Amount, reward: Amount, paid: Amount) -> Amount {
+    Amount(mul_div_wide(paid.0, gross.0, reward.0))
+}
+
+/// `a × b / c` rounded down (0 when `c` is 0). Where `a × b` does not fit in 128 bits, `c` and
+/// the larger factor are halved until it does: exact below 2^128, and otherwise correct to the
+/// leading 64 bits, the same on every machine.
+fn mul_div_wide(a: u128, b: u128, c: u128) -> u128 {
+    let (mut a, mut b, mut c) = (a, b, c);
+    loop {
+        if c == 0 {
+            return 0;
+        }
+        if let Some(product) = a.checked_mul(b) {
+            return product / c;
+        }
+        if a >= b {
+            a >>= 1;
+        } else {
+            b >>= 1;
+        }
+        c >>= 1;
     }
 }
 
@@ -311,13 +335,46 @@ mod tests {
         let next = curve_at(&p, &busy, 6 * day);
         assert_eq!(next.multiplier_wad, 468_750_000_000_000_000);
         assert_eq!(next.gross, Amount::ZERO);
-        assert_eq!(at_rate(Amount::neuro(2), next.multiplier_wad), neuro("0.9375"));
+        assert_eq!(
+            at_rate(Amount::neuro(2), next.multiplier_wad),
+            neuro("0.9375")
+        );
         // A window with no claims in between: full rate again.
         assert_eq!(curve_at(&p, &busy, 7 * day).multiplier_wad, WAD);
         // Under a tier: full rate; huge gross: a tiny rate, never above full or a panic.
         assert_eq!(multiplier_after(&p, Amount::neuro(100)), WAD);
         assert!(multiplier_after(&p, Amount(u128::MAX)) < WAD / 1_000_000);
         assert_eq!(at_rate(Amount(u128::MAX), WAD), Amount(u128::MAX));
+    }
+
+    #[test]
+    fn a_payment_counts_the_gross_it_stands_for() {
+        // Paid in full at a rate of 0.75: its whole gross.
+        assert_eq!(
+            paid_gross(Amount::neuro(400), Amount::neuro(300), Amount::neuro(300)),
+            Amount::neuro(400)
+        );
+        // Paid nothing (undrawn on an empty bond): nothing.
+        assert_eq!(
+            paid_gross(Amount::neuro(400), Amount::neuro(300), Amount::ZERO),
+            Amount::ZERO
+        );
+        // Drawn and paid reward / s at s = 5%: twenty times, as the draw expects.
+        assert_eq!(
+            paid_gross(neuro("0.25"), neuro("0.25"), Amount::neuro(5)),
+            Amount::neuro(5)
+        );
+        // Products past 2^128 stay close and never panic.
+        let huge = paid_gross(
+            Amount(u128::MAX / 3),
+            Amount(u128::MAX / 6),
+            Amount(u128::MAX / 6),
+        );
+        assert!(huge.0 >= u128::MAX / 3 - (u128::MAX >> 60));
+        assert_eq!(
+            paid_gross(Amount::neuro(1), Amount::ZERO, Amount::neuro(1)),
+            Amount::ZERO
+        );
     }
 
     fn neuro(s: &str) -> Amount {

@@ -328,13 +328,16 @@ impl ProofRecord {
 }
 
 /// Diminishing returns, network-wide (see `rewards`): every proof accepted in `window` pays its
-/// gross reward times `multiplier_wad`, which the network's gross of the window before set.
-/// One rate for everyone in a window, so splitting work across wallets or nodes changes nothing.
+/// gross reward times `multiplier_wad`, which the gross the network was paid for in the window
+/// before set. One rate for everyone in a window, so splitting work across wallets or nodes
+/// changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct RewardCurve {
     /// The window (`rewards::window_of`) the fields below belong to.
     pub window: u64,
-    /// Gross reward of the proofs accepted in it so far.
+    /// Gross reward the proofs paid in it so far stand for: each counts `gross × paid / reward`
+    /// (`rewards::paid_gross`), so a claim nobody pays (fabricated on an empty bond, voided)
+    /// counts nothing and cannot lower everyone's next rate.
     pub gross: Amount,
     /// What one unit of gross pays in it, in 10^18 fixed point (at most 10^18).
     pub multiplier_wad: u128,

@@ -690,14 +690,19 @@ fn two_proofs_in_one_block(c: &mut Chain, n1: &SecretKey, n2: &SecretKey) -> Vec
         .collect()
 }
 
+/// Moves `c`'s clock to the start of the next diminishing-returns window.
+fn next_window(c: &mut Chain) {
+    let day = c.params().diminishing_window_ms;
+    c.time_ms = (c.time_ms / day + 1) * day;
+}
+
 #[test]
 fn diminishing_returns_are_the_networks_so_splitting_work_across_wallets_earns_nothing_more() {
     let mut g = Genesis::dev();
     g.params.reward_per_batch = Amount::neuro(1);
     g.params.diminishing_tier = Amount::neuro(500);
     g.params.round_length_ms = 30 * 24 * 3_600_000; // one round throughout
-    let day = g.params.diminishing_window_ms;
-    // One machine's two nodes under one wallet, and the same work split over two fresh wallets.
+                                                    // One machine's two nodes under one wallet, and the same work split over two fresh wallets.
     let (n1, n2) = (key(10), key(11));
     let mut one = Chain::with_genesis(g.clone());
     one.register(&key(1), &n1);
@@ -705,32 +710,86 @@ fn diminishing_returns_are_the_networks_so_splitting_work_across_wallets_earns_n
     let mut split = Chain::with_genesis(g);
     split.register(&key(1), &n1);
     split.register(&key(2), &n2);
-    for c in [&mut one, &mut split] {
-        // Align both clocks to the start of a window.
-        c.time_ms = (c.time_ms / day + 1) * day;
-    }
 
-    let mut earned = Vec::new();
+    let mut minted = Vec::new();
     for c in [&mut one, &mut split] {
-        // Window w: nothing claimed before, so the full rate; 1 000 gross claimed in it.
+        // Window w: nothing paid before, so the full rate; 1 000 gross paid in it.
+        next_window(c);
         let first = two_proofs_in_one_block(c, &n1, &n2);
         assert_eq!(first, vec![Amount::neuro(500); 2]);
+        c.mature();
         // Window w + 1: the curve is worth 500 + 250 of those 1 000, so every proof of the
         // window pays 0.75 of its gross, whichever wallet and in whichever order.
-        c.time_ms += day;
+        next_window(c);
         let second = two_proofs_in_one_block(c, &n1, &n2);
         assert_eq!(second, vec![neuro("375"); 2]);
-        // Window w + 3: the window before claimed nothing, so the full rate again.
-        c.time_ms += 2 * day;
+        c.mature();
+        // Window w + 3: nothing was paid in the window before, so the full rate again.
+        next_window(c);
+        next_window(c);
         let third = two_proofs_in_one_block(c, &n1, &n2);
         assert_eq!(third, vec![Amount::neuro(500); 2]);
         c.mature();
         c.assert_supply_invariant();
-        earned.push(c.ledger.supply().unwrap().minted);
+        minted.push(c.ledger.supply().unwrap().minted);
     }
     // The split was paid exactly what one wallet was.
-    assert_eq!(earned[0], earned[1]);
-    assert_eq!(earned[0], Amount::neuro(500 * 2 + 375 * 2 + 500 * 2));
+    assert_eq!(minted[0], minted[1]);
+    assert_eq!(minted[0], Amount::neuro(500 * 2 + 375 * 2 + 500 * 2));
+}
+
+#[test]
+fn claims_nobody_pays_do_not_lower_the_networks_rate() {
+    // A griefer registers fresh wallets and claims the most each may; at a 0.01% draw none is
+    // re-executed, and with no bond none is paid. Counted at acceptance, their 10 000 gross
+    // would cut everyone's next rate to under a tenth; counted as paid, they change nothing.
+    let mut g = Genesis::dev();
+    g.params.reward_per_batch = Amount::neuro(1);
+    g.params.diminishing_tier = Amount::neuro(500);
+    g.params.round_length_ms = 30 * 24 * 3_600_000;
+    g.params.training.verify_sample_bps = 1;
+    g.params.bond_period_ms = 1_000;
+    let mut c = Chain::with_exact_genesis(g);
+    next_window(&mut c);
+    let griefers: Vec<(SecretKey, SecretKey)> =
+        (0..20).map(|i| (key(100 + i), key(150 + i))).collect();
+    for (w, n) in &griefers {
+        c.register(w, n);
+    }
+    c.time_ms += 9_000;
+    let txs: Vec<SignedTransaction> = griefers
+        .iter()
+        .map(|(_, n)| {
+            let p = c.proof(
+                n,
+                WorkMetrics {
+                    batches: 500,
+                    ..Default::default()
+                },
+            );
+            c.sign(n, TxBody::SubmitProof(p))
+        })
+        .collect();
+    let (receipts, _) = c.block(1_000, &txs);
+    assert!(receipts
+        .iter()
+        .all(|r| matches!(r, Ok(r) if r.result.is_ok())));
+    c.mature_unverified();
+    assert_eq!(
+        c.ledger.supply().unwrap().minted,
+        Amount::ZERO,
+        "nothing paid"
+    );
+    // Next window: an honest node is paid at the full rate.
+    next_window(&mut c);
+    let honest = key(9);
+    c.register(&key(8), &honest);
+    let r = c.prove(&honest, 500, 10_000).unwrap();
+    assert!(
+        matches!(r.events[0], Event::ProofAccepted { amount, .. } if amount == Amount::neuro(500)),
+        "{:?}",
+        r.events
+    );
 }
 
 #[test]

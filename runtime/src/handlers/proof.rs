@@ -138,11 +138,10 @@ pub(super) fn submit_proof<S: Storage>(
     }
 
     let gross = rewards::gross_reward(&params, proof)?;
-    // Diminishing returns are the network's: one rate for every proof of this window.
-    let mut curve = rewards::curve_at(&params, &ctx.reward_curve()?, now);
+    // Diminishing returns are the network's: one rate for every proof of this window (what
+    // proofs are paid is counted when they are paid: `maturity`).
+    let curve = rewards::curve_at(&params, &ctx.reward_curve()?, now);
     let amount = rewards::at_rate(gross, curve.multiplier_wad);
-    curve.gross = curve.gross.checked_add(gross).ok_or(TxError::Overflow)?;
-    ctx.put_reward_curve(&curve);
     let mut wallet = ctx.account(&record.wallet)?;
     // Not minted yet: pending until the challenge window closes (see `maturity`). Undrawn, it
     // pays what the wallet's free bond covers, and that much collateral stays reserved until

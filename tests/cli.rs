@@ -205,3 +205,37 @@ fn no_command_takes_a_token_as_an_argument() {
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn a_passphrase_token_opens_one_wallet_per_chain_and_needs_the_chain_named() {
+    let home = std::env::temp_dir().join(format!("ns-cli-pass-{}", std::process::id()));
+    let address = |chain: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_neuroshard"));
+        cmd.args(["wallet", "address"])
+            .env("NEUROSHARD_HOME", &home)
+            .env("NEUROSHARD_TOKEN", "correct horse battery staple")
+            .env_remove("NEUROSHARD_CHAIN_ID");
+        if let Some(c) = chain {
+            cmd.args(["--chain-id", c]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No chain named and none pinned: refused with what to do, never a guess.
+    let (ok, _, err) = address(None);
+    assert!(!ok);
+    assert!(err.contains("--chain-id"), "{err}");
+    // The same passphrase: the same wallet on one chain, another on the next.
+    let (ok_a, a, err) = address(Some("neuroshard-1"));
+    assert!(ok_a, "{err}");
+    let (_, again, _) = address(Some("neuroshard-1"));
+    let (_, dev, _) = address(Some("neuroshard-dev-1"));
+    assert!(a.starts_with("0x") && a.len() == 42, "{a}");
+    assert_eq!(a, again);
+    assert_ne!(a, dev);
+    let _ = std::fs::remove_dir_all(&home);
+}

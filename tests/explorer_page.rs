@@ -160,7 +160,10 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
     let dir = TempDir::new("explorer-page");
     let base = free_base_port(1);
     let token = SecretKey::from_entropy([77; 32]).to_token();
-    let wallet = SecretKey::from_token(&token).unwrap().address().to_string();
+    let wallet = SecretKey::from_hex_token(&token)
+        .unwrap()
+        .address()
+        .to_string();
     let rpc_url = format!("http://127.0.0.1:{}", base + 1);
     let mut node = NodeProc::spawn_env(
         &["--base-port", &base.to_string(), "--corpus", "synthetic"],

@@ -42,7 +42,10 @@ fn token(seed: u8) -> String {
 }
 
 fn wallet_of(token: &str) -> String {
-    SecretKey::from_token(token).unwrap().address().to_string()
+    SecretKey::from_hex_token(token)
+        .unwrap()
+        .address()
+        .to_string()
 }
 
 /// A `neuroshard` node process under `ns_home`, training on the synthetic corpus. The first one

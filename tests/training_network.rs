@@ -155,7 +155,7 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
             .unwrap()
             .address()
             .to_string();
-        let poisoner_wallet = SecretKey::from_token(&token(poisoner as u8))
+        let poisoner_wallet = SecretKey::from_hex_token(&token(poisoner as u8))
             .unwrap()
             .address()
             .to_string();
@@ -341,7 +341,7 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
     rt().block_on(rounds_closed(&nodes, 3, Duration::from_secs(300)));
     let (home, late_rpc) = joining_home(&dir.0, "late", &nodes, 42);
     let t = token(9);
-    let wallet = SecretKey::from_token(&t).unwrap().address().to_string();
+    let wallet = SecretKey::from_hex_token(&t).unwrap().address().to_string();
     let mut late = NodeProc::spawn_env(
         &[
             "--home",
@@ -433,7 +433,10 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
         );
         // A validator's wallet, paid for its verified proofs, buys an inference from it.
         let buyer = token(0);
-        let buyer_address = SecretKey::from_token(&buyer).unwrap().address().to_string();
+        let buyer_address = SecretKey::from_hex_token(&buyer)
+            .unwrap()
+            .address()
+            .to_string();
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while call(&nodes[0], "neuro_getAccount", vec![json!(buyer_address)]).await["balance"]
             .as_str()

@@ -103,7 +103,7 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
     let b = next_block(chain, &[], 1_000);
     chain.apply(&b).unwrap();
     let validator =
-        SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
+        SecretKey::from_hex_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
     let verdict = sign(
         chain,
         &validator,

@@ -117,7 +117,7 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
     s.block(1_000, proofs);
     s.block(1_000, Vec::new()); // the draw
     let validator =
-        SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
+        SecretKey::from_hex_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
     let verdicts = ids
         .iter()
         .enumerate()

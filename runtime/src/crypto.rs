@@ -2,9 +2,13 @@
 //! home-made cryptography.
 //!
 //! * A **wallet token** is the wallet's secret. A token of exactly 64 hex digits *is* the secp256k1
-//!   secret scalar. Any other token is stretched with Argon2id (salt `neuroshard-wallet-token-v1`,
-//!   the crate's default cost) into 32 bytes, re-derived with a counter in the (2^-128-likely) case
-//!   that they are not a valid scalar. The same token gives the same wallet on every machine.
+//!   secret scalar (`neuroshard wallet new` makes one at random: the documented way). Any other
+//!   token (a passphrase) is stretched with Argon2id at RFC 9106's second recommended cost
+//!   (64 MiB of memory, 3 passes, 4 lanes: about half a second on a laptop core) with a
+//!   **per-chain salt**, `SHA-256("neuroshard-wallet-token-v2" ‖ 0 ‖ chain id)`, into 32 bytes,
+//!   re-derived with a counter in the (2^-128-likely) case that they are not a valid scalar.
+//!   One guess therefore tests one chain's wallets only, at that cost each; the same passphrase
+//!   gives the same wallet on every machine, and a different one on every chain.
 //! * A **public key** is the 33-byte SEC1-compressed point.
 //! * An **address** is the first 20 bytes of `SHA-256("neuroshard-address-v1" || public key)`, shown
 //!   as `0x` and 40 lowercase hex digits.
@@ -45,32 +49,59 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-const TOKEN_SALT: &[u8] = b"neuroshard-wallet-token-v1";
+/// Argon2id cost for passphrase tokens: RFC 9106 §4's second recommended option.
+const TOKEN_ARGON_MEMORY_KIB: u32 = 64 * 1024;
+const TOKEN_ARGON_PASSES: u32 = 3;
+const TOKEN_ARGON_LANES: u32 = 4;
+
+/// Whether `token` is a key itself (64 hex digits) rather than a passphrase.
+pub fn token_is_key(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 impl SecretKey {
-    /// The key a wallet token stands for (see the module docs for the mapping).
-    pub fn from_token(token: &str) -> Result<SecretKey, CryptoError> {
+    /// The key a wallet token stands for on chain `chain_id` (see the module docs): a 64-hex
+    /// token is the key on every chain; a passphrase is stretched with the chain's salt.
+    pub fn from_token(token: &str, chain_id: &str) -> Result<SecretKey, CryptoError> {
         if token.is_empty() {
             return Err(CryptoError::EmptyToken);
         }
-        if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(token, &mut bytes).map_err(|_| CryptoError::InvalidSecretKey)?;
-            return Self::from_bytes(&bytes);
+        if token_is_key(token) {
+            return Self::from_hex_token(token);
         }
-        let argon = argon2::Argon2::default();
+        let params = argon2::Params::new(
+            TOKEN_ARGON_MEMORY_KIB,
+            TOKEN_ARGON_PASSES,
+            TOKEN_ARGON_LANES,
+            Some(32),
+        )
+        .map_err(|_| CryptoError::TokenDerivation)?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = domain_hash(b"neuroshard-wallet-token-v2", chain_id.as_bytes());
         for counter in 0u32.. {
             let mut input = token.as_bytes().to_vec();
             input.extend_from_slice(&counter.to_le_bytes());
             let mut out = [0u8; 32];
             argon
-                .hash_password_into(&input, TOKEN_SALT, &mut out)
+                .hash_password_into(&input, &salt, &mut out)
                 .map_err(|_| CryptoError::TokenDerivation)?;
             if let Ok(key) = Self::from_bytes(&out) {
                 return Ok(key);
             }
         }
         Err(CryptoError::TokenDerivation)
+    }
+
+    /// The key of a 64-hex-digit token (what [`SecretKey::to_token`] writes and key files hold);
+    /// anything else is refused, never stretched.
+    pub fn from_hex_token(token: &str) -> Result<SecretKey, CryptoError> {
+        if !token_is_key(token) {
+            return Err(CryptoError::NotAKeyToken);
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(token, &mut bytes).map_err(|_| CryptoError::InvalidSecretKey)?;
+        Self::from_bytes(&bytes)
     }
 
     /// The key whose secret scalar is `bytes` (big-endian); rejects 0 and values >= n.
@@ -243,7 +274,7 @@ mod tests {
     use super::*;
 
     fn key() -> SecretKey {
-        SecretKey::from_token(&"11".repeat(32)).unwrap()
+        SecretKey::from_hex_token(&"11".repeat(32)).unwrap()
     }
 
     #[test]
@@ -251,32 +282,49 @@ mod tests {
         let k = key();
         assert_eq!(k.to_token(), "11".repeat(32));
         assert_eq!(
-            SecretKey::from_token(&k.to_token()).unwrap().address(),
+            SecretKey::from_hex_token(&k.to_token()).unwrap().address(),
             k.address()
         );
     }
 
     #[test]
-    fn other_tokens_are_stretched_deterministically() {
-        let a = SecretKey::from_token("correct horse battery staple").unwrap();
-        let b = SecretKey::from_token("correct horse battery staple").unwrap();
-        let c = SecretKey::from_token("correct horse battery stapler").unwrap();
+    fn passphrases_are_stretched_deterministically_per_chain() {
+        let pass = "correct horse battery staple";
+        let a = SecretKey::from_token(pass, "neuroshard-1").unwrap();
+        let b = SecretKey::from_token(pass, "neuroshard-1").unwrap();
+        let c = SecretKey::from_token("correct horse battery stapler", "neuroshard-1").unwrap();
+        let other_chain = SecretKey::from_token(pass, "neuroshard-dev-1").unwrap();
         assert_eq!(a.address(), b.address());
         assert_ne!(a.address(), c.address());
+        assert_ne!(a.address(), other_chain.address(), "the salt is per chain");
+        // A hex token is the key on every chain.
+        let k = key();
+        for chain in ["neuroshard-1", "neuroshard-dev-1", ""] {
+            assert_eq!(
+                SecretKey::from_token(&k.to_token(), chain)
+                    .unwrap()
+                    .address(),
+                k.address()
+            );
+        }
         assert_eq!(
-            SecretKey::from_token("").unwrap_err(),
+            SecretKey::from_token("", "neuroshard-1").unwrap_err(),
             CryptoError::EmptyToken
+        );
+        assert_eq!(
+            SecretKey::from_hex_token(pass).unwrap_err(),
+            CryptoError::NotAKeyToken
         );
     }
 
     #[test]
     fn invalid_scalars_are_rejected() {
         assert_eq!(
-            SecretKey::from_token(&"00".repeat(32)).unwrap_err(),
+            SecretKey::from_hex_token(&"00".repeat(32)).unwrap_err(),
             CryptoError::InvalidSecretKey
         );
         assert_eq!(
-            SecretKey::from_token(&"ff".repeat(32)).unwrap_err(),
+            SecretKey::from_hex_token(&"ff".repeat(32)).unwrap_err(),
             CryptoError::InvalidSecretKey
         );
     }
@@ -300,7 +348,7 @@ mod tests {
             k.public_key().verify_digest(&other, &sig),
             Err(CryptoError::BadSignature)
         );
-        let stranger = SecretKey::from_token(&"22".repeat(32)).unwrap();
+        let stranger = SecretKey::from_hex_token(&"22".repeat(32)).unwrap();
         assert_eq!(
             stranger.public_key().verify_digest(&digest, &sig),
             Err(CryptoError::BadSignature)

@@ -11,6 +11,8 @@ pub enum CryptoError {
     EmptyToken,
     #[error("the wallet token could not be stretched into a key")]
     TokenDerivation,
+    #[error("not a key token: expected 64 hex digits")]
+    NotAKeyToken,
     #[error("not a valid secp256k1 secret key (must be 1..n-1)")]
     InvalidSecretKey,
     #[error("not a valid SEC1-compressed secp256k1 public key")]

@@ -183,7 +183,7 @@ mod tests {
     fn dev_genesis_is_valid_and_names_the_dev_validator() {
         let g = Genesis::dev();
         assert!(g.accounts.is_empty());
-        let dev = SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap();
+        let dev = SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN).unwrap();
         assert_eq!(g.validators.len(), 1);
         assert_eq!(g.validators[0].public_key, dev.public_key());
         assert_eq!(

@@ -322,7 +322,7 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 if voter == USERS {
-                    let dev = SecretKey::from_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
+                    let dev = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
                     let nonce = c.nonce(&dev) + dev_in_block;
                     dev_in_block += 1;
                     Transaction {

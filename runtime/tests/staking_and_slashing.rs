@@ -313,7 +313,7 @@ fn double_signing_validator_is_slashed_jailed_and_the_reporter_paid() {
 #[test]
 fn genesis_validator_double_sign_jails_it() {
     let mut c = Chain::new();
-    let dev = SecretKey::from_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
+    let dev = SecretKey::from_hex_token(neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN).unwrap();
     let reporter = key(2);
     c.earn(&reporter, Amount::neuro(1));
     let (mut rs, updates) = c.block(

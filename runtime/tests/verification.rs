@@ -11,7 +11,7 @@ use neuroshard_runtime::state::ProofStatus;
 use neuroshard_runtime::*;
 
 fn dev_validator() -> SecretKey {
-    SecretKey::from_token(DEV_VALIDATOR_TOKEN).unwrap()
+    SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN).unwrap()
 }
 
 fn batches(n: u64) -> WorkMetrics {

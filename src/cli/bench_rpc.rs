@@ -35,7 +35,7 @@ pub fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
     home.init(
         &config,
         DEV_GENESIS_JSON,
-        &SecretKey::from_token(DEV_VALIDATOR_TOKEN)?,
+        &SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN)?,
         random_key(),
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +51,7 @@ pub fn run(args: BenchRpcArgs) -> anyhow::Result<()> {
         while running.api.status().height < 5 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let who = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?
+        let who = SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN)?
             .address()
             .to_string();
         for (method, param) in [

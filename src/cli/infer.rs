@@ -39,7 +39,6 @@ fn base(v: &Value) -> anyhow::Result<Amount> {
 }
 
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
-    let key = super::wallet::resolve_key()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -60,6 +59,12 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
             .checked_mul(u128::from(args.max_tokens))
             .context("price overflows")?;
         let status = call("neuro_status", vec![]).await?;
+        let chain_id = status["chain_id"]
+            .as_str()
+            .context("the node's status names no chain")?
+            .to_owned();
+        super::wallet::checked_chain(args.chain_id.as_deref(), &chain_id)?;
+        let key = super::wallet::resolve_key(Some(&chain_id))?;
         let account = call("neuro_getAccount", vec![json!(key.address())]).await?;
         let fee = base(&call("neuro_estimateFee", vec![json!("spend")]).await?["fee"])?;
         let max_fee: Amount = args
@@ -67,11 +72,6 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
             .parse()
             .map_err(|e| anyhow::anyhow!("--max-fee: {e}"))?;
         super::wallet::check_fee(fee, max_fee)?;
-        let chain_id = status["chain_id"]
-            .as_str()
-            .context("the node's status names no chain")?
-            .to_owned();
-        super::wallet::checked_chain(args.chain_id.as_deref(), &chain_id)?;
         let balance = Amount(
             account["balance"]
                 .as_str()

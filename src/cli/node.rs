@@ -166,7 +166,7 @@ pub fn init_dev_home(
     let (p2p, rpc, gossip) = ports(base_port, 0)?;
     let mut config = NodeConfig::local("dev", p2p, rpc, gossip);
     config.consensus.block_interval_ms = block_interval_ms;
-    let key = SecretKey::from_token(DEV_VALIDATOR_TOKEN)?;
+    let key = SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN)?;
     let genesis = match genesis {
         Some(f) => {
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?

@@ -57,10 +57,10 @@ pub struct RunArgs {
     pub no_verify: bool,
 }
 
-/// The wallet key, creating the key file on the very first run.
-fn wallet_key() -> anyhow::Result<SecretKey> {
+/// The wallet key on `chain_id`, creating the key file on the very first run.
+fn wallet_key(chain_id: &str) -> anyhow::Result<SecretKey> {
     if std::env::var_os("NEUROSHARD_TOKEN").is_some() || super::wallet::key_file()?.exists() {
-        return super::wallet::resolve_key();
+        return super::wallet::resolve_key(Some(chain_id));
     }
     let key = SecretKey::from_entropy(random_key());
     let path = super::wallet::save_key(&key, false)?;
@@ -170,12 +170,17 @@ fn wait_for_config(dev: &Home) -> anyhow::Result<NodeConfig> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let key = wallet_key()?;
     let price: neuroshard_runtime::Amount = args
         .inference_price
         .parse()
         .map_err(|e| anyhow::anyhow!("--inference-price: {e}"))?;
     let lock = claim_home(&args)?;
+    // A passphrase token opens a different wallet on each chain: this home's.
+    let genesis = lock.home().genesis();
+    let chain_id = neuroshard_runtime::Genesis::from_json(&std::fs::read_to_string(&genesis)?)
+        .with_context(|| format!("{} is not a valid genesis", genesis.display()))?
+        .chain_id;
+    let key = wallet_key(&chain_id)?;
     let roles = Roles {
         wallet: Some(WalletRole {
             key,

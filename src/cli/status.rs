@@ -19,7 +19,7 @@ pub struct StatusArgs {
 }
 
 /// The wallet to show: the one named, else this machine's (never created here).
-fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
+fn wallet(args: &StatusArgs, chain_id: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(a) = &args.address {
         let parsed: neuroshard_runtime::Address = a
             .parse()
@@ -27,7 +27,9 @@ fn wallet(args: &StatusArgs) -> anyhow::Result<Option<String>> {
         return Ok(Some(parsed.to_string()));
     }
     if std::env::var_os("NEUROSHARD_TOKEN").is_some() || super::wallet::key_file()?.exists() {
-        return Ok(Some(super::wallet::resolve_key()?.address().to_string()));
+        return Ok(Some(
+            super::wallet::resolve_key(chain_id)?.address().to_string(),
+        ));
     }
     Ok(None)
 }
@@ -38,7 +40,7 @@ async fn gather(args: &StatusArgs) -> anyhow::Result<Value> {
     let status = call(&c, "neuro_status", vec![]).await?;
     let model = call(&c, "neuro_getModel", vec![]).await?;
     let round = call(&c, "neuro_getTrainingRound", vec![]).await?;
-    let wallet = match wallet(args)? {
+    let wallet = match wallet(args, status["chain_id"].as_str())? {
         Some(w) => Some(call(&c, "neuro_getAccount", vec![json!(w)]).await?),
         None => None,
     };

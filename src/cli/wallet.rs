@@ -90,10 +90,12 @@ pub(super) fn key_file() -> anyhow::Result<PathBuf> {
     Ok(super::node::neuroshard_home()?.join("wallet.key"))
 }
 
-/// The wallet key: `NEUROSHARD_TOKEN`, or the key file.
-pub(super) fn resolve_key() -> anyhow::Result<SecretKey> {
+/// The wallet key: `NEUROSHARD_TOKEN`, or the key file. A 64-hex token is the key on every
+/// chain; a passphrase is stretched with a per-chain salt, so it needs the chain: `chain`, else
+/// the chain this wallet is pinned to (`wallet.chain`).
+pub(super) fn resolve_key(chain: Option<&str>) -> anyhow::Result<SecretKey> {
     if let Ok(token) = std::env::var("NEUROSHARD_TOKEN") {
-        return SecretKey::from_token(&token).context("NEUROSHARD_TOKEN is not a valid token");
+        return key_of_token(&token, chain).context("NEUROSHARD_TOKEN is not a valid token");
     }
     let path = key_file()?;
     let text = std::fs::read_to_string(&path).with_context(|| {
@@ -102,8 +104,23 @@ pub(super) fn resolve_key() -> anyhow::Result<SecretKey> {
             path.display()
         )
     })?;
-    SecretKey::from_token(text.trim())
+    SecretKey::from_hex_token(text.trim())
         .with_context(|| format!("{} holds no valid key", path.display()))
+}
+
+/// The key of a typed or exported token on `chain` (else the pinned chain).
+fn key_of_token(token: &str, chain: Option<&str>) -> anyhow::Result<SecretKey> {
+    if neuroshard_runtime::crypto::token_is_key(token) || token.is_empty() {
+        return Ok(SecretKey::from_token(token, "")?);
+    }
+    let pinned = std::fs::read_to_string(chain_file()?).ok();
+    let Some(chain) = chain.or(pinned.as_deref().map(str::trim)) else {
+        bail!(
+            "a passphrase token opens a different wallet on each chain: name the chain with \
+             --chain-id (or NEUROSHARD_CHAIN_ID), or use a key from `neuroshard wallet new`"
+        );
+    };
+    Ok(SecretKey::from_token(token, chain)?)
 }
 
 pub(super) fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> {
@@ -126,12 +143,12 @@ fn parse_amount(s: &str) -> anyhow::Result<Amount> {
         .map_err(|e| anyhow::anyhow!("{s:?} is not an amount of NEURO: {e}"))
 }
 
-fn target(address: &Option<String>) -> anyhow::Result<Address> {
+fn target(address: &Option<String>, chain: Option<&str>) -> anyhow::Result<Address> {
     match address {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow::anyhow!("{a:?} is not an address (0x + 40 hex digits)")),
-        None => Ok(resolve_key()?.address()),
+        None => Ok(resolve_key(chain)?.address()),
     }
 }
 
@@ -211,7 +228,6 @@ pub(super) fn check_fee(fee: Amount, max: Amount) -> anyhow::Result<()> {
 
 /// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
 async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
-    let key = resolve_key()?;
     let max_fee = parse_amount(&args.max_fee).context("--max-fee")?;
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;
@@ -220,6 +236,7 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
         .context("the node's status names no chain")?
         .to_owned();
     checked_chain(args.chain_id.as_deref(), &chain_id)?;
+    let key = resolve_key(Some(&chain_id))?;
     let account = call(
         &c,
         "neuro_getAccount",
@@ -279,7 +296,8 @@ async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> any
 /// A wallet that became a validator by staking registers its beacon key (derived from its
 /// key), without which it has no voting power; once, so a later stake sends nothing.
 async fn register_beacon_key(args: &WalletArgs) -> anyhow::Result<()> {
-    let key = resolve_key()?;
+    // The stake that made this wallet a validator pinned the chain.
+    let key = resolve_key(args.chain_id.as_deref())?;
     let c = client(args)?;
     let account = call(
         &c,
@@ -397,7 +415,7 @@ async fn listing(
     address: &Option<String>,
     limit: u64,
 ) -> anyhow::Result<()> {
-    let a = target(address)?;
+    let a = target(address, args.chain_id.as_deref())?;
     let v = call(
         &client(args)?,
         method,
@@ -447,7 +465,7 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
                     line.trim().to_owned()
                 }
             };
-            let key = SecretKey::from_token(&token).context("invalid token")?;
+            let key = key_of_token(&token, args.chain_id.as_deref()).context("invalid token")?;
             let path = save_key(&key, *force)?;
             print(
                 args,
@@ -462,11 +480,11 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
             );
         }
         WalletCommand::Address => {
-            let a = resolve_key()?.address();
+            let a = resolve_key(args.chain_id.as_deref())?.address();
             print(args, &json!({"address": a}), |_| a.to_string());
         }
         WalletCommand::Balance { address } => {
-            let a = target(address)?;
+            let a = target(address, args.chain_id.as_deref())?;
             let v = call(
                 &client(args)?,
                 "neuro_getAccount",

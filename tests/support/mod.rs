@@ -457,7 +457,7 @@ pub fn validator_keys(node: &NodeProc) -> Vec<SecretKey> {
     homes
         .iter()
         .filter_map(|h| std::fs::read_to_string(h.join("validator_key")).ok())
-        .filter_map(|t| SecretKey::from_token(t.trim()).ok())
+        .filter_map(|t| SecretKey::from_hex_token(t.trim()).ok())
         .collect()
 }
 

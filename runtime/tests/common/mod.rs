@@ -72,7 +72,7 @@ impl Chain {
             proposer: key(250).address(),
             next_batch: Default::default(),
             proofs: Vec::new(),
-            validators: vec![SecretKey::from_token(genesis::DEV_VALIDATOR_TOKEN).unwrap()],
+            validators: vec![SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap()],
             beacons: true,
         }
     }

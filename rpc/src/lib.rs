@@ -7,13 +7,15 @@
 
 pub mod client;
 pub mod explorer;
+pub mod listener;
 pub mod page;
 pub mod server;
 pub mod training;
 pub mod types;
 
 pub use client::RpcClient;
-pub use server::{serve, serve_with};
+pub use listener::Limits;
+pub use server::{serve, serve_with, serve_with_limits};
 
 /// JSON-RPC error codes of the `neuro_` methods.
 pub mod codes {

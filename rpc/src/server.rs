@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use jsonrpsee::server::{
-    PendingSubscriptionSink, RpcModule, Server, ServerConfig, ServerHandle, SubscriptionMessage,
+    PendingSubscriptionSink, PingConfig, RpcModule, Server, ServerConfig, ServerHandle,
+    SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
 use neuroshard_chain::node::{NodeApi, SubmitError};
@@ -12,12 +13,14 @@ use serde_json::{json, Value};
 
 use crate::codes;
 use crate::explorer::{self, amount, err, parse_address};
+use crate::listener::Limits;
 
 /// Largest request body (a transaction is at most 64 KiB, hex doubles it).
 const MAX_REQUEST_BYTES: u32 = 512 * 1024;
 /// Largest response (a full block of transactions).
 const MAX_RESPONSE_BYTES: u32 = 32 * 1024 * 1024;
-const MAX_CONNECTIONS: u32 = 1024;
+/// How often WebSocket clients are pinged.
+const WS_PING: std::time::Duration = std::time::Duration::from_secs(30);
 const MAX_BATCH: u32 = 100;
 const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 64;
 
@@ -208,24 +211,41 @@ pub async fn serve_with(
     api: NodeApi,
     extra: jsonrpsee::Methods,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    serve_with_limits(addr, api, extra, Limits::default()).await
+}
+
+/// [`serve_with`] within connection `limits` (see [`crate::listener`]).
+pub async fn serve_with_limits(
+    addr: &str,
+    api: NodeApi,
+    extra: jsonrpsee::Methods,
+    limits: Limits,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(limits.max_connections as u32)
         .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
+        // A WebSocket client that stops answering pings is closed.
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(WS_PING)
+                .inactive_limit(WS_PING * 2),
+        )
         .build();
     let page = crate::page::PageLayer::new(neuroshard_chain::node::Home::new(api.home()).models());
-    let server = Server::builder()
+    let builder = Server::builder()
         .set_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(page))
-        .build(addr)
-        .await?;
-    let local = server.local_addr()?;
+        .to_service_builder();
     let mut module = module(api).map_err(|e| std::io::Error::other(e.to_string()))?;
     module
         .merge(extra)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let handle = server.start(module);
-    Ok((local, handle))
+    let methods: jsonrpsee::Methods = module.into();
+    crate::listener::serve(addr, limits, move |stop| {
+        builder.clone().build(methods.clone(), stop)
+    })
+    .await
 }

@@ -262,6 +262,13 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
         c.find(Locator::Css("#supply-chart svg path"))
             .await
             .expect("a supply line");
+        // The network's reward rate: a share of gross, between 0 and 100%.
+        let rate = text_when(&c, "#reward-rate", Duration::from_secs(15), |t| {
+            t.contains('%')
+        })
+        .await;
+        let pct: f64 = rate.split('%').next().unwrap().trim().parse().unwrap();
+        assert!((0.0..=100.0).contains(&pct), "{rate}");
 
         // An address the chain has never seen.
         let stranger = SecretKey::from_entropy([78; 32]).address().to_string();

@@ -386,7 +386,9 @@ async function pageSupply() {
       card("Minted", neuro(s.minted), "NEURO", "minted"), card("Burned", neuro(s.burned), "NEURO"),
       card("Slashed", neuro(s.slashed), "NEURO"), card("Circulating", neuro(s.circulating), "NEURO"),
       card("Pending", neuro(s.pending), "NEURO"), card("Voided", neuro(s.voided), "NEURO"),
-      card("Never minted (unchecked)", neuro(s.unchecked), "NEURO")),
+      card("Never minted (unchecked)", neuro(s.unchecked), "NEURO"),
+      card("Reward rate now", `${(Number(s.rewardRate) * 100).toFixed(2)}%`, "of gross", "reward-rate")),
+    h("p", { class: "sub" }, "Diminishing returns are the network's: every proof of a window is paid the same share of its gross, set by what the network was paid in the window before, so splitting work across wallets earns nothing more."),
     h("h2", {}, "Over time"),
     lineChart(series, "block height", "NEURO", "supply-chart"),
   ];

@@ -1,8 +1,9 @@
 //! The validator's side of Proof of Neural Work: re-execute a sample of accepted proofs, submit
 //! a verdict for each, and attest each training round's result (see `Rounds` below).
 //!
-//! * **Sampling.** The ledger draws which proofs are re-executed (`verify_sample_bps`, from a
-//!   state root the prover could not know when it signed; see `neuroshard_runtime::maturity`);
+//! * **Sampling.** The ledger draws which proofs are re-executed (`verify_sample_bps`, seeded by
+//!   validators' beacon signatures collected after the proof was committed; see
+//!   `neuroshard_runtime::draw`);
 //!   a drawn proof is paid only after more than two thirds of validator power verified it. A proof
 //!   that any validator called invalid is re-executed by every validator.
 //! * **Re-execution** replays the segment from the round's weights on CPU with one thread and

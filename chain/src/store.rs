@@ -34,7 +34,7 @@ use crate::error::ChainError;
 /// the training state a draw window).
 /// v6: genesis pins the training corpus (parameters changed).
 /// v7: diminishing returns are the network's (accounts lost their reward window; a reward curve
-/// record joined the state).
+/// record joined the state); newcomer claims (proof records and the training state changed).
 const SCHEMA: &[u8] = b"neuroshard-store-v7";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";

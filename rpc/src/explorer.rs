@@ -215,6 +215,10 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "pseudoGradient": hex32(&p.pseudo_gradient),
         "sampled": p.sampled,
         "drawnInFull": p.drawn_in_full,
+        "newcomer": p.newcomer,
+        // The chance its newcomer draw had (0 to 1, decimal), once drawn for; null otherwise.
+        "newcomerChance": (p.newcomer && p.sampled.is_some())
+            .then(|| format!("{:.9}", p.lottery_p as f64 / 18_446_744_073_709_551_616.0)),
         "verdicts": p.verdicts.iter().map(|v| json!({
             "validator": v.validator, "valid": v.valid, "power": v.power
         })).collect::<Vec<_>>(),

@@ -116,6 +116,7 @@ pub(crate) fn on_block<S: Storage>(
             &window.seed,
             window.spoiled,
             window.after,
+            header.time_ms,
         )?;
         training.draw = DrawWindow {
             after: header.height,

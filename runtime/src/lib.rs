@@ -28,6 +28,7 @@ pub mod genesis;
 mod handlers;
 pub mod ledger;
 pub mod liveness;
+pub mod lottery;
 pub mod maturity;
 mod merkle;
 mod overlay;

@@ -2,14 +2,16 @@
 //! closed is settled. Its pending reward is minted into the wallet's balance unless fraud was
 //! proven (then it was voided already) or a dispute is still open (then it waits one more window).
 //!
-//! A proof is *sampled* for re-execution with probability `verify_sample_bps`, drawn when the
+//! A proof is *sampled* for re-execution with probability `verify_sample_bps` (a newcomer claim
+//! with the chance the newcomer budget allows: [`crate::lottery`]), drawn when the
 //! first draw window opened after its block closes ([`crate::draw`]: validators' beacon
 //! signatures that nobody could know, or choose among, when the proof was committed). A sampled
 //! proof is paid only after more than two thirds of validator power verified it; until then it
 //! waits window after window.
 //!
 //! What a matured proof mints is [`payout`]: the reward if it was checked (scaled up if it was
-//! drawn), else only the part its wallet's bond covered (`rewards::cover`). Minted rewards go
+//! drawn: by `1/p` for a newcomer claim), else only the part its wallet's bond covered
+//! (`rewards::cover`; nothing for a newcomer claim). Minted rewards go
 //! into the wallet's bond and are released to its balance a bond period later (`bond`).
 //!
 //! Proofs enter a FIFO queue when accepted. Every window has the same length and block time never
@@ -19,6 +21,7 @@ use crate::amount::Amount;
 use crate::bond;
 use crate::crypto::{domain_hash, Hash32};
 use crate::error::StorageError;
+use crate::lottery;
 use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::rewards;
@@ -54,8 +57,9 @@ pub fn is_sampled(seed: &Hash32, id: &Hash32, sample_bps: u16) -> bool {
 }
 
 /// Draws the sampling of every queued proof accepted at or before block `after`, from `seed`
-/// (a closed draw window's, see [`crate::draw`]); in a `spoiled` window every training proof is
-/// drawn.
+/// (a closed draw window's, see [`crate::draw`]) at block time `now_ms`: bonded claims at the
+/// genesis rate (every one in a `spoiled` window), newcomer claims with the chance the newcomer
+/// budget allows ([`crate::lottery`]).
 pub(crate) fn draw_samples<S: Storage>(
     ov: &mut Overlay<'_, S>,
     params: &Params,
@@ -63,22 +67,43 @@ pub(crate) fn draw_samples<S: Storage>(
     seed: &Hash32,
     spoiled: bool,
     after: u64,
+    now_ms: u64,
 ) -> Result<(), StorageError> {
     training.sample_head = training.sample_head.max(training.queue_head);
+    // The window's newcomer claims share one chance, so count them first.
+    let mut newcomers = 0u64;
+    let mut i = training.sample_head;
+    while i < training.queue_tail {
+        let (_, proof) = queued(ov, i)?;
+        if proof.height > after {
+            break;
+        }
+        if proof.newcomer && proof.sampled.is_none() {
+            newcomers += 1;
+        }
+        i += 1;
+    }
+    let chance = if newcomers > 0 {
+        lottery::refill(params, training, now_ms);
+        lottery::spend(params, training, newcomers, spoiled)
+    } else {
+        0
+    };
     while training.sample_head < training.queue_tail {
-        let key = keys::maturity(training.sample_head);
-        let entry: MaturityEntry = ov.get(&key)?.ok_or_else(|| missing(key.clone()))?;
-        let proof_key = keys::proof(&entry.proof);
-        let mut proof: ProofRecord = ov
-            .get(&proof_key)?
-            .ok_or_else(|| missing(proof_key.clone()))?;
+        let (id, mut proof) = queued(ov, training.sample_head)?;
         if proof.height > after {
             break; // accepted after the window opened: the next window draws it
         }
         if proof.sampled.is_none() {
             // Proofs without batches (inference tokens only) mint nothing: never drawn.
-            let drawn = proof.batches > 0
-                && (spoiled || is_sampled(seed, &entry.proof, params.training.verify_sample_bps));
+            let drawn = if proof.batches == 0 {
+                false
+            } else if proof.newcomer {
+                proof.lottery_p = chance;
+                lottery::is_drawn(seed, &id, chance)
+            } else {
+                spoiled || is_sampled(seed, &id, params.training.verify_sample_bps)
+            };
             proof.sampled = Some(drawn);
             proof.drawn_in_full = drawn && spoiled;
             if !drawn {
@@ -88,11 +113,25 @@ pub(crate) fn draw_samples<S: Storage>(
                 bond::release_collateral(&mut account, &mut proof);
                 ov.put(account_key, &account);
             }
-            ov.put(proof_key, &proof);
+            ov.put(keys::proof(&id), &proof);
         }
         training.sample_head += 1;
     }
     Ok(())
+}
+
+/// Entry `index` of the maturity queue: its proof's id and record.
+fn queued<S: Storage>(
+    ov: &Overlay<'_, S>,
+    index: u64,
+) -> Result<(Hash32, ProofRecord), StorageError> {
+    let key = keys::maturity(index);
+    let entry: MaturityEntry = ov.get(&key)?.ok_or_else(|| missing(key.clone()))?;
+    let proof_key = keys::proof(&entry.proof);
+    let proof: ProofRecord = ov
+        .get(&proof_key)?
+        .ok_or_else(|| missing(proof_key.clone()))?;
+    Ok((entry.proof, proof))
 }
 
 /// Settles every proof whose challenge window ended at or before `now_ms`.
@@ -144,6 +183,9 @@ pub(crate) fn mature_rewards<S: Storage>(
 pub fn payout(params: &Params, proof: &ProofRecord) -> Amount {
     let covered = proof.covered.min(proof.reward);
     match (proof.status, proof.sampled) {
+        (ProofStatus::Verified, Some(true)) if proof.newcomer && !proof.drawn_in_full => {
+            lottery::drawn_pay(proof.reward, proof.lottery_p)
+        }
         (ProofStatus::Verified, Some(true)) if !proof.drawn_in_full => {
             rewards::drawn_pay(params.training.verify_sample_bps, proof.reward, covered)
         }

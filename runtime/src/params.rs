@@ -131,6 +131,10 @@ pub struct TrainingParams {
     pub trim_bps: u16,
     /// Share of proofs (and so of claimed batches) each validator re-executes.
     pub verify_sample_bps: u16,
+    /// Newcomer claims (bond covering less than half the reward) re-executed per round, in
+    /// expectation, however many there are: their lottery draws each with chance
+    /// `min(verify_sample_bps, K / N)` ([`crate::lottery`]).
+    pub newcomer_replays_per_round: u32,
     /// Sequences per training batch.
     pub batch_size: u32,
     /// Tokens per sequence (at most `model.context`).
@@ -244,6 +248,7 @@ impl Params {
                 aggregation: Aggregation::TrimmedMean,
                 trim_bps: 1_000,
                 verify_sample_bps: 500,
+                newcomer_replays_per_round: 16,
                 batch_size: 8,
                 seq_len: 512,
                 init_seed: 0,
@@ -381,6 +386,12 @@ impl Params {
             return Err(bad(
                 "training.verify_sample_bps",
                 "must be above 0: a chain that re-executes no proof can pay for none",
+            ));
+        }
+        if self.training.newcomer_replays_per_round == 0 {
+            return Err(bad(
+                "training.newcomer_replays_per_round",
+                "must be at least 1: a newcomer is paid only for checked work",
             ));
         }
         if self.max_batches_per_sec() == 0 {

@@ -15,9 +15,9 @@
 //! times one **multiplier**: what the curve pays for the *previous* window's network gross,
 //! divided by that gross ([`multiplier_after`]). A window's gross is counted as proofs are paid
 //! ([`paid_gross`]), not as they are claimed: claims cost nothing to make, payments only real
-//! (or bonded) work. With the mainnet defaults (tiers of 1,000,000
-//! NEURO a day, factor 0.5) the rate is full while the network claims under a million NEURO a
-//! day, and what the network mints per day stays below twice a tier however many nodes join.
+//! (or bonded) work. With the mainnet defaults (tiers of 1,000,000 NEURO a day, factor 0.5) the
+//! rate is full while the network is paid for under a million NEURO of gross a day, and what it
+//! mints per day stays below twice a tier however many nodes join.
 //!
 //! Why the network and not the wallet: a per-wallet curve pays a machine more for splitting its
 //! work across fresh wallets and nodes, which are free. One rate for every proof of a window makes
@@ -164,8 +164,8 @@ pub fn window_of(params: &Params, time_ms: u64) -> u64 {
     time_ms / params.diminishing_window_ms.max(1)
 }
 
-/// The multiplier (in [`WAD`]) of a window whose previous window's proofs claimed `gross_before`:
-/// the curve's value of that gross over the gross itself, rounded down; full with no claims.
+/// The multiplier (in [`WAD`]) of a window after one whose payments stood for `gross_before`:
+/// the curve's value of that gross over the gross itself, rounded down; full after none.
 pub fn multiplier_after(params: &Params, gross_before: Amount) -> u128 {
     if gross_before.is_zero() {
         return WAD;
@@ -174,8 +174,8 @@ pub fn multiplier_after(params: &Params, gross_before: Amount) -> u128 {
     mul_div_wide(worth, WAD, gross_before.0).min(WAD)
 }
 
-/// The curve for a proof accepted at `time_ms`: unchanged inside its window; in a later window,
-/// its multiplier is set from the gross of the window just before (full if that one had none).
+/// The curve at block time `time_ms`: unchanged inside its window; in a later window, its
+/// multiplier is set from the gross paid for in the window just before (full if none).
 pub fn curve_at(params: &Params, curve: &RewardCurve, time_ms: u64) -> RewardCurve {
     let window = window_of(params, time_ms);
     if window == curve.window {
@@ -203,7 +203,7 @@ pub fn paid_gross(gross: Amount, reward: Amount, paid: Amount) -> Amount {
 /// `a × b / c` rounded down (0 when `c` is 0). Where `a × b` does not fit in 128 bits, `c` and
 /// the larger factor are halved until it does: exact below 2^128, and otherwise correct to the
 /// leading 64 bits, the same on every machine.
-fn mul_div_wide(a: u128, b: u128, c: u128) -> u128 {
+pub(crate) fn mul_div_wide(a: u128, b: u128, c: u128) -> u128 {
     let (mut a, mut b, mut c) = (a, b, c);
     loop {
         if c == 0 {

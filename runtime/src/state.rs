@@ -307,6 +307,12 @@ pub struct ProofRecord {
     /// verified, it pays its reward unscaled (`maturity::payout`), so that spoiling a window
     /// never pays more for honest work than the draw's expectation.
     pub drawn_in_full: bool,
+    /// A newcomer claim (its bond covered less than half its reward): drawn with the chance
+    /// the newcomer budget allows, pays nothing undrawn ([`crate::lottery`]).
+    pub newcomer: bool,
+    /// A newcomer claim's chance of being drawn, a fraction of 2^64 (0 before its draw and for
+    /// other claims): drawn by the seed and verified, it pays `reward / p`.
+    pub lottery_p: u64,
 }
 
 impl ProofRecord {
@@ -373,6 +379,12 @@ pub struct TrainingState {
     pub release_tail: u64,
     /// The draw window now open ([`crate::draw`]).
     pub draw: DrawWindow,
+    /// Newcomer replays the draw may still spend, in 2^-64 units of one expected replay: a
+    /// bucket of `newcomer_replays_per_round` refilled over each round length of block time
+    /// ([`crate::lottery`]).
+    pub newcomer_budget: u128,
+    /// Block time of the bucket's last refill.
+    pub newcomer_refill_ms: u64,
 }
 
 /// The beacon contributions collected for the next draw (see [`crate::draw`]).

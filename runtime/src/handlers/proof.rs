@@ -19,6 +19,7 @@ use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};
 use crate::ctx::Ctx;
 use crate::error::{StorageError, TxError};
+use crate::lottery;
 use crate::maturity;
 use crate::params::Params;
 use crate::proof::{next_data_seed, Proof, Role};
@@ -146,11 +147,20 @@ pub(super) fn submit_proof<S: Storage>(
     // Not minted yet: pending until the challenge window closes (see `maturity`). Undrawn, it
     // pays what the wallet's free bond covers, and that much collateral stays reserved until
     // the draw (`rewards::cover`).
-    let cover = rewards::cover(
+    let mut cover = rewards::cover(
         params.training.verify_sample_bps,
         amount,
         wallet.free_bond(),
     );
+    // A claim its bond covers less than half of is a newcomer's: drawn with the chance the
+    // newcomer budget allows, and undrawn it pays nothing, so no bond is reserved (`lottery`).
+    let newcomer = proof.metrics.batches > 0 && lottery::is_newcomer_claim(amount, cover.covered);
+    if newcomer {
+        cover = rewards::Cover {
+            covered: Amount::ZERO,
+            collateral: Amount::ZERO,
+        };
+    }
     wallet.bond_reserved = wallet.bond_reserved.saturating_add(cover.collateral);
     wallet.pending = wallet
         .pending
@@ -193,6 +203,8 @@ pub(super) fn submit_proof<S: Storage>(
             verdicts: Vec::new(),
             sampled: None,
             drawn_in_full: false,
+            newcomer,
+            lottery_p: 0,
         },
     );
     let round_key = keys::round(training.round);

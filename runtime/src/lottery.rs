@@ -10,25 +10,25 @@
 //!   when the replay finds fraud, the whole bond: at least `(R/2)(1 − s)/s`, in proportion to
 //!   the replay it forced.
 //! * Any other claim is a **newcomer claim**: undrawn it pays nothing (a partial cover is
-//!   dropped and no bond is reserved), and each draw window draws its `N` newcomer claims with
-//!   chance `p = min(s, B / N)` each, where `B` is the newcomer **budget**: a bucket holding at
-//!   most `K = training.newcomer_replays_per_round` expected replays, refilled at `K` per round
-//!   length of block time and spent `p` per claim drawn for. Drawn and verified, a newcomer
-//!   claim pays `R / p`.
+//!   dropped and no bond is reserved), and each draw window draws its newcomer claims, `W`
+//!   batches in all, with one chance `p = min(s, B / W)` each, where `B` is the newcomer
+//!   **budget**: a bucket of at most `K = training.newcomer_replay_batches_per_round` expected
+//!   replayed batches, refilled at `K` per round length of block time and spent `p × W` per
+//!   window. Drawn and verified, a newcomer claim pays `R / p`.
 //!
-//! So newcomer replays stay within `K` per round length (plus one bucket) however many claims
-//! arrive; every newcomer claim's expected pay is its reward `R`, whatever its `p` (a flood only
-//! makes pay lumpier); a fabricated one is paid nothing undrawn and voided when drawn, so it
-//! never profits. In a spoiled window (a withheld block) every newcomer claim the budget allows
-//! is drawn (`p = min(1, B / N)`) and a drawn one pays `R` unscaled, like a bonded claim there:
-//! a withholder can neither raise the replay load past the budget nor the pay.
+//! So the newcomer batches validators replay stay within `K` per round length (plus one bucket)
+//! however much is claimed; every newcomer claim's expected pay is its reward `R`, whatever its
+//! `p` (a flood only makes pay lumpier); a fabricated one is paid nothing undrawn and voided when
+//! drawn, so it never profits. In a spoiled window (a withheld block) every newcomer claim the
+//! budget allows is drawn (`p = min(1, B / W)`) and a drawn one pays `R` unscaled, like a bonded
+//! claim there: a withholder can neither raise the replay load past the budget nor the pay.
 
 use crate::amount::Amount;
 use crate::crypto::{domain_hash, Hash32};
 use crate::params::Params;
 use crate::state::TrainingState;
 
-/// One expected replay in the budget's units.
+/// One expected replayed batch in the budget's units.
 const ONE: u128 = 1 << 64;
 
 /// Whether a claim worth `reward`, of which its wallet's bond covers `covered`, is a newcomer
@@ -39,7 +39,7 @@ pub fn is_newcomer_claim(reward: Amount, covered: Amount) -> bool {
 
 /// The most the newcomer budget holds.
 fn capacity(params: &Params) -> u128 {
-    u128::from(params.training.newcomer_replays_per_round.max(1)) * ONE
+    u128::from(params.training.newcomer_replay_batches_per_round.max(1)) * ONE
 }
 
 /// Refills the newcomer budget for the block time passed since the last refill.
@@ -52,13 +52,13 @@ pub(crate) fn refill(params: &Params, training: &mut TrainingState, now_ms: u64)
     training.newcomer_refill_ms = training.newcomer_refill_ms.max(now_ms);
 }
 
-/// The chance of each of `claims` newcomer claims drawn together: `min(s, budget / claims)`, as
-/// a fraction of 2^64, never 0 (`s` is 1 in a `spoiled` window, where every claim the budget
-/// allows is drawn); and spends it from the budget.
+/// The chance of each of the newcomer claims drawn together, `batches` in all:
+/// `min(s, budget / batches)`, as a fraction of 2^64, never 0 (`s` is 1 in a `spoiled` window,
+/// where every claim the budget allows is drawn); and spends its expected replays.
 pub(crate) fn spend(
     params: &Params,
     training: &mut TrainingState,
-    claims: u64,
+    batches: u64,
     spoiled: bool,
 ) -> u64 {
     let s = if spoiled {
@@ -66,11 +66,11 @@ pub(crate) fn spend(
     } else {
         (u128::from(params.training.verify_sample_bps.min(10_000)) * ONE) / 10_000
     };
-    let share = training.newcomer_budget / u128::from(claims.max(1));
+    let share = training.newcomer_budget / u128::from(batches.max(1));
     let p = s.min(share).clamp(1, u128::from(u64::MAX));
     training.newcomer_budget = training
         .newcomer_budget
-        .saturating_sub(p.saturating_mul(u128::from(claims)));
+        .saturating_sub(p.saturating_mul(u128::from(batches)));
     p as u64
 }
 
@@ -105,7 +105,7 @@ mod tests {
     fn params(s_bps: u16, k: u32) -> Params {
         let mut p = Params::mainnet_defaults();
         p.training.verify_sample_bps = s_bps;
-        p.training.newcomer_replays_per_round = k;
+        p.training.newcomer_replay_batches_per_round = k;
         p
     }
 
@@ -117,10 +117,10 @@ mod tests {
         refill(&p, &mut t, 10 * round);
         assert_eq!(t.newcomer_budget, 16 * ONE, "a full bucket, never more");
         let s = ((500 * ONE) / 10_000) as u64;
-        // 100 claims at 5%: 5 expected replays spent.
+        // 100 batches at 5%: 5 expected replayed batches spent.
         assert_eq!(spend(&p, &mut t, 100, false), s);
         assert_eq!(t.newcomer_budget, 16 * ONE - 100 * u128::from(s));
-        // A flood of a million shares the 11 left.
+        // A flood of a million batches shares the 11 left.
         let flood = spend(&p, &mut t, 1_000_000, false);
         assert_eq!(
             u128::from(flood),
@@ -142,7 +142,7 @@ mod tests {
         let mut t = TrainingState::default();
         refill(&p, &mut t, round);
         assert_eq!(spend(&p, &mut t, 4, true), u64::MAX);
-        assert!(t.newcomer_budget.abs_diff(12 * ONE) < 8, "4 replays spent");
+        assert!(t.newcomer_budget.abs_diff(12 * ONE) < 8, "4 batches spent");
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub(crate) fn draw_samples<S: Storage>(
     now_ms: u64,
 ) -> Result<(), StorageError> {
     training.sample_head = training.sample_head.max(training.queue_head);
-    // The window's newcomer claims share one chance, so count them first.
+    // The window's newcomer claims share one chance, so count their batches first.
     let mut newcomers = 0u64;
     let mut i = training.sample_head;
     while i < training.queue_tail {
@@ -79,7 +79,7 @@ pub(crate) fn draw_samples<S: Storage>(
             break;
         }
         if proof.newcomer && proof.sampled.is_none() {
-            newcomers += 1;
+            newcomers = newcomers.saturating_add(proof.batches);
         }
         i += 1;
     }

@@ -131,10 +131,10 @@ pub struct TrainingParams {
     pub trim_bps: u16,
     /// Share of proofs (and so of claimed batches) each validator re-executes.
     pub verify_sample_bps: u16,
-    /// Newcomer claims (bond covering less than half the reward) re-executed per round, in
-    /// expectation, however many there are: their lottery draws each with chance
-    /// `min(verify_sample_bps, K / N)` ([`crate::lottery`]).
-    pub newcomer_replays_per_round: u32,
+    /// Batches of newcomer claims (bond covering less than half the reward) re-executed per
+    /// round length, in expectation, however many are claimed: each window draws its newcomer
+    /// claims with chance `min(verify_sample_bps, budget / their batches)` ([`crate::lottery`]).
+    pub newcomer_replay_batches_per_round: u32,
     /// Sequences per training batch.
     pub batch_size: u32,
     /// Tokens per sequence (at most `model.context`).
@@ -248,7 +248,8 @@ impl Params {
                 aggregation: Aggregation::TrimmedMean,
                 trim_bps: 1_000,
                 verify_sample_bps: 500,
-                newcomer_replays_per_round: 16,
+                // One whole segment per hour: minutes of a GPU validator's time.
+                newcomer_replay_batches_per_round: 500,
                 batch_size: 8,
                 seq_len: 512,
                 init_seed: 0,
@@ -388,9 +389,9 @@ impl Params {
                 "must be above 0: a chain that re-executes no proof can pay for none",
             ));
         }
-        if self.training.newcomer_replays_per_round == 0 {
+        if self.training.newcomer_replay_batches_per_round == 0 {
             return Err(bad(
-                "training.newcomer_replays_per_round",
+                "training.newcomer_replay_batches_per_round",
                 "must be at least 1: a newcomer is paid only for checked work",
             ));
         }

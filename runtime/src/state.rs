@@ -379,9 +379,9 @@ pub struct TrainingState {
     pub release_tail: u64,
     /// The draw window now open ([`crate::draw`]).
     pub draw: DrawWindow,
-    /// Newcomer replays the draw may still spend, in 2^-64 units of one expected replay: a
-    /// bucket of `newcomer_replays_per_round` refilled over each round length of block time
-    /// ([`crate::lottery`]).
+    /// Newcomer replay work the draw may still spend, in 2^-64 units of one expected replayed
+    /// batch: a bucket of `newcomer_replay_batches_per_round` refilled over each round length of
+    /// block time ([`crate::lottery`]).
     pub newcomer_budget: u128,
     /// Block time of the bucket's last refill.
     pub newcomer_refill_ms: u64,

@@ -44,7 +44,7 @@ fn record(c: &Chain, id: &Hash32) -> ProofRecord {
 fn a_flood_of_free_claims_costs_validators_at_most_the_newcomer_budget() {
     let mut g = test_genesis();
     g.params.training.verify_sample_bps = 5_000; // half of all claims would be replayed
-    g.params.training.newcomer_replays_per_round = 4;
+    g.params.training.newcomer_replay_batches_per_round = 40; // 4 claims of 10 batches
     let mut c = Chain::with_exact_genesis(g);
 
     // 64 fresh wallets, one node each, claim in one block.
@@ -63,7 +63,8 @@ fn a_flood_of_free_claims_costs_validators_at_most_the_newcomer_budget() {
     assert!(records
         .iter()
         .all(|r| r.covered.is_zero() && r.collateral.is_zero()));
-    // At 50%, 32 of the 64 would be replayed; the budget allows 4 in expectation: p = 4 / 64.
+    // At 50%, 32 of the 64 would be replayed; the budget allows 40 batches, 4 claims of 10 in
+    // expectation: p = 40 / 640.
     let p = records[0].lottery_p;
     assert!(records.iter().all(|r| r.lottery_p == p));
     assert!(p.abs_diff(u64::MAX / 16) < 1 << 20, "p = {p}");

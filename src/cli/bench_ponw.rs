@@ -157,8 +157,8 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         .unwrap_or(Amount::ZERO);
     println!(
         "earnings here: {} batches per {:.0} s proof, {} proofs/day: {} NEURO/day at the full \
-         rate, paid while the network claims under {} NEURO/day (FAQ: laptop 8 GB ~40-60, \
-         server 200-400)",
+         rate, paid while the network is paid for under {} NEURO of gross a day (FAQ: laptop 8 GB \
+         ~40-60, server 200-400)",
         per_proof,
         interval_s,
         proofs_per_day,

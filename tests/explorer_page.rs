@@ -252,6 +252,12 @@ fn a_person_finds_their_earnings_on_the_explorer_page() {
         })
         .await;
         assert!(proof.contains(&wallet[..10]), "{proof}");
+        // Whether the claim was bonded or a newcomer's, and whether it was drawn.
+        assert!(
+            proof.contains("bonded") || proof.contains("newcomer: its bond"),
+            "{proof}"
+        );
+        assert!(proof.contains("Drawn"), "{proof}");
 
         // The supply page draws its chart.
         c.goto(&format!("{rpc_url}/#/supply")).await.unwrap();

@@ -309,6 +309,10 @@ async function pageProof(hash) {
       ["Round", h("a", { href: `#/round/${p.round}` }, p.round)], ["Batches", `${p.batches} from batch ${p.firstBatch}`],
       ["Layers", `${p.layers[0]}..${p.layers[1]}`], ["Gross", `${p.gross.neuro} NEURO`], ["Reward", `${p.reward.neuro} NEURO`],
       ["Covered by bond", `${p.covered.neuro} NEURO (paid if not drawn)`], ["Paid", `${p.paid.neuro} NEURO`],
+      ["Drawn", p.sampled === null ? "not yet" : p.sampled ? (p.drawnInFull ? "yes (window spoiled)" : "yes") : "no"],
+      ["Claim", p.newcomer
+        ? `newcomer: its bond covered less than half of it, so it is paid only if drawn${p.newcomerChance ? ` (chance ${(Number(p.newcomerChance) * 100).toPrecision(3)}%), reward ÷ chance` : ""}`
+        : "bonded"],
       ["Accepted", when(p.acceptedMs)], ["Matures", when(p.maturesAtMs)], ["Model", p.modelVersion],
       ["Data seed", p.dataSeed], ["Pseudo-gradient", p.pseudoGradient]]),
     h("h2", {}, "Verdicts"),

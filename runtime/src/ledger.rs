@@ -334,6 +334,7 @@ impl<S: Storage> Ledger<S> {
         crate::draw::on_block(&mut ov, &self.params, &self.chain.chain_id, &block.header)?;
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
+        crate::registrations::expire_due(&mut ov, block.header.time_ms)?;
         Ok(updates)
     }
 

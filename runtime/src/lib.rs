@@ -35,6 +35,7 @@ mod overlay;
 pub mod params;
 pub mod proof;
 pub mod receipt;
+mod registrations;
 pub mod rewards;
 pub mod round;
 pub mod state;

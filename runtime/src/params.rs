@@ -46,6 +46,9 @@ pub struct Params {
     pub max_claim_window_ms: u64,
     /// A proof's own timestamp may differ from block time by at most this much.
     pub max_proof_clock_drift_ms: u64,
+    /// A registered node that has no accepted proof this long after registering is removed
+    /// (`registrations`): free registrations cannot grow the state without bound.
+    pub registration_ttl_ms: u64,
     /// Ceiling on one node's training compute, in FLOP/s. The batches a proof may claim per
     /// second follow from it and the model ([`Params::max_batches_per_sec`]).
     pub max_node_flops: u64,
@@ -200,6 +203,7 @@ impl Params {
             proof_interval_ms: 60_000,
             min_proof_interval_ms: 30_000,
             max_claim_window_ms: 120_000,
+            registration_ttl_ms: 3_600_000,
             max_proof_clock_drift_ms: 60_000,
             // About one data-centre GPU at its dense bf16 peak; the bootstrap model's 1.86
             // TFLOP per batch allows 537 batches/s, beside 0.01-0.1 on a laptop CPU.
@@ -320,6 +324,12 @@ impl Params {
             return Err(bad(
                 "min_proof_interval_ms",
                 "must not exceed proof_interval_ms",
+            ));
+        }
+        if self.registration_ttl_ms < self.proof_interval_ms.saturating_mul(2) {
+            return Err(bad(
+                "registration_ttl_ms",
+                "must be at least twice proof_interval_ms: a new node needs time for its first proof",
             ));
         }
         if self.max_claim_window_ms < self.proof_interval_ms {

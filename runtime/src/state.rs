@@ -34,6 +34,9 @@ pub mod keys {
     pub const DRAW_SET: &[u8] = b"s/drawset";
     /// The network's diminishing-returns curve ([`super::RewardCurve`]).
     pub const REWARD_CURVE: &[u8] = b"s/curve";
+    /// Bounds of the registration expiry queue ([`super::QueueBounds`]).
+    pub const REGISTRATION_QUEUE: &[u8] = b"s/regq";
+    pub const REGISTRATION_PREFIX: &[u8] = b"s/rege/";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -87,6 +90,10 @@ pub mod keys {
     /// Entry `index` of the bond release queue.
     pub fn bond_release(index: u64) -> Vec<u8> {
         join(BOND_RELEASE_PREFIX, &index.to_be_bytes())
+    }
+    /// Entry `index` of the registration expiry queue.
+    pub fn registration(index: u64) -> Vec<u8> {
+        join(REGISTRATION_PREFIX, &index.to_be_bytes())
     }
 }
 
@@ -331,6 +338,22 @@ impl ProofRecord {
                 && now_ms < self.paid_ms.saturating_add(bond_period_ms)
                 && self.verdicts.iter().any(|v| !v.valid))
     }
+}
+
+/// A FIFO queue's entries `head..tail`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct QueueBounds {
+    pub head: u64,
+    pub tail: u64,
+}
+
+/// A registration to check for a first proof at `expires_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RegistrationEntry {
+    pub node: Address,
+    /// The registration's block time: a later registration of the same node is not this one.
+    pub registered_at_ms: u64,
+    pub expires_ms: u64,
 }
 
 /// Diminishing returns, network-wide (see `rewards`): every proof accepted in `window` pays its

@@ -490,7 +490,10 @@ fn a_proof_on_another_corpus_is_refused_not_judged_and_its_node_loses_nothing() 
 
 #[test]
 fn proofs_over_physical_limits_are_rejected_not_clipped() {
-    let mut c = Chain::new();
+    let mut g = test_genesis();
+    // The node stays silent for an hour below without its registration lapsing.
+    g.params.registration_ttl_ms = 7_200_000;
+    let mut c = Chain::with_genesis(g);
     let (wallet, node) = (key(1), key(10));
     c.register(&wallet, &node);
     let p = c.params();
@@ -891,4 +894,65 @@ fn one_block_takes_a_bounded_number_of_free_registrations() {
     // The next block takes registrations again.
     let next = registration(&c, max + 1);
     assert_eq!(c.apply(next).unwrap().result, Ok(()));
+}
+
+fn node_records(c: &Chain) -> usize {
+    c.ledger
+        .store()
+        .scan_prefix(neuroshard_runtime::state::keys::NODE_PREFIX)
+        .count()
+}
+
+#[test]
+fn a_registration_without_a_proof_lapses_and_one_with_a_proof_stays() {
+    let mut c = Chain::new();
+    let ttl = c.params().registration_ttl_ms;
+    let (wallet, idle, busy) = (key(1), key(10), key(11));
+    c.register(&wallet, &idle);
+    c.register(&wallet, &busy);
+    let r = c.prove(&busy, 10, 10_000).unwrap();
+    assert_eq!(r.result, Ok(()));
+    c.block(ttl, &[]);
+    assert!(c.ledger.node(&idle.address()).unwrap().is_none(), "lapsed");
+    assert!(c.ledger.node(&busy.address()).unwrap().is_some(), "proved");
+    // The wallet keeps its nonce: nothing it signed can be replayed.
+    assert_eq!(c.nonce(&wallet), 2);
+    // The lapsed node registers again, as a new node, and once it proves it stays.
+    c.register(&wallet, &idle);
+    assert_eq!(c.prove(&idle, 10, 10_000).unwrap().result, Ok(()));
+    c.block(ttl, &[]);
+    assert!(c.ledger.node(&idle.address()).unwrap().is_some());
+    c.assert_supply_invariant();
+}
+
+#[test]
+fn free_registrations_from_fresh_keys_do_not_stay_in_the_state() {
+    let mut c = Chain::new();
+    let before = node_records(&c);
+    // Eight blocks of the most registrations a block takes, from fresh wallets.
+    for b in 0..8u8 {
+        let txs: Vec<SignedTransaction> = (0..16u8)
+            .map(|i| {
+                let (w, n) = (key(100 + b * 16 + i / 2), key(b * 16 + i));
+                let sig = n.sign_digest(&node_registration_digest(CHAIN, &w.address()));
+                c.sign(
+                    &w,
+                    TxBody::RegisterNode {
+                        node_key: n.public_key(),
+                        node_signature: sig,
+                    },
+                )
+            })
+            .collect();
+        let _ = c.block(1_000, &txs);
+    }
+    let registered = node_records(&c) - before;
+    assert!(registered >= 64, "{registered} registered");
+    // A registration period later, every one of them is gone.
+    let ttl = c.params().registration_ttl_ms;
+    c.block(ttl, &[]);
+    for _ in 0..8 {
+        c.block(1_000, &[]);
+    }
+    assert_eq!(node_records(&c), before);
 }

@@ -139,7 +139,14 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let started = Instant::now();
         let claim = match Phase::of(&v, now_ms(), loaded, dataset.is_some()) {
             Phase::Unregistered => {
-                sleep_unless(&stop, Duration::from_millis(500));
+                // A registration lapses if no proof lands in time (`registration_ttl_ms`, say a
+                // long model download): a training node registers again.
+                if cfg.training {
+                    info!(%node, "the node's registration lapsed before its first proof: registering again");
+                    register(&api, &cfg, &stop)?;
+                } else {
+                    sleep_unless(&stop, Duration::from_millis(500));
+                }
                 None
             }
             Phase::Closing => {

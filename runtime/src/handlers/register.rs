@@ -1,5 +1,6 @@
 //! `RegisterNode`: a wallet claims a node key (whose consent was checked statelessly); that
-//! node's accepted proofs pay this wallet.
+//! node's accepted proofs pay this wallet. Free, so it lapses if the node has no accepted proof
+//! within `registration_ttl_ms` (`registrations`).
 
 use crate::crypto::{Address, PublicKey};
 use crate::ctx::Ctx;
@@ -40,6 +41,8 @@ pub(super) fn register_node<S: Storage>(
             pending_proofs: Vec::new(),
         },
     );
+    let params = ctx.params().clone();
+    crate::registrations::enqueue(ctx.ov, &params, node, now)?;
     ctx.events.push(Event::NodeRegistered { node, wallet });
     Ok(())
 }

@@ -6,32 +6,13 @@ mod common;
 
 use common::*;
 use neuroshard_runtime::lottery;
-use neuroshard_runtime::proof::WorkMetrics;
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::*;
 
 fn claims_in_one_block(c: &mut Chain, nodes: &[SecretKey], batches: u64) -> Vec<Hash32> {
-    c.time_ms += 9_000;
-    let txs: Vec<SignedTransaction> = nodes
-        .iter()
-        .map(|n| {
-            let p = c.proof(
-                n,
-                WorkMetrics {
-                    batches,
-                    ..Default::default()
-                },
-            );
-            c.sign(n, TxBody::SubmitProof(p))
-        })
-        .collect();
-    let ids: Vec<Hash32> = txs.iter().map(|t| t.hash()).collect();
-    let (receipts, _) = c.block(1_000, &txs);
+    let (ids, receipts) = c.claims_in_one_block(nodes, batches);
     for r in &receipts {
         assert!(matches!(r, Ok(r) if r.result.is_ok()), "{r:?}");
-    }
-    for n in nodes {
-        *c.next_batch.entry(n.address()).or_default() += batches;
     }
     ids
 }

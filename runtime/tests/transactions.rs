@@ -666,24 +666,7 @@ fn proof_timing_and_batch_rules() {
 
 /// What each of two proofs of 500 batches in one block pays, from nodes `n1` and `n2`.
 fn two_proofs_in_one_block(c: &mut Chain, n1: &SecretKey, n2: &SecretKey) -> Vec<Amount> {
-    c.time_ms += 9_000;
-    let txs: Vec<SignedTransaction> = [n1, n2]
-        .iter()
-        .map(|n| {
-            let p = c.proof(
-                n,
-                WorkMetrics {
-                    batches: 500,
-                    ..Default::default()
-                },
-            );
-            c.sign(n, TxBody::SubmitProof(p))
-        })
-        .collect();
-    let (receipts, _) = c.block(1_000, &txs);
-    for n in [n1, n2] {
-        *c.next_batch.entry(n.address()).or_default() += 500;
-    }
+    let (_, receipts) = c.claims_in_one_block(&[n1.clone(), n2.clone()], 500);
     receipts
         .into_iter()
         .map(|r| match r.unwrap().events[0] {
@@ -759,21 +742,8 @@ fn claims_nobody_pays_do_not_lower_the_networks_rate() {
     for (w, n) in &griefers {
         c.register(w, n);
     }
-    c.time_ms += 9_000;
-    let txs: Vec<SignedTransaction> = griefers
-        .iter()
-        .map(|(_, n)| {
-            let p = c.proof(
-                n,
-                WorkMetrics {
-                    batches: 500,
-                    ..Default::default()
-                },
-            );
-            c.sign(n, TxBody::SubmitProof(p))
-        })
-        .collect();
-    let (receipts, _) = c.block(1_000, &txs);
+    let nodes: Vec<SecretKey> = griefers.iter().map(|(_, n)| n.clone()).collect();
+    let (_, receipts) = c.claims_in_one_block(&nodes, 500);
     assert!(receipts
         .iter()
         .all(|r| matches!(r, Ok(r) if r.result.is_ok())));

@@ -249,6 +249,37 @@ impl Chain {
         receipt
     }
 
+    /// Submits one proof of `batches` from each of `nodes` in one block, 10 s after the last:
+    /// their transaction hashes and receipts (each node's next batch moves on if accepted).
+    pub fn claims_in_one_block(
+        &mut self,
+        nodes: &[SecretKey],
+        batches: u64,
+    ) -> (Vec<Hash32>, Vec<Result<Receipt, TxError>>) {
+        self.time_ms += 9_000;
+        let txs: Vec<SignedTransaction> = nodes
+            .iter()
+            .map(|n| {
+                let p = self.proof(
+                    n,
+                    WorkMetrics {
+                        batches,
+                        ..Default::default()
+                    },
+                );
+                self.sign(n, TxBody::SubmitProof(p))
+            })
+            .collect();
+        let ids = txs.iter().map(|t| t.hash()).collect();
+        let (receipts, _) = self.block(1_000, &txs);
+        for (n, r) in nodes.iter().zip(&receipts) {
+            if matches!(r, Ok(r) if r.result.is_ok()) {
+                *self.next_batch.entry(n.address()).or_default() += batches;
+            }
+        }
+        (ids, receipts)
+    }
+
     /// The harness's validators re-execute every drawn proof still waiting for a verdict and
     /// find it valid (one block of verdicts, after one for the draw).
     pub fn verify_drawn(&mut self) {

@@ -31,6 +31,42 @@ use tracing::debug;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What hyper can serve a connection with: a cloneable tower service of HTTP requests.
+pub trait HyperService<B>:
+    tower::Service<
+        http::Request<hyper::body::Incoming>,
+        Response = http::Response<B>,
+        Error: Into<BoxError>,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> HyperService<B> for S where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error: Into<BoxError>,
+            Future: Send,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body hyper can send.
+pub trait ResponseBody:
+    http_body::Body<Data = hyper::body::Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: http_body::Body<Data = hyper::body::Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
 /// Connection limits of the RPC port.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -63,14 +99,8 @@ pub async fn serve<M, S, B>(
 ) -> std::io::Result<(SocketAddr, ServerHandle)>
 where
     M: Fn(StopHandle) -> S + Send + 'static,
-    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = hyper::body::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HyperService<B>,
+    B: ResponseBody,
 {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -102,26 +132,20 @@ where
             };
             let service = make(stop.clone());
             let stop = stop.clone();
-            tokio::spawn(async move {
-                let io = Watched::new(socket, (permit, ip_slot));
-                serve_connection(io, service, stop, limits).await;
-            });
+            let io = Watched::new(socket, (permit, ip_slot));
+            tokio::spawn(serve_connection(io, service, stop, limits));
         }
     });
     Ok((local, handle))
 }
 
-async fn serve_connection<S, B>(io: Watched, service: S, stop: StopHandle, limits: Limits)
-where
-    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = hyper::body::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+/// Serves one connection until it closes, goes idle or the server stops.
+async fn serve_connection<S: HyperService<B>, B: ResponseBody>(
+    io: Watched,
+    service: S,
+    stop: StopHandle,
+    limits: Limits,
+) {
     let activity = io.activity.clone();
     let service = InFlight {
         inner: service,

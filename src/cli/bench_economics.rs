@@ -6,7 +6,9 @@
 //! drawn honest proof is valid, a drawn fabricated one is not. Nothing here is a formula: each
 //! strategy's profit is what its wallets hold at the end (balance, bond, stake) minus what the
 //! honest part of its work, played alone on a copy of the chain, ended with. Rounds are held
-//! open (round length is no economic parameter); every other parameter is the genesis file's.
+//! open (round length is no economic parameter, and the newcomer replay budget keeps its rate
+//! per hour); every other parameter is the genesis file's. Beside the profit, each strategy's
+//! cost to validators: the batches of drawn claims each re-executes per hour of block time.
 
 use std::collections::HashSet;
 
@@ -101,6 +103,8 @@ pub struct Outcome {
     pub per_day: f64,
     /// Blocks a partner validator withheld to dodge draws.
     pub withheld: u64,
+    /// Batches of drawn claims each validator re-executed, per hour of block time.
+    pub replayed_per_hour: f64,
 }
 
 /// A chain under play: the ledger, block time, and the validators that judge drawn proofs.
@@ -118,6 +122,8 @@ struct Play {
     grinder: bool,
     /// The partner's fabricated claims not yet drawn.
     partner: Vec<Hash32>,
+    /// Batches of drawn claims the validators re-executed.
+    replayed: u64,
 }
 
 fn key(tag: &[u8], i: u64) -> SecretKey {
@@ -131,7 +137,13 @@ impl Play {
     fn new(params: &Params) -> anyhow::Result<Play> {
         let mut genesis = Genesis::dev();
         genesis.params = params.clone();
-        genesis.params.round_length_ms = 365 * 86_400_000;
+        // One round throughout; the newcomer replay budget keeps its hourly rate.
+        let year = 365 * 86_400_000u64;
+        let per_round = u128::from(params.training.newcomer_replay_batches_per_round);
+        genesis.params.training.newcomer_replay_batches_per_round =
+            u32::try_from(per_round * u128::from(year) / u128::from(params.round_length_ms.max(1)))
+                .unwrap_or(u32::MAX);
+        genesis.params.round_length_ms = year;
         let validators: Vec<SecretKey> = (0..4).map(|i| key(b"econ-validator", i)).collect();
         genesis.validators = validators
             .iter()
@@ -150,6 +162,7 @@ impl Play {
             withheld: 0,
             grinder: false,
             partner: Vec::new(),
+            replayed: 0,
         })
     }
 
@@ -164,6 +177,7 @@ impl Play {
             withheld: self.withheld,
             grinder: self.grinder,
             partner: self.partner.clone(),
+            replayed: self.replayed,
         })
     }
 
@@ -287,6 +301,7 @@ impl Play {
                 None => still_open.push(id),
                 Some(false) => {}
                 Some(true) => {
+                    self.replayed += p.batches;
                     let valid = self.honest.contains(&id);
                     for v in &self.validators {
                         // One verdict per validator per drawn proof, in this block.
@@ -410,6 +425,7 @@ impl Play {
 /// Plays `strategy` for `proofs` proofs on `params`.
 pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<Outcome> {
     let mut chain = Play::new(params)?;
+    let start_ms = chain.time_ms;
     let wallet = key(b"econ-wallet", 0);
     let node = key(b"econ-node", 0);
     let layers = (0, params.model.layers);
@@ -484,6 +500,8 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
             }
         }
     }
+    let hours = (chain.time_ms - start_ms) as f64 / 3_600_000.0;
+    let replayed_per_hour = chain.replayed as f64 / hours.max(1e-9);
     chain.settle()?;
     let held = chain.holdings(&wallets)?;
     let profit = held as i128 - baseline as i128;
@@ -495,6 +513,7 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
         per_claim,
         per_day,
         withheld: chain.withheld,
+        replayed_per_hour,
     })
 }
 
@@ -513,20 +532,26 @@ pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
         Play::new(&params)?.max_batches(),
     );
     println!(
-        "{:<50} {:>7} {:>14} {:>14} {:>14}",
-        "strategy", "claims", "NEURO total", "NEURO/claim", "NEURO/day"
+        "newcomer replay budget {} batches per {} s round (a claim its bond covers less than half of is a newcomer's)",
+        params.training.newcomer_replay_batches_per_round,
+        params.round_length_ms / 1_000,
+    );
+    println!(
+        "{:<50} {:>7} {:>14} {:>14} {:>14} {:>12}",
+        "strategy", "claims", "NEURO total", "NEURO/claim", "NEURO/day", "replayed/h"
     );
     let mut worst = f64::NEG_INFINITY;
     let mut worst_name = "";
     for s in Strategy::ALL {
         let o = play(&params, s, args.proofs)?;
         println!(
-            "{:<50} {:>7} {:>14.4} {:>14.6} {:>14.4}",
+            "{:<50} {:>7} {:>14.4} {:>14.6} {:>14.4} {:>12.0}",
             s.name(),
             o.claims,
             neuro(o.profit as f64),
             neuro(o.per_claim),
-            neuro(o.per_day)
+            neuro(o.per_day),
+            o.replayed_per_hour
         );
         if s == Strategy::Grind {
             println!(

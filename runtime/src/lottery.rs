@@ -12,11 +12,11 @@
 //! * Any other claim is a **newcomer claim**: undrawn it pays nothing (a partial cover is
 //!   dropped and no bond is reserved), and each draw window draws its newcomer claims, `W`
 //!   batches in all, with one chance `p = min(s, B / W)` each, where `B` is the newcomer
-//!   **budget**: a bucket of at most `K = training.newcomer_replay_batches_per_round` expected
-//!   replayed batches, refilled at `K` per round length of block time and spent `p × W` per
-//!   window. Drawn and verified, a newcomer claim pays `R / p`.
+//!   **budget**: a bucket of at most `K = training.newcomer_replay_batches_per_hour` expected
+//!   replayed batches, refilled at `K` per hour of block time and spent `p × W` per window.
+//!   Drawn and verified, a newcomer claim pays `R / p`.
 //!
-//! So the newcomer batches validators replay stay within `K` per round length (plus one bucket)
+//! So the newcomer batches validators replay stay within `K` per hour (plus one bucket)
 //! however much is claimed; every newcomer claim's expected pay is its reward `R`, whatever its
 //! `p` (a flood only makes pay lumpier); a fabricated one is paid nothing undrawn and voided when
 //! drawn, so it never profits. In a spoiled window (a withheld block) every newcomer claim the
@@ -39,15 +39,17 @@ pub fn is_newcomer_claim(reward: Amount, covered: Amount) -> bool {
 
 /// The most the newcomer budget holds.
 fn capacity(params: &Params) -> u128 {
-    u128::from(params.training.newcomer_replay_batches_per_round.max(1)) * ONE
+    u128::from(params.training.newcomer_replay_batches_per_hour.max(1)) * ONE
 }
+
+/// One hour of block time, the budget's refill period.
+const HOUR_MS: u128 = 3_600_000;
 
 /// Refills the newcomer budget for the block time passed since the last refill.
 pub(crate) fn refill(params: &Params, training: &mut TrainingState, now_ms: u64) {
     let cap = capacity(params);
     let elapsed = u128::from(now_ms.saturating_sub(training.newcomer_refill_ms));
-    let more =
-        crate::rewards::mul_div_wide(cap, elapsed, u128::from(params.round_length_ms.max(1)));
+    let more = crate::rewards::mul_div_wide(cap, elapsed, HOUR_MS);
     training.newcomer_budget = training.newcomer_budget.saturating_add(more).min(cap);
     training.newcomer_refill_ms = training.newcomer_refill_ms.max(now_ms);
 }
@@ -105,14 +107,14 @@ mod tests {
     fn params(s_bps: u16, k: u32) -> Params {
         let mut p = Params::mainnet_defaults();
         p.training.verify_sample_bps = s_bps;
-        p.training.newcomer_replay_batches_per_round = k;
+        p.training.newcomer_replay_batches_per_hour = k;
         p
     }
 
     #[test]
     fn the_chance_is_the_sample_rate_while_the_budget_lasts_then_what_is_left_shared() {
         let p = params(500, 16);
-        let round = p.round_length_ms;
+        let round = 3_600_000; // the budget's hour
         let mut t = TrainingState::default();
         refill(&p, &mut t, 10 * round);
         assert_eq!(t.newcomer_budget, 16 * ONE, "a full bucket, never more");
@@ -130,7 +132,7 @@ mod tests {
         // Nothing left but crumbs: a vanishing chance, never zero.
         let crumbs = spend(&p, &mut t, 1_000, false);
         assert!((1..1_000).contains(&crumbs), "{crumbs}");
-        // Half a round later, half a bucket.
+        // Half an hour later, half a bucket.
         refill(&p, &mut t, 10 * round + round / 2);
         assert!(t.newcomer_budget.abs_diff(8 * ONE) < ONE / 1_000);
         // Every claim drawn at 100% while the budget lasts.

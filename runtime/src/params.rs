@@ -135,9 +135,10 @@ pub struct TrainingParams {
     /// Share of proofs (and so of claimed batches) each validator re-executes.
     pub verify_sample_bps: u16,
     /// Batches of newcomer claims (bond covering less than half the reward) re-executed per
-    /// round length, in expectation, however many are claimed: each window draws its newcomer
-    /// claims with chance `min(verify_sample_bps, budget / their batches)` ([`crate::lottery`]).
-    pub newcomer_replay_batches_per_round: u32,
+    /// hour of block time, in expectation, however many are claimed: each window draws its
+    /// newcomer claims with chance `min(verify_sample_bps, budget / their batches)`
+    /// ([`crate::lottery`]).
+    pub newcomer_replay_batches_per_hour: u32,
     /// Sequences per training batch.
     pub batch_size: u32,
     /// Tokens per sequence (at most `model.context`).
@@ -253,7 +254,7 @@ impl Params {
                 trim_bps: 1_000,
                 verify_sample_bps: 500,
                 // One whole segment per hour: minutes of a GPU validator's time.
-                newcomer_replay_batches_per_round: 500,
+                newcomer_replay_batches_per_hour: 500,
                 batch_size: 8,
                 seq_len: 512,
                 init_seed: 0,
@@ -399,9 +400,9 @@ impl Params {
                 "must be above 0: a chain that re-executes no proof can pay for none",
             ));
         }
-        if self.training.newcomer_replay_batches_per_round == 0 {
+        if self.training.newcomer_replay_batches_per_hour == 0 {
             return Err(bad(
-                "training.newcomer_replay_batches_per_round",
+                "training.newcomer_replay_batches_per_hour",
                 "must be at least 1: a newcomer is paid only for checked work",
             ));
         }

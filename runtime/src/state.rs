@@ -403,8 +403,8 @@ pub struct TrainingState {
     /// The draw window now open ([`crate::draw`]).
     pub draw: DrawWindow,
     /// Newcomer replay work the draw may still spend, in 2^-64 units of one expected replayed
-    /// batch: a bucket of `newcomer_replay_batches_per_round` refilled over each round length of
-    /// block time ([`crate::lottery`]).
+    /// batch: a bucket of `newcomer_replay_batches_per_hour` refilled over each hour of block
+    /// time ([`crate::lottery`]).
     pub newcomer_budget: u128,
     /// Block time of the bucket's last refill.
     pub newcomer_refill_ms: u64,

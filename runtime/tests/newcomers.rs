@@ -25,7 +25,7 @@ fn record(c: &Chain, id: &Hash32) -> ProofRecord {
 fn a_flood_of_free_claims_costs_validators_at_most_the_newcomer_budget() {
     let mut g = test_genesis();
     g.params.training.verify_sample_bps = 5_000; // half of all claims would be replayed
-    g.params.training.newcomer_replay_batches_per_round = 40; // 4 claims of 10 batches
+    g.params.training.newcomer_replay_batches_per_hour = 40; // 4 claims of 10 batches
     let mut c = Chain::with_exact_genesis(g);
 
     // 64 fresh wallets, one node each, claim in one block.
@@ -78,19 +78,20 @@ fn a_flood_of_free_claims_costs_validators_at_most_the_newcomer_budget() {
     );
     c.assert_supply_invariant();
 
-    // The budget is spent: a second flood right away is drawn with a vanishing chance, and
-    // none of its claims is replayed.
+    // The budget is spent: a second flood soon after (the bucket refills at 40 batches an hour)
+    // is drawn with a chance a hundred times smaller: a claim or two replayed, not 32.
     let again = claims_in_one_block(&mut c, &nodes, 10);
     for _ in 0..3 {
         c.block(1_000, &[]);
     }
     let second: Vec<ProofRecord> = again.iter().map(|id| record(&c, id)).collect();
     assert!(
-        second.iter().all(|r| r.lottery_p < p / 1_000),
+        second.iter().all(|r| r.lottery_p < p / 50),
         "{}",
         second[0].lottery_p
     );
-    assert!(second.iter().all(|r| r.sampled == Some(false)));
+    let replayed = second.iter().filter(|r| r.sampled == Some(true)).count();
+    assert!(replayed <= 2, "{replayed} of the second flood replayed");
     c.assert_supply_invariant();
 }
 

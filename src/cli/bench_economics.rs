@@ -6,8 +6,7 @@
 //! drawn honest proof is valid, a drawn fabricated one is not. Nothing here is a formula: each
 //! strategy's profit is what its wallets hold at the end (balance, bond, stake) minus what the
 //! honest part of its work, played alone on a copy of the chain, ended with. Rounds are held
-//! open (round length is no economic parameter, and the newcomer replay budget keeps its rate
-//! per hour); every other parameter is the genesis file's. Beside the profit, each strategy's
+//! open (round length is no economic parameter); every other parameter is the genesis file's. Beside the profit, each strategy's
 //! cost to validators: the batches of drawn claims each re-executes per hour of block time.
 
 use std::collections::HashSet;
@@ -137,13 +136,7 @@ impl Play {
     fn new(params: &Params) -> anyhow::Result<Play> {
         let mut genesis = Genesis::dev();
         genesis.params = params.clone();
-        // One round throughout; the newcomer replay budget keeps its hourly rate.
-        let year = 365 * 86_400_000u64;
-        let per_round = u128::from(params.training.newcomer_replay_batches_per_round);
-        genesis.params.training.newcomer_replay_batches_per_round =
-            u32::try_from(per_round * u128::from(year) / u128::from(params.round_length_ms.max(1)))
-                .unwrap_or(u32::MAX);
-        genesis.params.round_length_ms = year;
+        genesis.params.round_length_ms = 365 * 86_400_000;
         let validators: Vec<SecretKey> = (0..4).map(|i| key(b"econ-validator", i)).collect();
         genesis.validators = validators
             .iter()
@@ -532,9 +525,8 @@ pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
         Play::new(&params)?.max_batches(),
     );
     println!(
-        "newcomer replay budget {} batches per {} s round (a claim its bond covers less than half of is a newcomer's)",
-        params.training.newcomer_replay_batches_per_round,
-        params.round_length_ms / 1_000,
+        "newcomer replay budget {} batches per hour (a claim its bond covers less than half of is a newcomer's)",
+        params.training.newcomer_replay_batches_per_hour,
     );
     println!(
         "{:<50} {:>7} {:>14} {:>14} {:>14} {:>12}",

@@ -15,7 +15,7 @@ pub mod node;
 pub mod store;
 pub mod wire;
 
-pub use net::{BlobClient, PendingBlob};
+pub use net::{BlobClient, FetchProgress, PendingBlob};
 pub use node::BlobNode;
 pub use store::BlobStore;
 

@@ -52,7 +52,30 @@ pub(crate) enum Command {
         hash: BlobHash,
         max_size: u64,
         reply: oneshot::Sender<Result<PathBuf, BlobError>>,
+        progress: Arc<FetchProgress>,
     },
+}
+
+/// How far a fetch has come: verified bytes so far, and the blob's size once piece 0 proved it
+/// (0 before). Written by the swarm task, read by whoever waits.
+#[derive(Debug, Default)]
+pub struct FetchProgress {
+    received: std::sync::atomic::AtomicU64,
+    size: std::sync::atomic::AtomicU64,
+}
+
+impl FetchProgress {
+    /// `(verified bytes, size)`, the size 0 while unknown.
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.received.load(Relaxed), self.size.load(Relaxed))
+    }
+
+    fn set(&self, received: u64, size: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.size.store(size, Relaxed);
+        self.received.store(received.min(size), Relaxed);
+    }
 }
 
 /// A handle on the node's blobs: the local store and fetching from peers.
@@ -70,7 +93,7 @@ impl BlobClient {
     /// Blob `hash`, from the local store or fetched from peers (at most `max_size` bytes);
     /// returns the path of the verified file.
     pub async fn fetch(&self, hash: BlobHash, max_size: u64) -> Result<PathBuf, BlobError> {
-        match self.ask(hash, max_size)? {
+        match self.ask(hash, max_size, Default::default())? {
             Asked::Held(path) => Ok(path),
             Asked::Fetching(answer) => answer.await.map_err(|_| BlobError::Stopped)?,
         }
@@ -78,7 +101,7 @@ impl BlobClient {
 
     /// [`BlobClient::fetch`] for a thread outside the async runtime.
     pub fn fetch_blocking(&self, hash: BlobHash, max_size: u64) -> Result<PathBuf, BlobError> {
-        match self.ask(hash, max_size)? {
+        match self.ask(hash, max_size, Default::default())? {
             Asked::Held(path) => Ok(path),
             Asked::Fetching(answer) => answer.blocking_recv().map_err(|_| BlobError::Stopped)?,
         }
@@ -87,11 +110,20 @@ impl BlobClient {
     /// Starts fetching blob `hash` (unless it is held) and returns at once: poll the answer
     /// with [`PendingBlob::poll`].
     pub fn start_fetch(&self, hash: BlobHash, max_size: u64) -> Result<PendingBlob, BlobError> {
-        Ok(PendingBlob(self.ask(hash, max_size)?))
+        let progress = Arc::new(FetchProgress::default());
+        Ok(PendingBlob {
+            asked: self.ask(hash, max_size, progress.clone())?,
+            progress,
+        })
     }
 
     /// The held blob's path, or the answer to come from the swarm task.
-    fn ask(&self, hash: BlobHash, max_size: u64) -> Result<Asked, BlobError> {
+    fn ask(
+        &self,
+        hash: BlobHash,
+        max_size: u64,
+        progress: Arc<FetchProgress>,
+    ) -> Result<Asked, BlobError> {
         if let Some(path) = self.store.path(&hash) {
             return Ok(Asked::Held(path));
         }
@@ -101,6 +133,7 @@ impl BlobClient {
                 hash,
                 max_size,
                 reply,
+                progress,
             })
             .map_err(|_| BlobError::Busy)?;
         Ok(Asked::Fetching(answer))
@@ -113,12 +146,20 @@ enum Asked {
 }
 
 /// A fetch started by [`BlobClient::start_fetch`].
-pub struct PendingBlob(Asked);
+pub struct PendingBlob {
+    asked: Asked,
+    progress: Arc<FetchProgress>,
+}
 
 impl PendingBlob {
+    /// `(verified bytes, size)` so far; the size is 0 until the first piece proved it.
+    pub fn progress(&self) -> (u64, u64) {
+        self.progress.get()
+    }
+
     /// The verified file's path or why the fetch failed, once known; `None` while it runs.
     pub fn poll(&mut self) -> Option<Result<PathBuf, BlobError>> {
-        match &mut self.0 {
+        match &mut self.asked {
             Asked::Held(path) => Some(Ok(path.clone())),
             Asked::Fetching(answer) => match answer.try_recv() {
                 Ok(result) => Some(result),
@@ -142,6 +183,8 @@ struct Fetch {
     /// Peers that answered `Busy`, and until when they are left alone.
     busy: HashMap<PeerId, Instant>,
     waiters: Vec<oneshot::Sender<Result<PathBuf, BlobError>>>,
+    /// The progress every waiter reads.
+    progress: Vec<Arc<FetchProgress>>,
     started: Instant,
 }
 
@@ -195,6 +238,7 @@ impl BlobNet {
             hash,
             max_size,
             reply,
+            progress,
         } = command;
         if let Some(path) = self.store.path(&hash) {
             let _ = reply.send(Ok(path));
@@ -202,6 +246,10 @@ impl BlobNet {
         }
         if let Some(f) = self.fetches.get_mut(&hash) {
             f.waiters.push(reply);
+            if let Some(p) = &f.partial {
+                progress.set(p.received(), p.size);
+            }
+            f.progress.push(progress);
             return;
         }
         if self.fetches.len() >= MAX_FETCHES {
@@ -219,6 +267,7 @@ impl BlobNet {
                 holders: Vec::new(),
                 busy: HashMap::new(),
                 waiters: vec![reply],
+                progress: vec![progress],
                 started: Instant::now(),
             },
         );
@@ -459,6 +508,9 @@ impl BlobNet {
         }
         if first {
             debug!(blob = %hex::encode(&hash[..8]), size, pieces = size.div_ceil(PIECE_BYTES), "blob size proven");
+        }
+        for p in &f.progress {
+            p.set(partial.received(), partial.size);
         }
         f.partial = Some(partial);
         if !f.holders.contains(&peer) {

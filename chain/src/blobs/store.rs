@@ -31,6 +31,14 @@ pub struct Partial {
 }
 
 impl Partial {
+    /// Bytes of the verified pieces so far.
+    pub fn received(&self) -> u64 {
+        let pieces = self.have.iter().filter(|h| **h).count() as u64;
+        pieces
+            .saturating_mul(super::wire::PIECE_BYTES)
+            .min(self.size)
+    }
+
     /// Pieces still missing, in order.
     pub fn missing(&self) -> impl Iterator<Item = u64> + '_ {
         self.have

@@ -309,8 +309,24 @@ async fn two_blob_nodes_fetch_from_each_other_and_serve_what_they_fetched() {
         assert!(std::time::Instant::now() < deadline, "never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let path = nc.client.fetch(hash, 1 << 30).await.unwrap();
+    // Fetched with a progress reading: the verified bytes grow to the size, never past it.
+    let mut pending = nc.client.start_fetch(hash, 1 << 30).unwrap();
+    let mut seen = Vec::new();
+    let path = loop {
+        seen.push(pending.progress());
+        if let Some(r) = pending.poll() {
+            break r.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "fetch never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(std::fs::read(path).unwrap(), data);
+    let size = data.len() as u64;
+    assert_eq!(pending.progress(), (size, size));
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert!(seen
+        .iter()
+        .all(|(got, s)| *s == 0 || (*s == size && *got <= size)));
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -18,6 +18,7 @@ use neuroshard_compute::ponw::Update;
 use neuroshard_compute::{checkpoint, ponw, NeuroLlm};
 use neuroshard_runtime::{Hash32, Params};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use tracing::debug;
 
 use crate::spec::model_config_of;
@@ -134,7 +135,7 @@ impl ModelStore {
         if let Some(m) = self.get(params, version)? {
             return Ok(Some(m));
         }
-        let path = self.blobs.fetch_blocking(*blob, MAX_MODEL_BLOB)?;
+        let path = self.fetch_showing(*blob, "model")?;
         let model = checkpoint::load_model(&path, None)
             .context("the model blob is not a valid safetensors model")?;
         check(&model, version).context("the model blob holds other weights")?;
@@ -142,12 +143,45 @@ impl ModelStore {
         Ok(Some(model))
     }
 
+    /// Blob `blob` from the store or from peers, with a bar of its verified bytes while it
+    /// comes (a model is hundreds of MB).
+    fn fetch_showing(&self, blob: BlobHash, what: &str) -> anyhow::Result<PathBuf> {
+        if let Some(path) = self.blobs.store().path(&blob) {
+            return Ok(path);
+        }
+        let mut pending = self.blobs.start_fetch(blob, MAX_MODEL_BLOB)?;
+        let bar = crate::progress::add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!(
+            "fetching the {what} {} from peers:",
+            hex::encode(&blob[..8])
+        ));
+        let result = loop {
+            if let Some(r) = pending.poll() {
+                break r;
+            }
+            let (got, size) = pending.progress();
+            if size > 0 {
+                bar.set_length(size);
+                bar.set_position(got);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        bar.finish_and_clear();
+        Ok(result?)
+    }
+
     /// Fetches the outer momentum `hash` from peers as blob `blob`, unless it is held here.
     pub fn fetch_momentum(&self, hash: &Hash32, blob: &BlobHash) -> anyhow::Result<bool> {
         if self.holds_momentum(hash) {
             return Ok(true);
         }
-        let path = self.blobs.fetch_blocking(*blob, MAX_MODEL_BLOB)?;
+        let path = self.fetch_showing(*blob, "outer momentum")?;
         Momentum::load(&path, hash).context("the momentum blob holds another momentum")?;
         link_or_copy(&path, &self.momentum_path(hash))?;
         Ok(true)

@@ -20,7 +20,7 @@ use crate::data::{Batch, BatchId, Dataset};
 use crate::diloco::{hash_vector, Momentum, OuterOptimizer};
 use crate::error::ComputeError;
 use crate::model::NeuroLlm;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{InnerState, TrainConfig, Trainer};
 
 /// What a segment is: everything besides the start weights and the dataset.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,7 +87,8 @@ fn prefix8(bytes: &[u8; 32]) -> [u8; 8] {
     out
 }
 
-/// A segment in progress: a copy of the start weights under a fresh inner optimizer.
+/// A segment in progress: a copy of the start weights under the inner optimizer, fresh or
+/// carried from the node's previous segment of the round.
 pub struct Segment {
     start: Tensor,
     trainer: Trainer,
@@ -107,6 +108,9 @@ pub struct SegmentResult {
     pub blob: Vec<u8>,
     /// The blob's values: what the round aggregates.
     pub update: Update,
+    /// The inner state after the segment ([`InnerState::to_bytes`]): what the node's next
+    /// segment of the round starts from. The proof commits to this blob's hash too.
+    pub state: Vec<u8>,
 }
 
 /// A pseudo-gradient as a round aggregates it: the values of the int8 blob a proof names.
@@ -149,15 +153,34 @@ impl Segment {
     pub fn start(start: &NeuroLlm, spec: SegmentSpec) -> Result<Segment, ComputeError> {
         let model = NeuroLlm::build_on(start.config(), start.layer_range(), None, Device::Cpu)?;
         model.copy_weights_from(start)?;
-        let mut trainer = Trainer::new(model, spec.train.clone())?;
+        let trainer = Trainer::new(model, spec.train.clone())?;
+        Ok(Segment::with(trainer, start.flat_parameters(), spec))
+    }
+
+    /// A segment that continues the node's previous segment of the round from its end `state`
+    /// (weights and AdamW moments), for a model shaped like `template`: DiLoCo's inner steps
+    /// of one worker form one trajectory, however many proofs they are claimed in. On the
+    /// CPU, like [`Segment::start`].
+    pub fn resume(
+        template: &NeuroLlm,
+        state: &InnerState,
+        spec: SegmentSpec,
+    ) -> Result<Segment, ComputeError> {
+        let model =
+            NeuroLlm::build_on(template.config(), template.layer_range(), None, Device::Cpu)?;
+        let trainer = Trainer::resume(model, spec.train.clone(), state)?;
+        Ok(Segment::with(trainer, state.weights().shallow_clone(), spec))
+    }
+
+    fn with(mut trainer: Trainer, start: Tensor, spec: SegmentSpec) -> Segment {
         trainer.schedule_start = spec.schedule_step;
-        Ok(Segment {
-            start: start.flat_parameters(),
+        Segment {
+            start,
             trainer,
             spec,
             loss_sum: 0.0,
             tokens: 0,
-        })
+        }
     }
 
     /// Batches trained so far.
@@ -185,22 +208,60 @@ impl Segment {
             mean_loss: self.loss_sum / batches.max(1) as f64,
             blob,
             update,
+            state: self.trainer.state().to_bytes()?,
         })
     }
 }
 
-/// Re-executes a claimed segment of `batches` batches: what a validator does.
+/// Re-executes a claimed segment of `batches` batches: what a validator does. `from` is the
+/// inner state the proof says it started from (`None`: the round's weights `start` with fresh
+/// moments).
 pub fn replay(
     start: &NeuroLlm,
+    from: Option<&InnerState>,
     dataset: &Dataset,
     spec: SegmentSpec,
     batches: u64,
 ) -> Result<SegmentResult, ComputeError> {
-    let mut segment = Segment::start(start, spec)?;
+    let mut segment = match from {
+        Some(state) => Segment::resume(start, state, spec)?,
+        None => Segment::start(start, spec)?,
+    };
     for _ in 0..batches {
         segment.step(dataset)?;
     }
     segment.finish()
+}
+
+/// One update per segment chain: `updates[i]` continues the chain of `previous[i]` (an earlier
+/// index of the same list) or starts one. A chain's pseudo-gradients add up to its worker's
+/// whole inner trajectory of the round, which the robust rule then weighs as one worker's.
+/// Chains come out in the order their first segment is listed; sums run in list order.
+pub fn sum_chains(
+    updates: &[&Tensor],
+    previous: &[Option<usize>],
+) -> Result<Vec<Tensor>, ComputeError> {
+    if updates.len() != previous.len() {
+        return Err(ComputeError::Aggregation(
+            "one predecessor entry per update".into(),
+        ));
+    }
+    let mut chain_of: Vec<usize> = Vec::with_capacity(updates.len());
+    let mut sums: Vec<Tensor> = Vec::new();
+    for (i, update) in updates.iter().enumerate() {
+        match previous[i].filter(|&p| p < i) {
+            Some(p) => {
+                let c = chain_of[p];
+                sums[c] = &sums[c] + *update;
+                chain_of.push(c);
+            }
+            None => {
+                chain_of.push(sums.len());
+                sums.push(update.shallow_clone().copy());
+            }
+        }
+    }
+    Ok(sums)
 }
 
 /// The hash a round records for "no momentum yet" (the runtime's `round::NO_MOMENTUM`).
@@ -354,28 +415,73 @@ mod tests {
         }
         let done = seg.finish().unwrap();
         assert_eq!(done.batches, 4);
-        let again = replay(&start, &data, spec(10), 4).unwrap();
+        let again = replay(&start, None, &data, spec(10), 4).unwrap();
         assert_eq!(again.blob, done.blob);
         // The blob decodes to what is aggregated.
         let decoded = Update::decode(&done.blob, start.num_parameters()).unwrap();
         assert!(decoded.tensor().equal(done.update.tensor()));
         assert!(done.blob.len() as u64 <= max_blob_len(start.num_parameters()));
         // Claiming more batches, other batches or another seed gives another blob.
-        let more = replay(&start, &data, spec(10), 5).unwrap();
+        let more = replay(&start, None, &data, spec(10), 5).unwrap();
         assert_ne!(more.blob, done.blob);
-        let shifted = replay(&start, &data, spec(11), 4).unwrap();
+        let shifted = replay(&start, None, &data, spec(11), 4).unwrap();
         assert_ne!(shifted.blob, done.blob);
         // Later on the schedule (past warm-up), the same batches give another blob.
         let later = SegmentSpec {
             schedule_step: 100,
             ..spec(10)
         };
-        assert_ne!(replay(&start, &data, later, 4).unwrap().blob, done.blob);
+        assert_ne!(replay(&start, None, &data, later, 4).unwrap().blob, done.blob);
         // The start weights are untouched.
         assert_eq!(
             start.weights_hash(),
             genesis_model(&cfg, 3).unwrap().weights_hash()
         );
+    }
+
+    #[test]
+    fn segments_chained_through_their_inner_state_are_one_trajectory_and_replay_from_it() {
+        deterministic_cpu();
+        let cfg = ModelConfig::tiny();
+        let start = genesis_model(&cfg, 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 4_000);
+        let at = |first_batch: u64| SegmentSpec {
+            schedule_step: first_batch,
+            ..spec(first_batch)
+        };
+        // Two segments of 3 batches, the second resuming from the first's end state…
+        let first = replay(&start, None, &data, at(0), 3).unwrap();
+        let mid = InnerState::from_bytes(&first.state, start.num_parameters()).unwrap();
+        assert_eq!(mid.steps(), 3);
+        let second = replay(&start, Some(&mid), &data, at(3), 3).unwrap();
+        // …end where one segment of 6 batches does, bit for bit (weights, moments, steps).
+        let whole = replay(&start, None, &data, at(0), 6).unwrap();
+        assert_eq!(second.state, whole.state);
+        // A replay from the committed start state gives the same blob and end state.
+        let again = replay(&start, Some(&mid), &data, at(3), 3).unwrap();
+        assert_eq!(again.blob, second.blob);
+        assert_eq!(again.state, second.state);
+        // Restarting the moments (the old behaviour) is another segment.
+        let restarted = replay(&start, None, &data, at(3), 3).unwrap();
+        assert_ne!(restarted.blob, second.blob);
+        // The chain's pseudo-gradients add up to its whole trajectory (less int8 rounding).
+        let sums = sum_chains(
+            &[first.update.tensor(), second.update.tensor(), restarted.update.tensor()],
+            &[None, Some(0), None],
+        )
+        .unwrap();
+        assert_eq!(sums.len(), 2);
+        let end = InnerState::from_bytes(&whole.state, start.num_parameters()).unwrap();
+        let exact = start.flat_parameters() - end.weights();
+        let err = f64::try_from((&sums[0] - &exact).abs().max()).unwrap();
+        let scale = f64::try_from(exact.abs().max()).unwrap();
+        assert!(err < scale / 64.0, "chain sum off by {err} (max {scale})");
+        assert!(sums[1].equal(restarted.update.tensor()));
+        // A state of another model's size is refused.
+        let other = genesis_model(&ModelConfig { layers: 1, ..cfg.clone() }, 3).unwrap();
+        assert!(Segment::resume(&other, &mid, at(3)).is_err());
+        assert!(InnerState::from_bytes(&first.blob, start.num_parameters()).is_err());
+        assert!(first.state.len() as u64 <= InnerState::max_len(start.num_parameters()));
     }
 
     #[test]
@@ -426,7 +532,7 @@ mod tests {
                     schedule_step: 0,
                     train: train.clone(),
                 };
-                replay(&start, &data, s, 8)
+                replay(&start, None, &data, s, 8)
                     .unwrap()
                     .update
                     .tensor()

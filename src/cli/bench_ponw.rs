@@ -90,7 +90,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
 
     // The validator: replay it.
     let t = Instant::now();
-    let again = segment::replay(&start, &dataset, spec, done.batches)?;
+    let again = segment::replay(&start, None, &dataset, spec, done.batches)?;
     let replay_s = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         again.blob == done.blob,

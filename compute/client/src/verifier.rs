@@ -380,7 +380,7 @@ impl Verifier {
             train: train_config_of(params),
         };
         let began = Instant::now();
-        let result = segment::replay(&start, &self.dataset, spec, p.batches)?;
+        let result = segment::replay(&start, None, &self.dataset, spec, p.batches)?;
         self.stats.replayed += 1;
         self.stats.replayed_batches += p.batches;
         self.stats.replay_secs += began.elapsed().as_secs_f64();

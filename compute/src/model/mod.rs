@@ -195,9 +195,6 @@ impl NeuroLlm {
     pub fn device(&self) -> Device {
         self.vs.device()
     }
-    pub(crate) fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
 
     /// Variables sorted by name: the canonical order for flattening, hashing and checkpoints.
     pub fn named_parameters(&self) -> BTreeMap<String, Tensor> {

@@ -58,6 +58,8 @@ fn future_nonce_floods_from_fresh_keys_leave_room_for_an_honest_transfer() {
                     data_seed: [0; 32],
                     data_shard: [0; 32],
                     pseudo_gradient: [0; 32],
+                    start_state: [0; 32],
+                    end_state: [0; 32],
                     first_batch: 0,
                     metrics: WorkMetrics {
                         batches: 10,

@@ -407,6 +407,8 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             data_seed: hash32(&info["dataSeed"]),
             data_shard: Genesis::dev().params.training.corpus,
             pseudo_gradient: [0; 32],
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch: 0,
             metrics: WorkMetrics {
                 batches,

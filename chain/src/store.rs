@@ -35,7 +35,9 @@ use crate::error::ChainError;
 /// v6: genesis pins the training corpus (parameters changed).
 /// v7: diminishing returns are the network's (accounts lost their reward window; a reward curve
 /// record joined the state); newcomer claims (proof records and the training state changed).
-const SCHEMA: &[u8] = b"neuroshard-store-v7";
+/// v8: segment chains (proofs name their start and end inner states; proof and node records
+/// changed).
+const SCHEMA: &[u8] = b"neuroshard-store-v8";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

@@ -87,6 +87,8 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
         data_seed,
         data_shard: chain.ledger().params().training.corpus,
         pseudo_gradient: [0; 32],
+        start_state: [0; 32],
+        end_state: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {
             batches: 500,

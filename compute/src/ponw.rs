@@ -169,7 +169,11 @@ impl Segment {
         let model =
             NeuroLlm::build_on(template.config(), template.layer_range(), None, Device::Cpu)?;
         let trainer = Trainer::resume(model, spec.train.clone(), state)?;
-        Ok(Segment::with(trainer, state.weights().shallow_clone(), spec))
+        Ok(Segment::with(
+            trainer,
+            state.weights().shallow_clone(),
+            spec,
+        ))
     }
 
     fn with(mut trainer: Trainer, start: Tensor, spec: SegmentSpec) -> Segment {
@@ -431,7 +435,10 @@ mod tests {
             schedule_step: 100,
             ..spec(10)
         };
-        assert_ne!(replay(&start, None, &data, later, 4).unwrap().blob, done.blob);
+        assert_ne!(
+            replay(&start, None, &data, later, 4).unwrap().blob,
+            done.blob
+        );
         // The start weights are untouched.
         assert_eq!(
             start.weights_hash(),
@@ -466,7 +473,11 @@ mod tests {
         assert_ne!(restarted.blob, second.blob);
         // The chain's pseudo-gradients add up to its whole trajectory (less int8 rounding).
         let sums = sum_chains(
-            &[first.update.tensor(), second.update.tensor(), restarted.update.tensor()],
+            &[
+                first.update.tensor(),
+                second.update.tensor(),
+                restarted.update.tensor(),
+            ],
             &[None, Some(0), None],
         )
         .unwrap();
@@ -478,7 +489,14 @@ mod tests {
         assert!(err < scale / 64.0, "chain sum off by {err} (max {scale})");
         assert!(sums[1].equal(restarted.update.tensor()));
         // A state of another model's size is refused.
-        let other = genesis_model(&ModelConfig { layers: 1, ..cfg.clone() }, 3).unwrap();
+        let other = genesis_model(
+            &ModelConfig {
+                layers: 1,
+                ..cfg.clone()
+            },
+            3,
+        )
+        .unwrap();
         assert!(Segment::resume(&other, &mid, at(3)).is_err());
         assert!(InnerState::from_bytes(&first.blob, start.num_parameters()).is_err());
         assert!(first.state.len() as u64 <= InnerState::max_len(start.num_parameters()));

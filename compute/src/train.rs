@@ -143,8 +143,18 @@ impl Trainer {
         };
         InnerState {
             weights: flat(self.model.named_parameters().into_values().collect()),
-            m: flat(self.moments.iter().map(|(m, _)| m.shallow_clone()).collect()),
-            v: flat(self.moments.iter().map(|(_, v)| v.shallow_clone()).collect()),
+            m: flat(
+                self.moments
+                    .iter()
+                    .map(|(m, _)| m.shallow_clone())
+                    .collect(),
+            ),
+            v: flat(
+                self.moments
+                    .iter()
+                    .map(|(_, v)| v.shallow_clone())
+                    .collect(),
+            ),
             steps: self.adam_steps,
         }
     }

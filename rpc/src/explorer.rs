@@ -213,6 +213,11 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "dataSeed": hex32(&p.data_seed),
         "dataShard": hex32(&p.data_shard),
         "pseudoGradient": hex32(&p.pseudo_gradient),
+        // Its segment chain: the inner states it started from (zero: the round's model) and
+        // ended at, and the proof it continues.
+        "startState": hex32(&p.start_state),
+        "endState": hex32(&p.end_state),
+        "previousSegment": p.previous_segment.as_ref().map(hex32),
         "sampled": p.sampled,
         "drawnInFull": p.drawn_in_full,
         "newcomer": p.newcomer,
@@ -268,6 +273,8 @@ fn tx_json(tx: &SignedTransaction) -> Value {
             "dataSeed": hex32(&p.data_seed),
             "dataShard": hex32(&p.data_shard),
             "pseudoGradient": hex32(&p.pseudo_gradient),
+            "startState": hex32(&p.start_state),
+            "endState": hex32(&p.end_state),
             "firstBatch": p.first_batch,
             "metrics": {
                 "batches": p.metrics.batches,

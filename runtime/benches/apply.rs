@@ -158,6 +158,8 @@ fn proof(s: &Setup, node: &SecretKey, first_batch: u64, batches: u64) -> Proof {
         data_seed,
         data_shard: s.ledger.params().training.corpus,
         pseudo_gradient: [3; 32],
+        start_state: [0; 32],
+        end_state: [0; 32],
         first_batch,
         metrics: WorkMetrics {
             batches,

@@ -119,6 +119,12 @@ pub enum TxError {
         timestamp_ms: u64,
         block_time_ms: u64,
     },
+    #[error(
+        "the proof starts from inner state {got}, which does not end the node's segment chain \
+         in this round (its end is {head}): start from the round's model (the zero state) or \
+         from that end"
+    )]
+    BrokenSegmentChain { got: String, head: String },
     #[error("batches from {first_batch} were already claimed (next unclaimed batch is {next_unclaimed})")]
     DuplicateBatches {
         first_batch: u64,

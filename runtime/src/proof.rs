@@ -76,6 +76,15 @@ pub struct Proof {
     /// claimed batch, in batch order, quantised to int8): the blob peers fetch to aggregate it,
     /// and what a validator's re-execution must reproduce byte for byte.
     pub pseudo_gradient: Hash32,
+    /// BLAKE3 of the inner-optimizer state blob the segment started from (weights, AdamW
+    /// moments, step count), or [`NO_STATE`]: the round's model with fresh moments. A non-zero
+    /// start must be the `end_state` of the same node's previous proof in the same round, so a
+    /// node's segments of a round form one chain (one DiLoCo inner trajectory) nobody can fork.
+    pub start_state: Hash32,
+    /// BLAKE3 of the inner-state blob after the segment: what a replay must reproduce besides
+    /// the pseudo-gradient, and what the node's next segment may start from ([`NO_STATE`]: it
+    /// offers none).
+    pub end_state: Hash32,
     /// Batch ids claimed are `first_batch .. first_batch + metrics.batches`, per node; a batch id is
     /// paid at most once.
     pub first_batch: u64,
@@ -99,6 +108,9 @@ impl Proof {
         self.layer_end.saturating_sub(self.layer_start)
     }
 }
+
+/// The start state of a segment that starts a chain: the round's model with fresh moments.
+pub const NO_STATE: Hash32 = [0; 32];
 
 /// The data seed a node gets after a proof (or its registration) is accepted in a block whose
 /// predecessor's state root is `prev_root`.

@@ -244,6 +244,8 @@ mod tests {
             data_seed: [0; 32],
             data_shard: [0; 32],
             pseudo_gradient: [0; 32],
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch: 0,
             metrics: WorkMetrics {
                 batches,

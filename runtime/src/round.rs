@@ -11,15 +11,16 @@
 //! ledger adopts a result once more than two thirds of validator power attested the same one;
 //! validators that attested another lose `false_verdict_penalty`.
 //!
-//! Which proofs go in: every one that is not voided. A validator takes a drawn proof's
+//! Which proofs go in: every one that is not voided and does not continue (through its
+//! segment chain, `ProofRecord::previous_segment`) one that is left out. A validator takes a drawn proof's
 //! pseudo-gradient from its own re-execution and every other proof's as the blob the proof
 //! names by hash, fetched from peers; an undrawn proof whose blob does not come in time is
 //! re-executed instead (a replay that does not reproduce the blob is reported as fraud, which
 //! voids the proof), so every honest validator includes the same set and nobody picks a subset.
 //!
 //! What the ledger checks of a result on its own: the bitmap covers exactly the round's
-//! training proofs, leaves out every voided one and keeps every one that two thirds of power
-//! re-executed and verified. Everything else (the hashes, the loss) is agreed by the attesting
+//! training proofs, leaves out every voided one and every one whose chain predecessor it leaves
+//! out, and keeps every other one that two thirds of power re-executed and verified. Everything else (the hashes, the loss) is agreed by the attesting
 //! power, since every honest validator computes the same bits.
 
 use borsh::{BorshDeserialize, BorshSerialize};

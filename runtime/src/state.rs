@@ -171,6 +171,19 @@ pub struct NodeRecord {
     pub data_seed: Hash32,
     /// Its accepted proofs whose challenge window is still open (transaction hashes).
     pub pending_proofs: Vec<Hash32>,
+    /// The end of its segment chain: the only non-zero start state its next training proof
+    /// may name ([`crate::proof::Proof::start_state`]).
+    pub segment_head: Option<SegmentHead>,
+}
+
+/// The last segment of a node's chain in a round.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SegmentHead {
+    pub round: u64,
+    /// Its end state's blob hash.
+    pub state: Hash32,
+    /// The proof that ended there.
+    pub proof: Hash32,
 }
 
 /// A member (or former member) of the validator set.
@@ -304,6 +317,13 @@ pub struct ProofRecord {
     pub data_shard: Hash32,
     /// The pseudo-gradient blob's BLAKE3 (see [`crate::proof::Proof::pseudo_gradient`]).
     pub pseudo_gradient: Hash32,
+    /// The inner state it started from ([`crate::proof::NO_STATE`]: the round's model, fresh
+    /// moments) and ended at (see [`crate::proof::Proof::start_state`]).
+    pub start_state: Hash32,
+    pub end_state: Hash32,
+    /// The same node's proof whose end state this one started from: its predecessor in the
+    /// segment chain. A round result leaves out every proof whose predecessor it leaves out.
+    pub previous_segment: Option<Hash32>,
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,
     /// Drawn for re-execution? Decided when the first draw window opened after its block

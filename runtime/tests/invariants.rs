@@ -247,6 +247,8 @@ fn run(ops: Vec<Op>) {
                     data_seed: record.data_seed,
                     data_shard: c.ledger.params().training.corpus,
                     pseudo_gradient: [node; 32],
+                    start_state: [0; 32],
+                    end_state: [0; 32],
                     first_batch,
                     metrics: WorkMetrics {
                         batches,
@@ -419,7 +421,7 @@ proptest! {
             _ => TxBody::SubmitProof(Proof {
                 role: Role::Validator, layer_start: 1, layer_end: 3, round: first_batch / 3, model_version: [1; 32],
                 data_seed: [4; 32], data_shard: [2; 32],
-                pseudo_gradient: [3; 32], first_batch,
+                pseudo_gradient: [3; 32], start_state: [0; 32], end_state: [0; 32], first_batch,
                 metrics: WorkMetrics { batches: metrics.0, tokens: metrics.1, samples: metrics.2, uptime_secs: metrics.3 },
                 timestamp_ms: nonce,
             }),

@@ -611,3 +611,90 @@ fn undrawn_proofs_pay_what_the_bond_covers_and_fraud_after_payment_takes_the_bon
     ));
     assert!(matches!(r.unwrap().result, Err(TxError::ProofSettled(_))));
 }
+
+/// A proof of `n` batches by `node` that starts from inner state `start` and ends at `end`.
+fn segment(c: &mut Chain, node: &SecretKey, n: u64, start: u8, end: u8) -> Receipt {
+    c.time_ms += 9_000;
+    let mut p = c.proof(node, batches(n));
+    p.start_state = [start; 32];
+    p.end_state = [end; 32];
+    let r = c.apply(c.sign(node, TxBody::SubmitProof(p))).unwrap();
+    if r.result.is_ok() {
+        *c.next_batch.entry(node.address()).or_default() += n;
+    }
+    r
+}
+
+#[test]
+fn a_nodes_segments_form_one_chain_nobody_forks_and_a_voided_segment_takes_the_rest_out() {
+    let mut c = Chain::new();
+    let v = dev_validator();
+    let (wallet, node) = (key(1), key(10));
+    c.register(&wallet, &node);
+    // The first segment starts from the round's model (the zero state) and ends at A.
+    let r = segment(&mut c, &node, 10, 0, 0xA);
+    assert_eq!(r.result, Ok(()));
+    let first = c.ledger.round_proofs(0, 0, 10).unwrap()[0];
+    // A start state that no proof of this node ended at is refused, before any payment.
+    let pending = c.pending(&wallet.address());
+    for made_up in [0xB, 0xEE] {
+        let r = segment(&mut c, &node, 10, made_up, 0xC);
+        assert!(
+            matches!(r.result, Err(TxError::BrokenSegmentChain { .. })),
+            "{:?}",
+            r.result
+        );
+    }
+    assert_eq!(c.pending(&wallet.address()), pending);
+    // Another node cannot continue this node's chain either.
+    let (other_wallet, other) = (key(2), key(11));
+    c.register(&other_wallet, &other);
+    let r = segment(&mut c, &other, 10, 0xA, 0xD);
+    assert!(matches!(r.result, Err(TxError::BrokenSegmentChain { .. })));
+    // Continuing from A is accepted and names its predecessor; then from B.
+    assert_eq!(segment(&mut c, &node, 10, 0xA, 0xB).result, Ok(()));
+    let second = c.ledger.round_proofs(0, 1, 10).unwrap()[0];
+    let record = c.ledger.proof(&second).unwrap().unwrap();
+    assert_eq!(record.previous_segment, Some(first));
+    assert_eq!(
+        (record.start_state, record.end_state),
+        ([0xA; 32], [0xB; 32])
+    );
+    // A is no longer the chain's end: starting from it again would fork the chain.
+    let r = segment(&mut c, &node, 10, 0xA, 0xC);
+    assert!(matches!(r.result, Err(TxError::BrokenSegmentChain { .. })));
+    assert_eq!(segment(&mut c, &node, 10, 0xB, 0xC).result, Ok(()));
+    let third = c.ledger.round_proofs(0, 2, 10).unwrap()[0];
+    // An unrelated proof of another node, from the round's model.
+    assert_eq!(segment(&mut c, &other, 10, 0, 0xF).result, Ok(()));
+    // The chain's middle segment is found invalid: voided.
+    assert_eq!(verdict(&mut c, &v, second, false).result, Ok(()));
+    // Its successor is verified (it replays from its committed start state), but it started
+    // from a state nobody aggregates, so the result leaves it out with the voided one.
+    assert_eq!(verdict(&mut c, &v, third, true).result, Ok(()));
+    c.block(c.params().round_length_ms, &[]);
+    let r = attest(
+        &mut c,
+        &v,
+        0,
+        result(round::bitmap([true, false, true, true]), 6),
+    );
+    assert!(
+        matches!(&r.result, Err(TxError::BadInclusion(why)) if why.contains("continues")),
+        "{:?}",
+        r.result
+    );
+    let r = attest(
+        &mut c,
+        &v,
+        0,
+        result(round::bitmap([true, false, false, true]), 6),
+    );
+    assert_eq!(r.result, Ok(()));
+    // A new round starts every chain afresh: the old chain's end is no start.
+    assert_eq!(c.ledger.training().unwrap().round, 1);
+    let r = segment(&mut c, &node, 10, 0xC, 0xD);
+    assert!(matches!(r.result, Err(TxError::BrokenSegmentChain { .. })));
+    assert_eq!(segment(&mut c, &node, 10, 0, 0xD).result, Ok(()));
+    c.assert_supply_invariant();
+}

@@ -165,6 +165,8 @@ async fn bench(
             data_seed: seed.context("worker not registered")?,
             data_shard: neuroshard_runtime::Genesis::dev().params.training.corpus,
             pseudo_gradient: [3; 32],
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch: 0,
             metrics: WorkMetrics {
                 batches: 500,

@@ -367,6 +367,8 @@ impl Play {
             data_seed,
             data_shard: self.params().training.corpus,
             pseudo_gradient: if honest { [3; 32] } else { [4; 32] },
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch,
             metrics,
             timestamp_ms: self.time_ms,

@@ -70,6 +70,8 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
             data_seed: spec.data_seed,
             data_shard: segment::dataset_hash(&dataset),
             pseudo_gradient: blob,
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch: u64::from(i),
             metrics: WorkMetrics {
                 batches: done.batches,
@@ -143,6 +145,8 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         data_seed: [0; 32],
         data_shard: params.training.corpus,
         pseudo_gradient: [0; 32],
+        start_state: [0; 32],
+        end_state: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {
             batches,

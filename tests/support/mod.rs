@@ -414,6 +414,8 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         data_seed: hash32(&info["dataSeed"]),
         data_shard: neuroshard_runtime::Genesis::dev().params.training.corpus,
         pseudo_gradient: [3; 32],
+        start_state: [0; 32],
+        end_state: [0; 32],
         first_batch: 0,
         metrics: WorkMetrics {
             batches: 100,

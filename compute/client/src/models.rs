@@ -11,10 +11,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use neuroshard_chain::blobs::{BlobClient, BlobHash};
+use neuroshard_chain::blobs::{BlobClient, BlobError, BlobHash, PendingBlob};
 use neuroshard_chain::node::{Home, NodeApi};
 use neuroshard_compute::diloco::Momentum;
 use neuroshard_compute::ponw::Update;
+use neuroshard_compute::train::InnerState;
 use neuroshard_compute::{checkpoint, ponw, NeuroLlm};
 use neuroshard_runtime::{Hash32, Params};
 
@@ -237,6 +238,43 @@ impl ModelStore {
     }
 }
 
+impl ModelStore {
+    /// Inner state blob `blob` (a segment's end state) of a model of `parameters` parameters,
+    /// if this node holds it.
+    pub fn inner_state(
+        &self,
+        blob: &BlobHash,
+        parameters: i64,
+    ) -> anyhow::Result<Option<InnerState>> {
+        let Some(path) = self.blobs.store().path(blob) else {
+            return Ok(None);
+        };
+        Ok(Some(decode_inner_state(&path, parameters)?))
+    }
+
+    /// Starts fetching inner state blob `blob` from peers.
+    pub fn start_fetch_inner_state(
+        &self,
+        blob: &BlobHash,
+        parameters: i64,
+    ) -> Result<PendingBlob, BlobError> {
+        self.blobs
+            .start_fetch(*blob, InnerState::max_len(parameters))
+    }
+
+    /// Keeps `bytes` (an inner state this node trained or re-executed) to serve it to peers.
+    pub fn offer_inner_state(&self, bytes: &[u8]) -> anyhow::Result<BlobHash> {
+        Ok(self.blobs.store().put(bytes)?)
+    }
+}
+
+/// Reads an inner state blob the store verified against its hash.
+pub fn decode_inner_state(path: &Path, parameters: i64) -> anyhow::Result<InnerState> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    InnerState::from_bytes(&bytes, parameters)
+        .context("the blob is not an inner state of this model")
+}
+
 /// Reads a pseudo-gradient blob the store verified against its hash.
 pub fn decode_gradient(path: &Path, parameters: i64) -> anyhow::Result<Update> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -268,6 +306,12 @@ impl ModelStore {
                 for id in l.round_trained(r)? {
                     if let Some(p) = l.proof(&id)? {
                         blobs.insert(p.pseudo_gradient);
+                        // Segment states (three times the model each) only while a replay
+                        // may still need them: the open round and the one before. Older ones
+                        // are recomputed from the chain if ever asked for.
+                        if r + 1 >= open {
+                            blobs.extend([p.start_state, p.end_state]);
+                        }
                     }
                 }
                 let attested = record.attestations.iter().map(|a| a.result);

@@ -33,7 +33,9 @@ use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::aggregate::Rule;
 use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
 use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec, Update};
+use neuroshard_compute::train::InnerState;
 use neuroshard_runtime::params::Aggregation;
+use neuroshard_runtime::proof::NO_STATE;
 use neuroshard_runtime::round::{self, RoundResult};
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
@@ -343,10 +345,20 @@ impl Verifier {
                 warn!(proof = %hex::encode(&id[..8]), "cannot re-execute: {why}");
                 Ok(None)
             }
+            Replay::BadStart(why) => {
+                warn!(proof = %hex::encode(&id[..8]), node = %p.node, "{why}");
+                self.replays.insert(id, false);
+                Ok(Some(false))
+            }
             Replay::Done(result) => {
-                let valid = blob_hash(&result.blob) == p.pseudo_gradient;
+                let ends_right = p.end_state == NO_STATE || blob_hash(&result.state) == p.end_state;
+                let valid = blob_hash(&result.blob) == p.pseudo_gradient && ends_right;
                 if valid {
                     self.models.offer_gradient(&result.blob)?;
+                    if p.end_state != NO_STATE {
+                        // The node's next segment may start here: serve it, and replay from it.
+                        self.models.offer_inner_state(&result.state)?;
+                    }
                 }
                 self.replays.insert(id, valid);
                 Ok(Some(valid))
@@ -379,12 +391,90 @@ impl Verifier {
             schedule_step: schedule_step_of(params, p.round),
             train: train_config_of(params),
         };
+        let from = match self.start_state(params, p, start.num_parameters())? {
+            Start::Fresh => None,
+            Start::Held(state) => Some(state),
+            Start::Unverifiable(why) => return Ok(Replay::Unverifiable(why)),
+            Start::Wrong(why) => return Ok(Replay::BadStart(why)),
+        };
         let began = Instant::now();
-        let result = segment::replay(&start, None, &self.dataset, spec, p.batches)?;
+        let result = segment::replay(&start, from.as_ref(), &self.dataset, spec, p.batches)?;
         self.stats.replayed += 1;
         self.stats.replayed_batches += p.batches;
         self.stats.replay_secs += began.elapsed().as_secs_f64();
         Ok(Replay::Done(result))
+    }
+
+    /// The inner state proof `p` says it started from: none (the round's model, fresh moments);
+    /// held here; fetched from peers (the worker serves it); else recomputed by re-executing
+    /// the node's previous segment of the round, which the chain names
+    /// (`ProofRecord::previous_segment`). Peers are a shortcut: an honest node's chain always
+    /// recomputes, so a start state that neither comes nor recomputes is the node's fault.
+    fn start_state(
+        &mut self,
+        params: &Params,
+        p: &ProofRecord,
+        parameters: i64,
+    ) -> anyhow::Result<Start> {
+        if p.start_state == NO_STATE {
+            return Ok(Start::Fresh);
+        }
+        if let Some(state) = self.models.inner_state(&p.start_state, parameters)? {
+            return Ok(Start::Held(state));
+        }
+        match self
+            .models
+            .start_fetch_inner_state(&p.start_state, parameters)
+        {
+            Ok(mut fetch) => {
+                let until = Instant::now() + START_STATE_WAIT;
+                while Instant::now() < until {
+                    match fetch.poll() {
+                        None => std::thread::sleep(Duration::from_millis(50)),
+                        Some(Ok(path)) => {
+                            match crate::models::decode_inner_state(&path, parameters) {
+                                Ok(state) => return Ok(Start::Held(state)),
+                                Err(e) => {
+                                    debug!("a peer's start state is refused: {e:#}");
+                                    break;
+                                }
+                            }
+                        }
+                        Some(Err(e)) => {
+                            debug!("start state not fetched: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => debug!("cannot fetch a start state: {e}"),
+        }
+        let Some(prev_id) = p.previous_segment else {
+            return Ok(Start::Wrong(
+                "the proof names a start state no earlier proof of its node ends at".into(),
+            ));
+        };
+        let Some(prev) = self.api.with_chain(|c| c.ledger().proof(&prev_id))? else {
+            return Ok(Start::Unverifiable(
+                "the previous segment's proof is not on chain here".into(),
+            ));
+        };
+        info!(proof = %hex::encode(&prev_id[..8]), "recomputing a start state no peer served: re-executing the previous segment");
+        match self.reproduce(params, prev_id, &prev)? {
+            None => Ok(Start::Unverifiable(
+                "the previous segment cannot be re-executed here".into(),
+            )),
+            Some(false) => Ok(Start::Wrong(format!(
+                "the start state does not recompute: the previous segment {} does not reproduce",
+                hex::encode(&prev_id[..8])
+            ))),
+            Some(true) => match self.models.inner_state(&p.start_state, parameters)? {
+                Some(state) => Ok(Start::Held(state)),
+                None => Ok(Start::Unverifiable(
+                    "the previous segment reproduced, but its end state is not held".into(),
+                )),
+            },
+        }
     }
 
     /// An undrawn proof whose blob peers did not serve in time (or served bytes that are not a
@@ -531,6 +621,7 @@ impl Verifier {
         // Each included pseudo-gradient: held here, else fetched from peers by the hash its
         // proof names, else re-executed.
         let mut updates = Vec::new();
+        let mut included = Vec::new();
         for (i, (id, p)) in proofs.iter().enumerate() {
             if !adopted.includes(i as u64) {
                 continue;
@@ -538,6 +629,7 @@ impl Verifier {
             let p = p.as_ref().with_context(|| {
                 format!("round {r} lists proof {} that is missing", hex::encode(id))
             })?;
+            included.push((*id, p));
             let update = match self.models.gradient(&p.pseudo_gradient, parameters)? {
                 Some(u) => u,
                 None => match self.models.fetch_gradient(&p.pseudo_gradient, parameters) {
@@ -558,6 +650,8 @@ impl Verifier {
             updates.push(update);
         }
         let updates: Vec<_> = updates.iter().map(Update::tensor).collect();
+        let chains = segment::sum_chains(&updates, &chain_links(&included))?;
+        let updates: Vec<_> = chains.iter().collect();
         let momentum = self
             .models
             .momentum(&record.momentum)?
@@ -584,7 +678,7 @@ impl Verifier {
                 "the adopted result names other blobs than this node's files"
             );
         }
-        Ok((next, n))
+        Ok((next, included.len()))
     }
 
     /// Attests the open round's result once its training proofs are frozen and every drawn one
@@ -628,6 +722,7 @@ impl Verifier {
         // Which pseudo-gradients this validator holds: a drawn (or disputed) proof's if its
         // re-execution reproduced it, an undrawn proof's if its blob came from peers.
         let mut held = Vec::with_capacity(proofs.len());
+        let mut left_out = HashSet::new();
         for (id, p) in &proofs {
             let Some(p) = p else {
                 anyhow::bail!(
@@ -638,7 +733,11 @@ impl Verifier {
             if p.sampled.is_none() {
                 return Ok(()); // not drawn yet: its draw window closes in a later block
             }
-            let have = if p.status == ProofStatus::Voided {
+            // A segment that continues one left out goes out with it (the ledger's rule).
+            let orphaned = p
+                .previous_segment
+                .is_some_and(|prev| left_out.contains(&prev));
+            let have = if p.status == ProofStatus::Voided || orphaned {
                 Some(false)
             } else if !by_blob(p) {
                 Some(self.reproduce(params, *id, p)? == Some(true))
@@ -650,7 +749,12 @@ impl Verifier {
                 }
             };
             match have {
-                Some(h) => held.push(h),
+                Some(h) => {
+                    if !h {
+                        left_out.insert(*id);
+                    }
+                    held.push(h)
+                }
                 None => return Ok(()), // still fetching: wait a little
             }
         }
@@ -663,8 +767,11 @@ impl Verifier {
         };
         let parameters = start.num_parameters();
         let mut decoded = Vec::new();
+        let mut included = Vec::new();
         for ((id, p), _) in proofs.iter().zip(&flags).filter(|(_, f)| **f) {
-            let blob = p.as_ref().map(|p| p.pseudo_gradient).unwrap_or_default();
+            let Some(p) = p else { continue };
+            included.push((*id, p));
+            let blob = p.pseudo_gradient;
             let update = self.models.gradient(&blob, parameters)?.with_context(|| {
                 format!(
                     "the pseudo-gradient of proof {} is not held",
@@ -674,6 +781,10 @@ impl Verifier {
             decoded.push(update);
         }
         let updates: Vec<_> = decoded.iter().map(Update::tensor).collect();
+        // A worker's segments of the round are one inner trajectory: their pseudo-gradients
+        // add up to one update, which the robust rule weighs as one worker's.
+        let chains = segment::sum_chains(&updates, &chain_links(&included))?;
+        let updates: Vec<_> = chains.iter().collect();
         let Some(momentum) = self.models.momentum(&training.momentum)? else {
             warn!(
                 round,
@@ -724,9 +835,10 @@ impl Verifier {
         {
             Ok(_) => info!(
                 round,
-                proofs = n,
+                proofs = included.len(),
+                chains = n,
                 re_executed = drawn,
-                fetched = n - drawn,
+                fetched = included.len().saturating_sub(drawn),
                 eval_loss = format!("{loss:.4}"),
                 next_model = %hex::encode(&next_model[..8]),
                 secs = format!("{:.1}", began.elapsed().as_secs_f64()),
@@ -772,6 +884,38 @@ fn by_blob(p: &ProofRecord) -> bool {
 enum Replay {
     Done(SegmentResult),
     Unverifiable(String),
+    /// The start state the proof names cannot be had from peers nor recomputed from its
+    /// node's previous segment: not the work it claims.
+    BadStart(String),
+}
+
+/// Where a replayed segment starts.
+enum Start {
+    /// The round's model with fresh moments.
+    Fresh,
+    Held(InnerState),
+    Unverifiable(String),
+    Wrong(String),
+}
+
+/// How long a replay waits for peers to serve a segment's start state before it recomputes it.
+const START_STATE_WAIT: Duration = Duration::from_secs(10);
+
+/// For each included proof, the index (in the same list) of the included proof it continues:
+/// what [`segment::sum_chains`] takes.
+fn chain_links(included: &[(Hash32, &ProofRecord)]) -> Vec<Option<usize>> {
+    let index: HashMap<Hash32, usize> = included
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    included
+        .iter()
+        .map(|(_, p)| {
+            p.previous_segment
+                .and_then(|prev| index.get(&prev).copied())
+        })
+        .collect()
 }
 
 /// The genesis aggregation rule for `n` pseudo-gradients.

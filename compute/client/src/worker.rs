@@ -19,7 +19,7 @@ use neuroshard_chain::node::NodeApi;
 use neuroshard_compute::data::Dataset;
 use neuroshard_compute::ponw::{self as segment, Segment, SegmentSpec};
 use neuroshard_compute::NeuroLlm;
-use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
+use neuroshard_runtime::proof::{Proof, Role, WorkMetrics, NO_STATE};
 use neuroshard_runtime::state::{NodeRecord, TrainingState};
 use neuroshard_runtime::tx::node_registration_digest;
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
@@ -372,6 +372,10 @@ struct Claim {
     tokens: u64,
     mean_loss: f64,
     pseudo_gradient: Hash32,
+    /// The inner state the segment started from (zero: the round's model, fresh moments) and
+    /// the one it ended at.
+    start_state: Hash32,
+    end_state: Hash32,
     data_shard: Hash32,
 }
 
@@ -416,7 +420,29 @@ fn train_segment(
         Some(Cheat::Inflate) => (cap / 2).max(1),
         _ => cap,
     };
-    let mut seg = Segment::start(start, spec)?;
+    // DiLoCo's inner steps of a round are one trajectory: a segment continues from the end
+    // state of the node's previous proof of the round (weights and AdamW moments, kept in the
+    // blob store and served to validators that replay it), else from the round's model.
+    let models = ModelStore::new(api)?;
+    let carried = record
+        .segment_head
+        .as_ref()
+        .filter(|head| head.round == v.training.round)
+        .and_then(|head| {
+            match models.inner_state(&head.state, start.num_parameters()) {
+                Ok(Some(state)) => Some((head.state, state)),
+                Ok(None) => None,
+                Err(e) => {
+                    warn!("the previous segment's end state does not load ({e:#}); starting from the round's model");
+                    None
+                }
+            }
+        });
+    let (start_state, mut seg) = match &carried {
+        Some((hash, state)) => (*hash, Segment::resume(start, state, spec)?),
+        None => (NO_STATE, Segment::start(start, spec)?),
+    };
+    drop(carried);
     let began = Instant::now();
     let skip = cfg.cheat == Some(Cheat::Skip);
     // Training proofs must land before the round's deadline (block time), with a margin for
@@ -460,12 +486,20 @@ fn train_segment(
         warn!("cannot keep the pseudo-gradient blob to serve it: {e}");
         neuroshard_chain::blobs::blob_hash(&blob)
     });
+    // Kept (and served) like the pseudo-gradient: the next segment starts from it, and a
+    // validator replaying that one fetches it. One that cannot be stored is not offered.
+    let end_state = models.offer_inner_state(&done.state).unwrap_or_else(|e| {
+        warn!("cannot keep the segment's end state; the next segment starts afresh: {e:#}");
+        NO_STATE
+    });
     let mut claim = Claim {
         first_batch: spec_first_batch,
         batches: done.batches,
         tokens: done.tokens,
         mean_loss: done.mean_loss,
         pseudo_gradient,
+        start_state,
+        end_state,
         data_shard: segment::dataset_hash(dataset),
     };
     match cfg.cheat {
@@ -561,6 +595,8 @@ fn submit(
         data_seed: record.data_seed,
         data_shard: claim.data_shard,
         pseudo_gradient: claim.pseudo_gradient,
+        start_state: claim.start_state,
+        end_state: claim.end_state,
         first_batch,
         metrics: WorkMetrics {
             batches: claim.batches,
@@ -630,6 +666,7 @@ mod tests {
             earned: neuroshard_runtime::Amount::ZERO,
             data_seed: [0; 32],
             pending_proofs: Vec::new(),
+            segment_head: None,
         });
         View {
             params,

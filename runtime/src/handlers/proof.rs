@@ -8,7 +8,9 @@
 //! is near block time; enough block time has passed since the node's previous proof; every
 //! metric is within what is physically possible in that time (batches from the model's FLOPs
 //! and `max_node_flops`; claims above the limit are rejected, never clipped); at most one
-//! segment (`inner_steps` batches); no batch id is claimed twice. The gross reward is then paid
+//! segment (`inner_steps` batches); no batch id is claimed twice; a segment that continues an
+//! inner trajectory starts from the end state of the node's previous proof of the round
+//! (`check_segment_chain`). The gross reward is then paid
 //! at the network's diminishing-returns rate of the window (`rewards::curve_at`, the same for
 //! every wallet) and held as the wallet's *pending* reward,
 //! with the part its free bond covers reserved (`rewards::cover`): it is minted only when the
@@ -22,10 +24,12 @@ use crate::error::{StorageError, TxError};
 use crate::lottery;
 use crate::maturity;
 use crate::params::Params;
-use crate::proof::{next_data_seed, Proof, Role};
+use crate::proof::{next_data_seed, Proof, Role, NO_STATE};
 use crate::receipt::Event;
 use crate::rewards;
-use crate::state::{keys, MaturityEntry, ProofRecord, ProofStatus, RoundRecord};
+use crate::state::{
+    keys, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, RoundRecord, SegmentHead,
+};
 use crate::storage::Storage;
 
 pub(super) fn submit_proof<S: Storage>(
@@ -71,6 +75,7 @@ pub(super) fn submit_proof<S: Storage>(
     }
 
     check_claim_is_checkable(&params, proof)?;
+    let previous_segment = check_segment_chain(&record, proof)?;
 
     if proof.role == Role::Validator {
         let active = ctx
@@ -199,6 +204,9 @@ pub(super) fn submit_proof<S: Storage>(
             data_seed: proof.data_seed,
             data_shard: proof.data_shard,
             pseudo_gradient: proof.pseudo_gradient,
+            start_state: proof.start_state,
+            end_state: proof.end_state,
+            previous_segment,
             status: ProofStatus::Pending,
             verdicts: Vec::new(),
             sampled: None,
@@ -238,6 +246,13 @@ pub(super) fn submit_proof<S: Storage>(
     record.proofs = record.proofs.saturating_add(1);
     record.data_seed = next_data_seed(&ctx.env.prev_root, &node);
     record.pending_proofs.push(tx_hash);
+    if proof.metrics.batches > 0 {
+        record.segment_head = (proof.end_state != NO_STATE).then_some(SegmentHead {
+            round: proof.round,
+            state: proof.end_state,
+            proof: tx_hash,
+        });
+    }
     ctx.put_node(&node, &record);
     ctx.events.push(Event::ProofAccepted {
         wallet: record.wallet,
@@ -249,6 +264,32 @@ pub(super) fn submit_proof<S: Storage>(
         matures_at_ms,
     });
     Ok(())
+}
+
+/// A training proof starts from the round's model with fresh moments ([`NO_STATE`]) or from
+/// the end state of the node's previous proof of the same round; returns that predecessor. Any
+/// other start (an older state, another round's, another node's) would fork the chain or start
+/// from a state no proof committed to, so it is refused.
+fn check_segment_chain(record: &NodeRecord, proof: &Proof) -> Result<Option<Hash32>, TxError> {
+    if proof.start_state == NO_STATE {
+        return Ok(None);
+    }
+    match &record.segment_head {
+        Some(head)
+            if proof.metrics.batches > 0
+                && head.round == proof.round
+                && head.state == proof.start_state =>
+        {
+            Ok(Some(head.proof))
+        }
+        head => Err(TxError::BrokenSegmentChain {
+            got: hex::encode(proof.start_state),
+            head: head
+                .as_ref()
+                .filter(|h| h.round == proof.round)
+                .map_or_else(|| "none".to_owned(), |h| hex::encode(h.state)),
+        }),
+    }
 }
 
 /// Refuses what nobody can check yet, so it is never paid: a stage (partial layer range) claim

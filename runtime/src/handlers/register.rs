@@ -39,6 +39,7 @@ pub(super) fn register_node<S: Storage>(
             earned: Default::default(),
             data_seed: next_data_seed(&ctx.env.prev_root, &node),
             pending_proofs: Vec::new(),
+            segment_head: None,
         },
     );
     let params = ctx.params().clone();

@@ -66,7 +66,7 @@ fn check<S: Storage>(
 }
 
 /// The bitmap covers exactly the round's training proofs, keeps every verified one and no
-/// voided one.
+/// voided one, and leaves out every proof whose segment-chain predecessor it leaves out.
 fn check_inclusion<S: Storage>(
     ctx: &Ctx<'_, '_, S>,
     record: &RoundRecord,
@@ -89,6 +89,7 @@ fn check_inclusion<S: Storage>(
             ));
         }
     }
+    let mut left_out = std::collections::BTreeSet::new();
     for i in 0..record.trained {
         let id: Hash32 = ctx
             .ov
@@ -102,6 +103,23 @@ fn check_inclusion<S: Storage>(
             reason: "listed in its round but missing".into(),
         })?;
         let included = result.includes(i);
+        // A segment that continues one the result leaves out started from a state nobody
+        // aggregates: it goes out with it (a voided segment takes the rest of its chain).
+        let orphaned = proof
+            .previous_segment
+            .is_some_and(|p| left_out.contains(&p));
+        if !included {
+            left_out.insert(id);
+        }
+        if orphaned {
+            if included {
+                return Err(TxError::BadInclusion(format!(
+                    "proof {} continues a segment the result leaves out",
+                    hex::encode(id)
+                )));
+            }
+            continue;
+        }
         match proof.status {
             ProofStatus::Voided if included => {
                 return Err(TxError::BadInclusion(format!(

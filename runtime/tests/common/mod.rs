@@ -218,6 +218,8 @@ impl Chain {
             data_seed,
             data_shard: self.params().training.corpus,
             pseudo_gradient: [3; 32],
+            start_state: [0; 32],
+            end_state: [0; 32],
             first_batch: *self.next_batch.get(&node.address()).unwrap_or(&0),
             metrics,
             timestamp_ms: self.time_ms,

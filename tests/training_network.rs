@@ -159,7 +159,7 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
             .unwrap()
             .address()
             .to_string();
-        let (mut undrawn_included, mut poison_included) = (0, 0);
+        let (mut undrawn_included, mut poison_included, mut chained) = (0, 0, 0);
         let mut losses = Vec::new();
         for r in 0..5 {
             let first = round(&nodes[0], r).await;
@@ -174,16 +174,27 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
             // for re-execution or not (then its pseudo-gradient came from the node that trained
             // it, as a blob). The poisoner's drawn proofs are voided and left out; its undrawn
             // ones go in, and the robust aggregation has to tame them.
+            // A worker's segments of a round form one chain (each continues the previous
+            // one's inner state); a segment that continues a left-out one is left out too.
             let proofs = first["proofs"].as_array().unwrap();
             let included = first["included"].as_array().unwrap();
+            let mut left_out = Vec::new();
             for h in first["trained"].as_array().unwrap() {
                 let p = proofs.iter().find(|p| p["hash"] == *h).unwrap();
                 let voided = p["status"] == json!("voided");
-                assert_eq!(included.contains(h), !voided, "round {r}: {p}");
+                let orphaned = left_out.contains(&p["previousSegment"]);
+                assert_eq!(included.contains(h), !voided && !orphaned, "round {r}: {p}");
+                if voided || orphaned {
+                    left_out.push(h.clone());
+                }
+                if p["previousSegment"].is_string() {
+                    chained += 1;
+                }
                 let poisoned = p["wallet"].as_str() == Some(poisoner_wallet.as_str());
                 match (p["sampled"].as_bool(), poisoned) {
                     (Some(true), true) => assert!(voided, "round {r}: {p}"),
-                    (Some(false), true) => poison_included += 1,
+                    (Some(false), true) if !orphaned => poison_included += 1,
+                    (Some(false), true) => {}
                     (Some(false), false) => undrawn_included += 1,
                     (Some(true), false) => assert!(!voided, "round {r}: {p}"),
                     (None, _) => panic!("round {r}: a proof never drawn: {p}"),
@@ -207,9 +218,11 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
         }
         eprintln!(
             "held-out loss per round: {losses:?}; undrawn proofs aggregated: {undrawn_included} \
-             honest, {poison_included} poisoned"
+             honest, {poison_included} poisoned; {chained} segments continued a previous one"
         );
         assert!(undrawn_included > 0 && poison_included > 0);
+        // Workers carry their inner optimizer across the segments of a round.
+        assert!(chained > 0);
         let trained: u64 = {
             let mut t = 0;
             for r in 1..5 {

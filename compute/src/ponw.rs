@@ -1,12 +1,16 @@
 //! The unit of Proof-of-Neural-Work: a *segment*, the work one proof claims.
 //!
-//! A segment starts from the open round's weights (whose hash is the round's model version) and
-//! takes one AdamW inner step per claimed batch, in batch order, with a fresh optimizer and the
-//! genesis schedule from [`SegmentSpec::schedule_step`] on. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
+//! A node's first segment of a round starts from the open round's weights (whose hash is the
+//! round's model version) with fresh AdamW moments ([`Segment::start`]); each later one
+//! continues from the previous one's end state, weights and moments ([`Segment::resume`],
+//! [`InnerState`]), so a worker's segments of a round are one DiLoCo inner trajectory. Each
+//! takes one AdamW inner step per claimed batch, in batch order, with the genesis schedule from
+//! [`SegmentSpec::schedule_step`] on. Batch `i` is drawn from the node's chain-assigned data seed and `i` alone
 //! ([`assigned_batch`]). The pseudo-gradient `start weights − end weights` is quantised to
 //! int8 ([`quantize_exact`]) into a blob ([`SegmentResult::blob`]); the proof commits to the
-//! blob's hash, and the round aggregates the blob's values ([`Update`]). Everything here is a pure function of (weights, dataset,
-//! [`SegmentSpec`]): a validator that replays the same segment on CPU gets the same bits, which
+//! blob's hash and to the end state's, and the round aggregates the blob's values ([`Update`]),
+//! a chain's summed ([`sum_chains`]). Everything here is a pure function of (start state,
+//! dataset, [`SegmentSpec`]): a validator that replays the same segment on CPU gets the same bits, which
 //! is how proofs are checked ([`replay`]). CPU replays are bit-exact with one libtorch thread
 //! ([`deterministic_cpu`]); the node uses that setting for all proof work.
 
@@ -500,6 +504,54 @@ mod tests {
         assert!(Segment::resume(&other, &mid, at(3)).is_err());
         assert!(InnerState::from_bytes(&first.blob, start.num_parameters()).is_err());
         assert!(first.state.len() as u64 <= InnerState::max_len(start.num_parameters()));
+    }
+
+    #[test]
+    fn a_round_of_chained_segments_learns_more_than_the_same_batches_restarted() {
+        deterministic_cpu();
+        let start = genesis_model(&ModelConfig::tiny(), 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 20_000);
+        let mut train = spec(0).train;
+        train.lr = 3e-3;
+        let at = |first_batch: u64| SegmentSpec {
+            data_seed: [5; 32],
+            first_batch,
+            schedule_step: first_batch,
+            train: train.clone(),
+        };
+        let (segments, per) = (4u64, 8u64);
+        // One worker's round: 4 segments of 8 batches, chained through the inner state…
+        let mut chained = Vec::new();
+        let mut state: Option<InnerState> = None;
+        for k in 0..segments {
+            let done = replay(&start, state.as_ref(), &data, at(k * per), per).unwrap();
+            state = Some(InnerState::from_bytes(&done.state, start.num_parameters()).unwrap());
+            chained.push(done.update);
+        }
+        // …or each restarted from the round's weights with fresh moments (the old way).
+        let restarted: Vec<Update> = (0..segments)
+            .map(|k| {
+                replay(&start, None, &data, at(k * per), per)
+                    .unwrap()
+                    .update
+            })
+            .collect();
+        let dc = crate::diloco::DilocoConfig::default();
+        let rule = Rule::TrimmedMean { trim: 0.1 };
+        let refs: Vec<&Tensor> = chained.iter().map(Update::tensor).collect();
+        let links: Vec<Option<usize>> = (0..refs.len()).map(|i| i.checked_sub(1)).collect();
+        let sums = sum_chains(&refs, &links).unwrap();
+        assert_eq!(sums.len(), 1);
+        let one = close_round(&start, &[&sums[0]], rule, OuterOptimizer::new(&dc)).unwrap();
+        let refs: Vec<&Tensor> = restarted.iter().map(Update::tensor).collect();
+        let many = close_round(&start, &refs, rule, OuterOptimizer::new(&dc)).unwrap();
+        let loss = |m: &NeuroLlm| heldout_loss(m, &data, &train, 4, &[9; 32]).unwrap();
+        let (before, chain_loss, restart_loss) = (loss(&start), loss(&one.next), loss(&many.next));
+        eprintln!(
+            "held-out loss after one round: {before:.4} -> chained {chain_loss:.4}, \
+             restarted {restart_loss:.4}"
+        );
+        assert!(chain_loss < restart_loss && restart_loss < before);
     }
 
     #[test]

@@ -310,21 +310,27 @@ fn cheating_nodes_are_caught_voided_and_penalised_and_honest_ones_never_are() {
 }
 
 #[test]
-fn two_nodes_with_one_token_earn_into_one_wallet_at_the_networks_diminishing_rate() {
+fn two_nodes_with_one_token_earn_into_one_wallet_at_the_networks_diminishing_rate_and_hidden_start_states_are_recomputed(
+) {
     let _serial = serial();
     let dir = TempDir::new("ponw-two");
     // Small tiers and short windows so that diminishing returns show within a minute: a window
     // whose predecessor claimed more than a tier pays every proof less than its gross.
+    // Half the proofs drawn, so that the second node's chained segments get replayed soon.
     let g = genesis(&dir.0, |g| {
         g.params.diminishing_tier = "0.2".parse().unwrap();
         g.params.diminishing_window_ms = 20_000;
+        g.params.training.verify_sample_bps = 5_000;
     });
     let base = free_base_port(1);
     let t = token(20);
     let wallet = wallet_of(&t);
     let mut dev = node(&dir.0, "dev", base, &g, &t, &[]);
     rt().block_on(wait_height(&dev, 2, Duration::from_secs(60)));
-    let mut second = node(&dir.0, "second", base, &g, &t, &[]);
+    // The second node does honest work but serves none of its segments' start states: to
+    // replay a segment that continues another, the validator recomputes its start state from
+    // the chain (the previous segment, re-executed), and never judges the node for it.
+    let mut second = node(&dir.0, "second", base, &g, &t, &["--cheat", "hide-states"]);
     rt().block_on(async {
         let nodes = until(
             "proofs from two nodes",
@@ -362,6 +368,34 @@ fn two_nodes_with_one_token_earn_into_one_wallet_at_the_networks_diminishing_rat
             },
         )
         .await;
+        until(
+            "a start state no peer served, recomputed from the chain",
+            Duration::from_secs(180),
+            &[&dev, &second],
+            || async {
+                dev.log_text()
+                    .contains("recomputing a start state no peer served")
+                    .then_some(())
+            },
+        )
+        .await;
+        // Every chained proof replayed so far reproduced: none voided, no invalid verdict.
+        let all = proofs(&dev, &wallet).await;
+        assert!(all
+            .iter()
+            .any(|p| p["proof"]["previousSegment"].is_string()));
+        for p in &all {
+            assert_ne!(status(p), "voided", "{p}");
+            assert!(
+                p["proof"]["verdicts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|v| v["valid"] == json!(true)),
+                "{p}"
+            );
+        }
+        assert!(!dev.log_text().contains("does not recompute"));
     });
     second.stop();
     dev.stop();

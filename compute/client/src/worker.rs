@@ -42,16 +42,21 @@ pub enum Cheat {
     Skip,
     /// As a validator: attest a wrong next model for every round.
     WrongRoundResult,
+    /// Honest work, but each segment's start state is deleted here once the segment has
+    /// loaded it, so no peer serves it: validators must recompute it from the chain, and the
+    /// node must never be judged for it.
+    HideStates,
 }
 
 impl Cheat {
     /// Every misbehaviour with its name on the command line.
-    pub const ALL: [(&'static str, Cheat); 5] = [
+    pub const ALL: [(&'static str, Cheat); 6] = [
         ("inflate", Cheat::Inflate),
         ("random-gradient", Cheat::RandomGradient),
         ("poison-gradient", Cheat::PoisonGradient),
         ("skip", Cheat::Skip),
         ("wrong-round-result", Cheat::WrongRoundResult),
+        ("hide-states", Cheat::HideStates),
     ];
 }
 
@@ -443,6 +448,9 @@ fn train_segment(
         None => (NO_STATE, Segment::start(start, spec)?),
     };
     drop(carried);
+    if cfg.cheat == Some(Cheat::HideStates) && start_state != NO_STATE {
+        api.blobs().store().retain(|h| *h != start_state);
+    }
     let began = Instant::now();
     let skip = cfg.cheat == Some(Cheat::Skip);
     // Training proofs must land before the round's deadline (block time), with a margin for
@@ -506,7 +514,7 @@ fn train_segment(
         Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(cap),
         Some(Cheat::RandomGradient) => claim.pseudo_gradient = rand_hash(),
         Some(Cheat::Skip) => claim.batches = cap.min(allowed.max(1) / 2).max(1),
-        Some(Cheat::WrongRoundResult | Cheat::PoisonGradient) | None => {}
+        Some(Cheat::WrongRoundResult | Cheat::PoisonGradient | Cheat::HideStates) | None => {}
     }
     Ok((claim.batches > 0).then_some(claim))
 }

@@ -261,10 +261,44 @@ impl ModelStore {
         self.blobs
             .start_fetch(*blob, InnerState::max_len(parameters))
     }
+}
 
-    /// Keeps `bytes` (an inner state this node trained or re-executed) to serve it to peers.
-    pub fn offer_inner_state(&self, bytes: &[u8]) -> anyhow::Result<BlobHash> {
-        Ok(self.blobs.store().put(bytes)?)
+/// The segment states (three times the model's size each) a node keeps: its newest `cap`. A
+/// replay needs a segment's start state soon after the segment is accepted (it is drawn within
+/// a few blocks); an older one that was dropped here is recomputed from the chain by whoever
+/// needs it. Without this bound a worker would keep a round's every state (60 a round at the
+/// mainnet schedule, 54 GB on the bootstrap model).
+pub struct RecentStates {
+    kept: std::collections::VecDeque<BlobHash>,
+    cap: usize,
+}
+
+impl RecentStates {
+    pub fn new(cap: usize) -> RecentStates {
+        RecentStates {
+            kept: Default::default(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Stores `bytes` (an inner state) to serve it and drops the oldest kept past the cap;
+    /// returns its hash.
+    pub fn offer(&mut self, models: &ModelStore, bytes: &[u8]) -> anyhow::Result<BlobHash> {
+        let hash = models.blobs.store().put(bytes)?;
+        self.track(models, hash);
+        Ok(hash)
+    }
+
+    /// Counts state `hash` (stored already, e.g. fetched from a peer) among the kept ones.
+    pub fn track(&mut self, models: &ModelStore, hash: BlobHash) {
+        if !self.kept.contains(&hash) {
+            self.kept.push_back(hash);
+        }
+        while self.kept.len() > self.cap {
+            if let Some(old) = self.kept.pop_front() {
+                models.blobs.store().retain(|h| *h != old);
+            }
+        }
     }
 }
 

@@ -41,7 +41,7 @@ use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
 use tracing::{debug, info, warn};
 
-use crate::models::ModelStore;
+use crate::models::{ModelStore, RecentStates};
 use crate::spec::{model_config_of, schedule_step_of, train_config_of, Corpus};
 
 /// What the service has done, for the benchmark and the logs.
@@ -69,6 +69,8 @@ struct Verifier {
     /// Re-executions of the open round's proofs: whether each reproduced its proof's blob
     /// (which is then held in the blob store).
     replays: HashMap<Hash32, bool>,
+    /// End states of segments it re-executed (a drawn successor replays from them), newest few.
+    states: RecentStates,
     /// The pseudo-gradient blobs of the open round's undrawn proofs, as fetched from peers.
     gradients: HashMap<Hash32, Gradient>,
     /// The round this validator last attested, and when (retried if it does not land).
@@ -110,6 +112,7 @@ pub fn run(
         next_height: height.saturating_sub(100).max(1),
         voted: HashSet::new(),
         replays: HashMap::new(),
+        states: RecentStates::new(8),
         gradients: HashMap::new(),
         attested: None,
         catch_up_failed: None,
@@ -357,7 +360,7 @@ impl Verifier {
                     self.models.offer_gradient(&result.blob)?;
                     if p.end_state != NO_STATE {
                         // The node's next segment may start here: serve it, and replay from it.
-                        self.models.offer_inner_state(&result.state)?;
+                        self.states.offer(&self.models, &result.state)?;
                     }
                 }
                 self.replays.insert(id, valid);
@@ -433,7 +436,10 @@ impl Verifier {
                         None => std::thread::sleep(Duration::from_millis(50)),
                         Some(Ok(path)) => {
                             match crate::models::decode_inner_state(&path, parameters) {
-                                Ok(state) => return Ok(Start::Held(state)),
+                                Ok(state) => {
+                                    self.states.track(&self.models, p.start_state);
+                                    return Ok(Start::Held(state));
+                                }
                                 Err(e) => {
                                     debug!("a peer's start state is refused: {e:#}");
                                     break;

@@ -25,7 +25,7 @@ use neuroshard_runtime::tx::node_registration_digest;
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{debug, info, warn};
 
-use crate::models::ModelStore;
+use crate::models::{ModelStore, RecentStates};
 use crate::spec::{schedule_step_of, train_config_of, Corpus};
 
 /// Test-only misbehaviour, to show that validators catch it.
@@ -137,6 +137,9 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     bar.enable_steady_tick(Duration::from_millis(250));
     let status_line = spawn_status_line(api.clone(), wallet, bar.clone(), stop.clone());
     let mut model: Option<(Hash32, NeuroLlm)> = None;
+    // This segment's start, the previous one's (a replay of this one's predecessor needs it)
+    // and the end state being written.
+    let mut states = RecentStates::new(3);
     while !stop.load(Ordering::Relaxed) {
         let v = view(&api, &node)?;
         let loaded = model.as_ref().map(|(h, _)| *h);
@@ -181,7 +184,16 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
             }
             Phase::Training => match (model.as_ref(), dataset.as_ref(), v.node.as_ref()) {
                 (Some((_, start)), Some(dataset), Some(record)) => train_segment(
-                    &api, start, dataset, &v, record, &cfg, &stop, &bar, interval,
+                    &api,
+                    start,
+                    dataset,
+                    &v,
+                    record,
+                    &cfg,
+                    &stop,
+                    &bar,
+                    interval,
+                    &mut states,
                 )?,
                 _ => None,
             },
@@ -406,6 +418,7 @@ fn train_segment(
     stop: &AtomicBool,
     bar: &ProgressBar,
     interval: Duration,
+    states: &mut RecentStates,
 ) -> anyhow::Result<Option<Claim>> {
     let train = train_config_of(&v.params);
     let spec = SegmentSpec {
@@ -496,7 +509,7 @@ fn train_segment(
     });
     // Kept (and served) like the pseudo-gradient: the next segment starts from it, and a
     // validator replaying that one fetches it. One that cannot be stored is not offered.
-    let end_state = models.offer_inner_state(&done.state).unwrap_or_else(|e| {
+    let end_state = states.offer(&models, &done.state).unwrap_or_else(|e| {
         warn!("cannot keep the segment's end state; the next segment starts afresh: {e:#}");
         NO_STATE
     });

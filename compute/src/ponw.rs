@@ -346,6 +346,19 @@ pub fn heldout_loss(
     Ok(sum / batches.max(1) as f64)
 }
 
+/// This machine's memory read bandwidth on one thread, GB/s: the best of 5 sums over 1 GiB of
+/// f32, the bound a round close's aggregation (which reads every pseudo-gradient) is set beside.
+pub fn memory_read_gbps() -> f64 {
+    let values = Tensor::ones([1 << 28], (tch::Kind::Float, Device::Cpu));
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let _ = values.sum(tch::Kind::Float).double_value(&[]);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (1u64 << 30) as f64 / 1e9 / best
+}
+
 /// Seconds each part of a round close took (see [`time_round_close`]).
 #[derive(Clone, Debug)]
 pub struct RoundCloseTiming {

@@ -48,5 +48,9 @@ pub fn run(args: BenchRoundArgs) -> anyhow::Result<()> {
             t.eval_s
         );
     }
+    println!(
+        "memory read bandwidth, one thread: {:.2} GB/s",
+        segment::memory_read_gbps()
+    );
     Ok(())
 }

@@ -216,7 +216,7 @@ impl Segment {
             mean_loss: self.loss_sum / batches.max(1) as f64,
             blob,
             update,
-            state: self.trainer.state().to_bytes()?,
+            state: self.trainer.state_bytes()?,
         })
     }
 }
@@ -477,6 +477,8 @@ mod tests {
         let first = replay(&start, None, &data, at(0), 3).unwrap();
         let mid = InnerState::from_bytes(&first.state, start.num_parameters()).unwrap();
         assert_eq!(mid.steps(), 3);
+        // A state read back writes the same bytes as the trainer did.
+        assert_eq!(mid.to_bytes().unwrap(), first.state);
         let second = replay(&start, Some(&mid), &data, at(3), 3).unwrap();
         // …end where one segment of 6 batches does, bit for bit (weights, moments, steps).
         let whole = replay(&start, None, &data, at(0), 6).unwrap();

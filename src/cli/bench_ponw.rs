@@ -52,7 +52,16 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     for _ in 0..args.batches {
         seg.step(&dataset)?;
     }
-    let done = seg.finish()?;
+    let finishing = Instant::now();
+    let mut done = seg.finish()?;
+    let finish_s = finishing.elapsed().as_secs_f64();
+    // The worker puts the end state in its blob store and drops it; so does the bench, keeping
+    // its hash to check the replay against.
+    let (state_len, state_hash) = (
+        done.state.len(),
+        neuroshard_chain::blobs::blob_hash(&done.state),
+    );
+    done.state = Vec::new();
     let blob = neuroshard_chain::blobs::blob_hash(&done.blob);
     let train_s = t.elapsed().as_secs_f64();
 
@@ -95,9 +104,10 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
     let again = segment::replay(&start, None, &dataset, spec, done.batches)?;
     let replay_s = t.elapsed().as_secs_f64();
     anyhow::ensure!(
-        again.blob == done.blob,
+        again.blob == done.blob && neuroshard_chain::blobs::blob_hash(&again.state) == state_hash,
         "replay did not reproduce the segment"
     );
+    drop(again);
 
     let per_sec = done.batches as f64 / train_s;
     let sample = f64::from(params.training.verify_sample_bps) / 10_000.0;
@@ -114,6 +124,15 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         "pseudo-gradient blob: {} bytes = {:.3} bytes per parameter (f32: 4)",
         done.blob.len(),
         done.blob.len() as f64 / start.num_parameters() as f64
+    );
+    println!(
+        "segment end state (weights, AdamW moments; the next segment starts from it): {} bytes \
+         = {:.1} bytes per parameter; quantising the pseudo-gradient and writing the state took \
+         {:.3} s = {:.2}% of the segment",
+        state_len,
+        state_len as f64 / start.num_parameters() as f64,
+        finish_s,
+        100.0 * finish_s / train_s
     );
     println!(
         "proving overhead: build + sign + encode a proof {:.1} µs = {:.4}% of the segment's training time",

@@ -6,15 +6,18 @@
 //!   `neuroshard_runtime::draw`);
 //!   a drawn proof is paid only after more than two thirds of validator power verified it. A proof
 //!   that any validator called invalid is re-executed by every validator.
-//! * **Re-execution** replays the segment from the round's weights on CPU with one thread and
-//!   compares the pseudo-gradient blob's hash with the proof's
-//!   ([`neuroshard_compute::ponw::replay`]); a blob that reproduces is kept to serve to peers.
+//! * **Re-execution** replays the segment on CPU with one thread from the start state the proof
+//!   names (the round's weights with fresh moments, or the end state of the node's previous
+//!   segment of the round: held, fetched from peers, else recomputed by re-executing that
+//!   segment) and compares the pseudo-gradient blob's and the end state's hashes with the
+//!   proof's ([`neuroshard_compute::ponw::replay`]); what reproduces is kept to serve to peers.
 //! * **Pseudo-gradients of undrawn proofs** are fetched from peers as the blobs the proofs name
 //!   (verified against that hash while streaming), as soon as the ledger has drawn the proof.
 //! * **Rounds.** Once a committed block is past the open round's deadline (its training proofs
 //!   are frozen) and every drawn proof of it has been re-executed here, this validator computes
 //!   the round's result by the rule in [`neuroshard_runtime::round`]: the pseudo-gradients it
-//!   holds of the round's non-voided proofs, drawn or not, in acceptance order (an undrawn proof
+//!   holds of the round's non-voided proofs (less those that continue a left-out segment), drawn
+//!   or not, in acceptance order, each worker's chain of segments summed into one update (an undrawn proof
 //!   whose blob did not come in time is re-executed here instead, so that every honest validator
 //!   includes the same set), aggregated with the genesis rule; the outer Nesterov step from the
 //!   round's committed momentum; the held-out loss of the next weights. It stores weights and momentum under

@@ -473,10 +473,17 @@ impl Verifier {
             None => Ok(Start::Unverifiable(
                 "the previous segment cannot be re-executed here".into(),
             )),
-            Some(false) => Ok(Start::Wrong(format!(
-                "the start state does not recompute: the previous segment {} does not reproduce",
-                hex::encode(&prev_id[..8])
-            ))),
+            Some(false) => {
+                // Re-executed, and it does not reproduce: the previous segment is fraud too,
+                // drawn or not (a node that hides its states gets its whole chain checked).
+                if prev.status != ProofStatus::Voided {
+                    self.report_fraud(prev_id, &prev);
+                }
+                Ok(Start::Wrong(format!(
+                    "the start state does not recompute: the previous segment {} does not reproduce",
+                    hex::encode(&prev_id[..8])
+                )))
+            }
             Some(true) => match self.models.inner_state(&p.start_state, parameters)? {
                 Some(state) => Ok(Start::Held(state)),
                 None => Ok(Start::Unverifiable(
@@ -502,21 +509,30 @@ impl Verifier {
         if !known {
             info!(proof = %hex::encode(&id[..8]), node = %p.node, reproduced = ?valid, "re-executed a proof whose pseudo-gradient peers did not serve");
         }
-        if valid == Some(false) && self.voted.insert(id) {
-            let verdict = TxBody::Verdict {
-                proof: id,
-                valid: false,
-            };
-            match self.api.sign_and_submit(&self.key, verdict) {
-                Ok(_) => warn!(
-                    proof = %hex::encode(&id[..8]),
-                    node = %p.node,
-                    "re-execution does not reproduce the proof's blob: fraud reported"
-                ),
-                Err(e) => warn!("verdict not accepted: {e}"),
-            }
+        if valid == Some(false) {
+            self.report_fraud(id, p);
         }
         Ok(valid == Some(true))
+    }
+
+    /// Reports proof `id`, whose re-execution here did not reproduce it, as fraud (once): an
+    /// invalid verdict sends it to every validator's re-execution.
+    fn report_fraud(&mut self, id: Hash32, p: &ProofRecord) {
+        if !self.voted.insert(id) {
+            return;
+        }
+        let verdict = TxBody::Verdict {
+            proof: id,
+            valid: false,
+        };
+        match self.api.sign_and_submit(&self.key, verdict) {
+            Ok(_) => warn!(
+                proof = %hex::encode(&id[..8]),
+                node = %p.node,
+                "re-execution does not reproduce the proof: fraud reported"
+            ),
+            Err(e) => warn!("verdict not accepted: {e}"),
+        }
     }
 
     /// Makes sure this node holds the model and momentum the open round starts from; returns

@@ -469,6 +469,11 @@ impl Verifier {
             ));
         };
         info!(proof = %hex::encode(&prev_id[..8]), "recomputing a start state no peer served: re-executing the previous segment");
+        // Its end state is not held here (see above): a re-execution remembered as valid kept
+        // it once, but it has been dropped since (`RecentStates`), so re-execute again.
+        if self.replays.get(&prev_id) == Some(&true) {
+            self.replays.remove(&prev_id);
+        }
         match self.reproduce(params, prev_id, &prev)? {
             None => Ok(Start::Unverifiable(
                 "the previous segment cannot be re-executed here".into(),

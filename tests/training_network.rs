@@ -173,6 +173,8 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
             .address()
             .to_string();
         let (mut undrawn_included, mut poison_included, mut chained) = (0, 0, 0);
+        // Shared replay: verdicts on the honest drawn proofs that were verified.
+        let (mut drawn_verified, mut replay_verdicts) = (0, 0);
         let mut losses = Vec::new();
         for r in 0..5 {
             let first = round(&nodes[0], r).await;
@@ -209,7 +211,15 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
                     (Some(false), true) if !orphaned => poison_included += 1,
                     (Some(false), true) => {}
                     (Some(false), false) => undrawn_included += 1,
-                    (Some(true), false) => assert!(!voided, "round {r}: {p}"),
+                    (Some(true), false) => {
+                        assert!(!voided, "round {r}: {p}");
+                        // Four validators of 10: two hold more than a third of the power.
+                        assert_eq!(p["replayers"].as_array().unwrap().len(), 2, "{p}");
+                        if p["status"] == json!("verified") || p["status"] == json!("paid") {
+                            drawn_verified += 1;
+                            replay_verdicts += p["verdicts"].as_array().unwrap().len();
+                        }
+                    }
                     (None, _) => panic!("round {r}: a proof never drawn: {p}"),
                 }
             }
@@ -231,7 +241,14 @@ fn four_validators_aggregate_every_proof_outvote_a_liar_and_tame_a_poisoner() {
         }
         eprintln!(
             "held-out loss per round: {losses:?}; undrawn proofs aggregated: {undrawn_included} \
-             honest, {poison_included} poisoned; {chained} segments continued a previous one"
+             honest, {poison_included} poisoned; {chained} segments continued a previous one; \
+             {replay_verdicts} verdicts on {drawn_verified} verified drawn proofs"
+        );
+        // Each drawn proof was re-executed by its replayers, not by all four validators.
+        assert!(drawn_verified > 0);
+        assert!(
+            replay_verdicts < 4 * drawn_verified,
+            "{replay_verdicts} verdicts on {drawn_verified} drawn proofs: every validator replayed"
         );
         assert!(undrawn_included > 0 && poison_included > 0);
         // Workers carry their inner optimizer across the segments of a round.
@@ -327,10 +344,19 @@ fn rounds_keep_closing_while_a_validator_is_killed_and_it_catches_up_on_restart(
     let rt = rt();
     let open = rt.block_on(async {
         let open = round_now(&nodes[1]).await;
-        // No round waits on one validator: the other three close two more.
+        // No round waits on one validator: the other three close two more. A drawn proof that
+        // fell to the killed validator is verified by its other replayer and, once that is
+        // not enough, by a validator that re-executes it in its place.
         rounds_closed(&nodes[1..], open + 2, Duration::from_secs(240)).await;
         round_now(&nodes[1]).await
     });
+    let stood_in = nodes[1..]
+        .iter()
+        .any(|n| n.log_text().contains("its replayers have not decided it"));
+    assert!(
+        stood_in,
+        "no validator re-executed a proof in the killed replayer's place"
+    );
     nodes[0].start();
     rt.block_on(async {
         rounds_closed(&nodes[..1], open, Duration::from_secs(180)).await;

@@ -37,7 +37,8 @@ use crate::error::ChainError;
 /// record joined the state); newcomer claims (proof records and the training state changed).
 /// v8: segment chains (proofs name their start and end inner states; proof and node records
 /// changed).
-const SCHEMA: &[u8] = b"neuroshard-store-v8";
+/// v9: shared replay (a drawn proof's record names its replayers).
+const SCHEMA: &[u8] = b"neuroshard-store-v9";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

@@ -310,6 +310,9 @@ async function pageProof(hash) {
       ["Layers", `${p.layers[0]}..${p.layers[1]}`], ["Gross", `${p.gross.neuro} NEURO`], ["Reward", `${p.reward.neuro} NEURO`],
       ["Covered by bond", `${p.covered.neuro} NEURO (paid if not drawn)`], ["Paid", `${p.paid.neuro} NEURO`],
       ["Drawn", p.sampled === null ? "not yet" : p.sampled ? (p.drawnInFull ? "yes (window spoiled)" : "yes") : "no"],
+      ...(p.replayers && p.replayers.length
+        ? [["Replayers", h("span", {}, ...p.replayers.flatMap((r, i) => (i ? [", ", addr(r)] : [addr(r)])))]]
+        : []),
       ["Claim", p.newcomer
         ? `newcomer: its bond covered less than half of it, so it is paid only if drawn${p.newcomerChance ? ` (chance ${(Number(p.newcomerChance) * 100).toPrecision(3)}%), reward ÷ chance` : ""}`
         : "bonded"],

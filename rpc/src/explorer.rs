@@ -224,6 +224,8 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         // The chance its newcomer draw had (0 to 1, decimal), once drawn for; null otherwise.
         "newcomerChance": (p.newcomer && p.sampled.is_some())
             .then(|| format!("{:.9}", p.lottery_p as f64 / 18_446_744_073_709_551_616.0)),
+        // The validators a drawn proof's re-execution falls to (more than a third of the power).
+        "replayers": &p.replayers,
         "verdicts": p.verdicts.iter().map(|v| json!({
             "validator": v.validator, "valid": v.valid, "power": v.power
         })).collect::<Vec<_>>(),

@@ -49,6 +49,44 @@ use crate::state::{
 use crate::storage::Storage;
 
 const MIX_DOMAIN: &[u8] = b"neuroshard-draw-mix-v1";
+const REPLAYERS_DOMAIN: &[u8] = b"neuroshard-replayers-v1";
+
+/// Who re-executes drawn proof `id` first: the members of `set` ordered by
+/// `H(seed ‖ id ‖ address)`, as few of them from the front as hold more than a third of the
+/// set's power.
+///
+/// A proof is verified once more than a third of the power calls it valid, and Byzantine
+/// validators hold less than a third, so these replayers are enough to verify an honest proof
+/// and always include an honest validator, whose *invalid* verdict on a fabricated one sends it
+/// to every validator ([`crate::state::ProofRecord::contested`]). The seed is the draw's, which
+/// nobody knew when the proof was committed, so no worker picks the validators that judge it.
+/// With equal powers each validator replays about a third of the drawn work (half with four
+/// validators) instead of all of it.
+pub fn replayers(set: &DrawSet, seed: &Hash32, id: &Hash32) -> Vec<crate::crypto::Address> {
+    let total: u128 = set.0.iter().map(|m| u128::from(m.power)).sum();
+    let mut order: Vec<(Hash32, &DrawMember)> = set
+        .0
+        .iter()
+        .map(|m| {
+            let key = domain_hash(
+                REPLAYERS_DOMAIN,
+                &[&seed[..], &id[..], &m.address.0].concat(),
+            );
+            (key, m)
+        })
+        .collect();
+    order.sort_by_key(|a| a.0);
+    let mut power = 0u128;
+    let mut out = Vec::new();
+    for (_, m) in order {
+        if power * 3 > total {
+            break;
+        }
+        power += u128::from(m.power);
+        out.push(m.address);
+    }
+    out
+}
 
 /// The active validator set now in `ov`, in address order (the set consensus uses for the next
 /// height).
@@ -109,15 +147,7 @@ pub(crate) fn on_block<S: Storage>(
     let enough = u128::from(training.draw.power) * 3 > u128::from(total);
     if enough || training.draw.spoiled || total == 0 {
         let window = std::mem::take(&mut training.draw);
-        maturity::draw_samples(
-            ov,
-            params,
-            &mut training,
-            &window.seed,
-            window.spoiled,
-            window.after,
-            header.time_ms,
-        )?;
+        maturity::draw_samples(ov, params, &mut training, &set, &window, header.time_ms)?;
         training.draw = DrawWindow {
             after: header.height,
             seed: window.seed,
@@ -145,5 +175,54 @@ fn add(window: &mut DrawWindow, set: &DrawSet, chain_id: &str, header: &BlockHea
             }
         }
         None => window.spoiled = true,
+    }
+}
+
+#[cfg(test)]
+mod replayer_tests {
+    use super::*;
+    use crate::crypto::Address;
+    use proptest::prelude::*;
+
+    fn set(powers: &[u64]) -> DrawSet {
+        DrawSet(
+            powers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| DrawMember {
+                    address: Address([i as u8 + 1; 20]),
+                    power: *p,
+                    beacon_key: None,
+                })
+                .collect(),
+        )
+    }
+
+    proptest! {
+        /// The replayers hold more than a third of the power, and without the last of them
+        /// they would not: enough to verify, and no more.
+        #[test]
+        fn replayers_are_the_fewest_that_hold_more_than_a_third(
+            powers in proptest::collection::vec(1u64..1_000, 1..40),
+            seed in any::<[u8; 32]>(),
+            id in any::<[u8; 32]>(),
+        ) {
+            let set = set(&powers);
+            let total: u128 = powers.iter().map(|p| u128::from(*p)).sum();
+            let chosen = replayers(&set, &seed, &id);
+            let power_of = |a: &Address| {
+                u128::from(set.0.iter().find(|m| m.address == *a).unwrap().power)
+            };
+            let held: u128 = chosen.iter().map(power_of).sum();
+            prop_assert!(held * 3 > total);
+            let without_last = held - power_of(chosen.last().unwrap());
+            prop_assert!(without_last * 3 <= total);
+            prop_assert_eq!(&chosen, &replayers(&set, &seed, &id));
+        }
+    }
+
+    #[test]
+    fn an_empty_set_has_no_replayers() {
+        assert!(replayers(&DrawSet::default(), &[0; 32], &[1; 32]).is_empty());
     }
 }

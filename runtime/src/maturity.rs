@@ -6,8 +6,8 @@
 //! with the chance the newcomer budget allows: [`crate::lottery`]), drawn when the
 //! first draw window opened after its block closes ([`crate::draw`]: validators' beacon
 //! signatures that nobody could know, or choose among, when the proof was committed). A sampled
-//! proof is paid only after more than two thirds of validator power verified it; until then it
-//! waits window after window.
+//! proof is paid only after more than a third of validator power verified it (its
+//! [`crate::draw::replayers`] hold that much); until then it waits window after window.
 //!
 //! What a matured proof mints is [`payout`]: the reward if it was checked (scaled up if it was
 //! drawn: by `1/p` for a newcomer claim), else only the part its wallet's bond covered
@@ -26,8 +26,8 @@ use crate::overlay::Overlay;
 use crate::params::Params;
 use crate::rewards;
 use crate::state::{
-    keys, Account, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, RewardCurve, Supply,
-    TrainingState,
+    keys, Account, DrawSet, DrawWindow, MaturityEntry, NodeRecord, ProofRecord, ProofStatus,
+    RewardCurve, Supply, TrainingState,
 };
 use crate::storage::Storage;
 
@@ -56,19 +56,20 @@ pub fn is_sampled(seed: &Hash32, id: &Hash32, sample_bps: u16) -> bool {
     u64::from_le_bytes(first) % 10_000 < u64::from(sample_bps)
 }
 
-/// Draws the sampling of every queued proof accepted at or before block `after`, from `seed`
-/// (a closed draw window's, see [`crate::draw`]) at block time `now_ms`: bonded claims at the
-/// genesis rate (every one in a `spoiled` window), newcomer claims with the chance the newcomer
-/// budget allows ([`crate::lottery`]).
+/// Draws the sampling of every queued proof accepted at or before the closed draw `window`'s
+/// `after` block, from its seed (see [`crate::draw`]) at block time `now_ms`: bonded claims at
+/// the genesis rate (every one in a spoiled window), newcomer claims with the chance the
+/// newcomer budget allows ([`crate::lottery`]). A drawn proof gets its replayers from the
+/// window's validator set `set` ([`crate::draw::replayers`]).
 pub(crate) fn draw_samples<S: Storage>(
     ov: &mut Overlay<'_, S>,
     params: &Params,
     training: &mut TrainingState,
-    seed: &Hash32,
-    spoiled: bool,
-    after: u64,
+    set: &DrawSet,
+    window: &DrawWindow,
     now_ms: u64,
 ) -> Result<(), StorageError> {
+    let (seed, spoiled, after) = (&window.seed, window.spoiled, window.after);
     training.sample_head = training.sample_head.max(training.queue_head);
     // The window's newcomer claims share one chance, so count their batches first.
     let mut newcomers = 0u64;
@@ -106,6 +107,9 @@ pub(crate) fn draw_samples<S: Storage>(
             };
             proof.sampled = Some(drawn);
             proof.drawn_in_full = drawn && spoiled;
+            if drawn {
+                proof.replayers = crate::draw::replayers(set, seed, &id);
+            }
             if !drawn {
                 // The gamble is over: undrawn, it will pay `covered`; its collateral is free.
                 let account_key = keys::account(&proof.wallet);

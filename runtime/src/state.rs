@@ -327,8 +327,8 @@ pub struct ProofRecord {
     pub status: ProofStatus,
     pub verdicts: Vec<VerdictRecord>,
     /// Drawn for re-execution? Decided when the first draw window opened after its block
-    /// closes ([`crate::draw`]). A sampled proof is paid only once more than two thirds of
-    /// validator power has verified it.
+    /// closes ([`crate::draw`]). A sampled proof is paid only once more than a third of
+    /// validator power has verified it (so at least one honest validator reproduced it).
     pub sampled: Option<bool>,
     /// Drawn because its draw window was spoiled (every proof in it drawn), not by the seed:
     /// verified, it pays its reward unscaled (`maturity::payout`), so that spoiling a window
@@ -340,6 +340,11 @@ pub struct ProofRecord {
     /// A newcomer claim's chance of being drawn, a fraction of 2^64 (0 before its draw and for
     /// other claims): drawn by the seed and verified, it pays `reward / p`.
     pub lottery_p: u64,
+    /// The validators a drawn proof's re-execution falls to ([`crate::draw::replayers`]): the
+    /// fewest, in an order the draw's seed picks, that hold more than a third of the draw set's
+    /// power. Others re-execute it only if it is disputed or still undecided long after its
+    /// draw (`ARCHITECTURE.md`, "Shared replay"). Empty before the draw and for undrawn proofs.
+    pub replayers: Vec<Address>,
 }
 
 impl ProofRecord {

@@ -310,3 +310,151 @@ fn a_spoiled_window_pays_honest_proofs_their_reward_unscaled() {
     assert_eq!(minted, rewards);
     c.assert_supply_invariant();
 }
+
+/// Honest blocks until `ids` are drawn.
+fn until_drawn(c: &mut Chain, ids: &[Hash32]) {
+    for _ in 0..40 {
+        if sampled(c, ids).iter().all(Option::is_some) {
+            return;
+        }
+        c.block(1_000, &[]);
+    }
+    panic!("not drawn in 40 blocks");
+}
+
+/// Every drawn proof falls to the fewest validators, in an order its draw picks, that hold more
+/// than a third of the power; their verdicts alone verify it, and no two proofs need fall to
+/// the same ones.
+#[test]
+fn a_drawn_proof_falls_to_replayers_holding_more_than_a_third_of_the_power() {
+    let mut c = four_validators(10_000);
+    let ids = proofs_in_one_block(&mut c, 12);
+    until_drawn(&mut c, &ids);
+    let mut sets = std::collections::BTreeSet::new();
+    for id in &ids {
+        let p = c.ledger.proof(id).unwrap().unwrap();
+        assert_eq!(p.sampled, Some(true));
+        // Four validators of 10: 10 of 40 is not more than a third, 20 is.
+        assert_eq!(p.replayers.len(), 2, "{:?}", p.replayers);
+        assert!(p
+            .replayers
+            .iter()
+            .all(|r| c.validators.iter().any(|v| v.address() == *r)));
+        sets.insert(p.replayers.clone());
+    }
+    assert!(
+        sets.len() > 1,
+        "twelve proofs all fell to the same two validators"
+    );
+    // Each validator re-executes about half the drawn work, not all of it.
+    for v in &c.validators {
+        let mine = ids
+            .iter()
+            .filter(|id| {
+                c.ledger
+                    .proof(id)
+                    .unwrap()
+                    .unwrap()
+                    .replayers
+                    .contains(&v.address())
+            })
+            .count();
+        assert!(mine < ids.len(), "{mine} of {}", ids.len());
+    }
+    c.verify_drawn();
+    for id in &ids {
+        let p = c.ledger.proof(id).unwrap().unwrap();
+        assert_eq!(p.status, state::ProofStatus::Verified);
+        assert_eq!(p.verdicts.len(), 2);
+    }
+}
+
+/// The attack shared replay invites: a worker colluding with a validator that holds less than
+/// a third of the power. The colluder's *valid* cannot verify a fabricated claim; the honest
+/// replayer's *invalid* sends it to every validator, which proves the fraud and slashes the
+/// colluder for its verdict.
+#[test]
+fn a_validator_under_a_third_cannot_verify_a_fabricated_claim_for_its_worker() {
+    let mut c = four_validators(10_000);
+    // Every validator holds a balance its false verdict can be taken from.
+    for v in c.validators.clone() {
+        c.earn(&v, Amount::neuro(50));
+    }
+    let ids = proofs_in_one_block(&mut c, 8);
+    until_drawn(&mut c, &ids);
+    let id = ids[0];
+    let p = c.ledger.proof(&id).unwrap().unwrap();
+    let colluder = c
+        .validators
+        .iter()
+        .find(|v| p.replayers.contains(&v.address()))
+        .unwrap()
+        .clone();
+    let before = c.balance(&colluder.address());
+    let r = c.ok(c.sign(
+        &colluder,
+        TxBody::Verdict {
+            proof: id,
+            valid: true,
+        },
+    ));
+    assert_eq!(r.result, Ok(()));
+    let p = c.ledger.proof(&id).unwrap().unwrap();
+    assert_eq!(
+        p.status,
+        state::ProofStatus::Pending,
+        "10 of 40 verified it"
+    );
+    // The other replayer is honest: the claim does not reproduce.
+    let honest = p
+        .replayers
+        .iter()
+        .find(|r| **r != colluder.address())
+        .copied()
+        .unwrap();
+    let honest = c
+        .validators
+        .iter()
+        .find(|v| v.address() == honest)
+        .unwrap()
+        .clone();
+    let r = c.ok(c.sign(
+        &honest,
+        TxBody::Verdict {
+            proof: id,
+            valid: false,
+        },
+    ));
+    assert_eq!(r.result, Ok(()));
+    let p = c.ledger.proof(&id).unwrap().unwrap();
+    assert!(
+        p.contested(c.time_ms, c.params().bond_period_ms),
+        "every validator now re-executes it"
+    );
+    // The validators outside the replayers re-execute it too: 30 of 40 call it invalid.
+    let others: Vec<SecretKey> = c
+        .validators
+        .iter()
+        .filter(|v| !p.replayers.contains(&v.address()))
+        .cloned()
+        .collect();
+    for v in &others {
+        let r = c.ok(c.sign(
+            v,
+            TxBody::Verdict {
+                proof: id,
+                valid: false,
+            },
+        ));
+        assert_eq!(r.result, Ok(()));
+    }
+    let p = c.ledger.proof(&id).unwrap().unwrap();
+    assert_eq!(p.status, state::ProofStatus::Voided);
+    assert_eq!(p.paid, Amount::ZERO);
+    let penalty = c.params().false_verdict_penalty;
+    assert_eq!(
+        c.balance(&colluder.address()),
+        before.checked_sub(penalty).unwrap()
+    );
+    c.assert_supply_invariant();
+}

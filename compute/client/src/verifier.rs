@@ -4,17 +4,25 @@
 //! * **Sampling.** The ledger draws which proofs are re-executed (`verify_sample_bps`, seeded by
 //!   validators' beacon signatures collected after the proof was committed; see
 //!   `neuroshard_runtime::draw`);
-//!   a drawn proof is paid only after more than two thirds of validator power verified it. A proof
-//!   that any validator called invalid is re-executed by every validator.
+//!   a drawn proof is paid only after more than a third of validator power verified it.
+//! * **Shared replay.** A drawn proof falls to its *replayers*, the fewest validators (in an
+//!   order the draw picks) that hold more than a third of the power
+//!   (`neuroshard_runtime::draw::replayers`): only they re-execute it. Enough to verify an
+//!   honest proof, and always one honest validator among them, whose *invalid* sends a
+//!   fabricated one to everyone: a proof that any validator called invalid is re-executed by
+//!   every validator. A drawn proof still undecided long after this validator saw it drawn (a
+//!   replayer is down) is re-executed here too ([`fallback_after`]). Other validators take a
+//!   verified proof's pseudo-gradient from peers, like an undrawn one's.
 //! * **Re-execution** replays the segment on CPU with one thread from the start state the proof
 //!   names (the round's weights with fresh moments, or the end state of the node's previous
 //!   segment of the round: held, fetched from peers, else recomputed by re-executing that
 //!   segment) and compares the pseudo-gradient blob's and the end state's hashes with the
 //!   proof's ([`neuroshard_compute::ponw::replay`]); what reproduces is kept to serve to peers.
-//! * **Pseudo-gradients of undrawn proofs** are fetched from peers as the blobs the proofs name
-//!   (verified against that hash while streaming), as soon as the ledger has drawn the proof.
+//! * **Pseudo-gradients of undrawn proofs** (and of drawn ones other validators verified) are
+//!   fetched from peers as the blobs the proofs name (verified against that hash while
+//!   streaming), as soon as the ledger has drawn (or verified) the proof.
 //! * **Rounds.** Once a committed block is past the open round's deadline (its training proofs
-//!   are frozen) and every drawn proof of it has been re-executed here, this validator computes
+//!   are frozen) and every drawn proof of it has been decided, this validator computes
 //!   the round's result by the rule in [`neuroshard_runtime::round`]: the pseudo-gradients it
 //!   holds of the round's non-voided proofs (less those that continue a left-out segment), drawn
 //!   or not, in acceptance order, each worker's chain of segments summed into one update (an undrawn proof
@@ -76,6 +84,10 @@ struct Verifier {
     states: RecentStates,
     /// The pseudo-gradient blobs of the open round's undrawn proofs, as fetched from peers.
     gradients: HashMap<Hash32, Gradient>,
+    /// Drawn proofs that fell to other validators, and when this one saw each drawn: re-executed
+    /// here only if disputed, or still undecided past [`fallback_after`]. Entries leave once
+    /// their proof is decided, so this holds at most the proofs still waiting for a verdict.
+    others: HashMap<Hash32, Instant>,
     /// The round this validator last attested, and when (retried if it does not land).
     attested: Option<(u64, Instant)>,
     /// The open round this validator last failed to catch up to, and when (retried later).
@@ -117,6 +129,7 @@ pub fn run(
         replays: HashMap::new(),
         states: RecentStates::new(8),
         gradients: HashMap::new(),
+        others: HashMap::new(),
         attested: None,
         catch_up_failed: None,
         diloco,
@@ -161,6 +174,7 @@ impl Verifier {
             return Ok(()); // nothing of the open round can be re-executed without its model
         }
         let top = self.api.status().height;
+        let me = self.key.address();
         // Proofs of block h are drawn (or not) by the ledger in block h+1.
         'blocks: while self.next_height < top {
             let h = self.next_height;
@@ -179,13 +193,19 @@ impl Verifier {
                 };
                 match record.sampled {
                     None if record.status == ProofStatus::Pending => break 'blocks,
-                    Some(true) => self.check(params, id)?,
+                    Some(true) if record.replayers.contains(&me) || record.replayers.is_empty() => {
+                        self.check(params, id)?
+                    }
+                    Some(true) => {
+                        self.others.entry(id).or_insert_with(Instant::now);
+                    }
                     _ => {}
                 }
             }
             self.next_height += 1;
         }
         self.check_disputes(params)?;
+        self.check_others(params)?;
         self.fetch_gradients(params)?;
         self.maybe_attest_round(params)
     }
@@ -265,6 +285,29 @@ impl Verifier {
         })?;
         for id in disputed {
             if !self.voted.contains(&id) {
+                self.check(params, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drawn proofs that fell to other validators: forgotten once decided (or disputed, which
+    /// [`Self::check_disputes`] takes), re-executed here once [`fallback_after`] has passed
+    /// without a decision, so a replayer that is down delays a proof but never stalls it.
+    fn check_others(&mut self, params: &Params) -> anyhow::Result<()> {
+        let now = self.api.with_chain(|c| c.ledger().last_block_time_ms());
+        let waiting: Vec<(Hash32, Instant)> = self.others.iter().map(|(k, v)| (*k, *v)).collect();
+        for (id, since) in waiting {
+            let p = self.api.with_chain(|c| c.ledger().proof(&id))?;
+            let Some(p) = p.filter(|p| {
+                p.status == ProofStatus::Pending && !p.contested(now, params.bond_period_ms)
+            }) else {
+                self.others.remove(&id);
+                continue;
+            };
+            if since.elapsed() >= fallback_after(&self.stats, p.batches) {
+                info!(proof = %hex::encode(&id[..8]), "its replayers have not decided it: re-executing it here");
+                self.others.remove(&id);
                 self.check(params, id)?;
             }
         }
@@ -767,9 +810,13 @@ impl Verifier {
             let orphaned = p
                 .previous_segment
                 .is_some_and(|prev| left_out.contains(&prev));
+            let replayed_here = self.replays.contains_key(id);
             let have = if p.status == ProofStatus::Voided || orphaned {
                 Some(false)
-            } else if !by_blob(p) {
+            } else if replayed_here || !by_blob(p) {
+                if p.sampled == Some(true) && p.status == ProofStatus::Pending && !replayed_here {
+                    return Ok(()); // its replayers have not decided it yet
+                }
                 Some(self.reproduce(params, *id, p)? == Some(true))
             } else {
                 match self.gradients.get(id) {
@@ -832,7 +879,7 @@ impl Verifier {
         let drawn = proofs
             .iter()
             .zip(&flags)
-            .filter(|((_, p), f)| **f && p.as_ref().is_some_and(|p| !by_blob(p)))
+            .filter(|((id, _), f)| **f && self.replays.contains_key(id))
             .count();
         let outer = OuterOptimizer::resume(&self.diloco, momentum);
         let outcome = segment::close_round(&start, &updates, rule_of(params, n), outer)?;
@@ -905,10 +952,33 @@ enum Gradient {
     Refused,
 }
 
-/// Whether proof `p`'s pseudo-gradient comes to a validator as a fetched blob (an undrawn,
-/// undisputed proof) rather than from its own re-execution.
+/// Whether proof `p`'s pseudo-gradient may come to a validator as a fetched blob rather than
+/// from its own re-execution: an undrawn, undisputed proof, or a drawn one that more than a
+/// third of the power verified (so an honest validator reproduced its blob) and nobody
+/// called invalid.
 fn by_blob(p: &ProofRecord) -> bool {
-    p.sampled == Some(false) && p.verdicts.is_empty()
+    match p.sampled {
+        Some(false) => p.verdicts.is_empty(),
+        Some(true) => {
+            matches!(p.status, ProofStatus::Verified | ProofStatus::Paid)
+                && p.verdicts.iter().all(|v| v.valid)
+        }
+        None => false,
+    }
+}
+
+/// How long a validator waits for the replayers of a drawn proof of `batches` batches to
+/// decide it before it re-executes the proof itself: half a minute (a verdict's way onto the
+/// chain), plus three times as long as this validator's own re-executions have taken per
+/// batch (one second per batch before its first), so that a slow but live replayer is not
+/// raced.
+fn fallback_after(stats: &VerifierStats, batches: u64) -> Duration {
+    let per_batch = if stats.replayed_batches > 0 {
+        stats.replay_secs / stats.replayed_batches as f64
+    } else {
+        1.0
+    };
+    Duration::from_secs(30) + Duration::from_secs_f64(3.0 * per_batch * batches as f64)
 }
 
 enum Replay {

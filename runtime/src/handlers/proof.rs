@@ -213,6 +213,7 @@ pub(super) fn submit_proof<S: Storage>(
             drawn_in_full: false,
             newcomer,
             lottery_p: 0,
+            replayers: Vec::new(),
         },
     );
     let round_key = keys::round(training.round);

@@ -6,12 +6,15 @@
 //! *invalid*, fraud is proven: the proof's pending reward is voided (it was never minted), the
 //! node's wallet forfeits its whole reward bond and pays `fraud_penalty` (from its balance, stake
 //! and unbonding stake, then from its node's other pending rewards), the validators who found it
-//! share `reporter_share_bps` of what was taken and the rest is destroyed. When more than two
-//! thirds says *valid*, the proof is verified. A paid proof still takes *invalid* verdicts for a
-//! bond period after payment, so fraud found late claws back what the bond holds. Either way,
-//! each validator that voted against the two-thirds outcome loses `false_verdict_penalty` (from
-//! stake first), destroyed. Nothing is paid out that was not taken, so `minted - burned -
-//! slashed` keeps equal to what accounts hold.
+//! share `reporter_share_bps` of what was taken and the rest is destroyed. When more than a
+//! *third* says *valid*, the proof is verified: Byzantine validators hold less than a third, so
+//! at least one honest validator reproduced it, and an honest validator never calls a
+//! fabricated proof valid. This is what lets a drawn proof's re-execution fall to its
+//! [`crate::draw::replayers`] alone instead of to every validator. A paid proof still takes
+//! *invalid* verdicts for a bond period after payment, so fraud found late claws back what the
+//! bond holds. Either way, each validator that voted against the outcome loses
+//! `false_verdict_penalty` (from stake first), destroyed. Nothing is paid out that was not
+//! taken, so `minted - burned - slashed` keeps equal to what accounts hold.
 
 use crate::amount::Amount;
 use crate::crypto::{Address, Hash32};
@@ -68,10 +71,10 @@ pub(super) fn verdict<S: Storage>(
             .sum()
     };
     let (yes, no) = (tally(true), tally(false));
-    if no * 3 > total * 2 {
+    if fraud_proven(no, total) {
         prove_fraud(ctx, proof_id, &mut proof)?;
         overrule(ctx, proof_id, &proof, true)?;
-    } else if yes * 3 > total * 2 && proof.status == ProofStatus::Pending {
+    } else if verified(yes, total) && proof.status == ProofStatus::Pending {
         proof.status = ProofStatus::Verified;
         let mut account = ctx.account(&proof.wallet)?;
         crate::bond::release_collateral(&mut account, &mut proof);
@@ -81,6 +84,17 @@ pub(super) fn verdict<S: Storage>(
     }
     ctx.put_proof(&proof_id, &proof);
     Ok(())
+}
+
+/// Fraud is proven when more than two thirds of the active power calls a proof invalid.
+fn fraud_proven(invalid_power: u128, total_power: u128) -> bool {
+    invalid_power * 3 > total_power * 2
+}
+
+/// A proof is verified when more than a third of the active power calls it valid: more than
+/// Byzantine validators hold, so an honest validator reproduced it.
+fn verified(valid_power: u128, total_power: u128) -> bool {
+    valid_power * 3 > total_power
 }
 
 /// Voids the proof's reward and penalises its wallet.
@@ -147,7 +161,7 @@ fn prove_fraud<S: Storage>(
     Ok(())
 }
 
-/// Penalises every validator whose verdict disagrees with the two-thirds outcome
+/// Penalises every validator whose verdict disagrees with the outcome
 /// (`fraud = true`: those who called it valid).
 fn overrule<S: Storage>(
     ctx: &mut Ctx<'_, '_, S>,

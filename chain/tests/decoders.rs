@@ -141,3 +141,53 @@ fn valid_encodings_still_decode() {
     assert!(Block::decode(&valid_block()).is_ok());
     assert!(Genesis::from_json(include_str!("../../genesis/dev.json")).is_ok());
 }
+
+/// The valid encodings the mutations above start from, as the seed corpus of the coverage-
+/// guided fuzz targets (`fuzz/`): each seed decodes, and with `NEUROSHARD_FUZZ_SEEDS=DIR` set
+/// (`scripts/fuzz` sets it) they are written under `DIR/<target>/`.
+#[test]
+fn fuzz_seeds_decode() {
+    use malachitebft_app_channel::app::types::core::Round;
+    use neuroshard_chain::consensus::context::{Height, ValidatorAddress};
+    let codec = WireCodec::default();
+    let parts = [
+        ProposalPart::Init {
+            height: Height(3),
+            round: Round::new(0),
+            pol_round: Round::Nil,
+            proposer: ValidatorAddress(Address([1; 20])),
+        },
+        ProposalPart::Data(Bytes::from(valid_block())),
+        ProposalPart::Fin {
+            signature: SecretKey::from_entropy([1; 32]).sign_digest(&[7; 32]),
+        },
+    ];
+    let mut consensus = vec![codec.encode(&BlockHash([9; 32])).unwrap().to_vec()];
+    for part in &parts {
+        let bytes = codec.encode(part).unwrap();
+        let back: ProposalPart = codec.decode(bytes.clone()).unwrap();
+        assert_eq!(&back, part);
+        consensus.push(bytes.to_vec());
+    }
+    let seeds: [(&str, Vec<Vec<u8>>); 4] = [
+        ("transaction", vec![valid_tx()]),
+        ("block", vec![valid_block()]),
+        ("consensus", consensus),
+        (
+            "genesis",
+            vec![include_bytes!("../../genesis/dev.json").to_vec()],
+        ),
+    ];
+    assert!(SignedTransaction::decode(&seeds[0].1[0]).is_ok());
+    assert!(Block::decode(&seeds[1].1[0]).is_ok());
+    let Some(dir) = std::env::var_os("NEUROSHARD_FUZZ_SEEDS") else {
+        return;
+    };
+    for (target, inputs) in seeds {
+        let dir = std::path::Path::new(&dir).join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, input) in inputs.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), input).unwrap();
+        }
+    }
+}

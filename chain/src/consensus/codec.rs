@@ -190,8 +190,8 @@ pub(crate) enum WirePart {
     },
 }
 
-pub(crate) fn part_to_wire(p: &ProposalPart) -> Option<WirePart> {
-    Some(match p {
+pub(crate) fn part_to_wire(p: &ProposalPart) -> WirePart {
+    match p {
         ProposalPart::Init {
             height,
             round,
@@ -207,7 +207,7 @@ pub(crate) fn part_to_wire(p: &ProposalPart) -> Option<WirePart> {
         ProposalPart::Fin { signature } => WirePart::Fin {
             signature: *signature,
         },
-    })
+    }
 }
 
 fn part_from_wire(w: WirePart) -> Result<ProposalPart, CodecError> {
@@ -474,7 +474,7 @@ impl Codec<StreamMessage<ProposalPart>> for WireCodec {
             stream_id: msg.stream_id.to_bytes().to_vec(),
             sequence: msg.sequence,
             part: match &msg.content {
-                StreamContent::Data(p) => part_to_wire(p),
+                StreamContent::Data(p) => Some(part_to_wire(p)),
                 StreamContent::Fin => None,
             },
         })

@@ -96,9 +96,7 @@ pub fn streamed_block_digest(
 }
 
 fn part_digest(chain_id: &str, part: &ProposalPart) -> Hash32 {
-    let bytes = super::codec::part_to_wire(part)
-        .and_then(|w| borsh::to_vec(&(chain_id, w)).ok())
-        .unwrap_or_default();
+    let bytes = borsh::to_vec(&(chain_id, super::codec::part_to_wire(part))).unwrap_or_default();
     domain_hash(b"neuroshard-proposal-part-v1", &bytes)
 }
 

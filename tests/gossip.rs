@@ -64,6 +64,7 @@ fn registration(seed: u8) -> (Vec<u8>, SecretKey) {
         TxBody::RegisterNode {
             node_key: node.public_key(),
             node_signature: consent,
+            expires_ms: registration_expiry_now(),
         },
     );
     (tx, node)

@@ -420,6 +420,7 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             TxBody::RegisterNode {
                 node_key: worker.public_key(),
                 node_signature: consent,
+                expires_ms: registration_expiry_now(),
             },
         );
         client.send_raw_transaction(&reg).await.unwrap();

@@ -66,6 +66,10 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
         TxBody::RegisterNode {
             node_key: node.public_key(),
             node_signature: consent,
+            expires_ms: neuroshard_runtime::tx::registration_expiry(
+                chain.ledger().params(),
+                chain.ledger().last_block_time_ms(),
+            ),
         },
     );
     let b = next_block(chain, &[reg], 1_000);

@@ -264,8 +264,13 @@ fn tx_json(tx: &SignedTransaction) -> Value {
             amount: a,
             purpose,
         } => json!({"to": to, "amount": amount(*a), "purpose": format!("{purpose:?}")}),
-        TxBody::RegisterNode { node_key, .. } => {
-            json!({"node": node_key.address(), "nodeKey": node_key.to_string()})
+        TxBody::RegisterNode {
+            node_key,
+            expires_ms,
+            ..
+        } => {
+            json!({"node": node_key.address(), "nodeKey": node_key.to_string(),
+                "expiresMs": expires_ms})
         }
         TxBody::SubmitProof(p) => json!({
             "role": format!("{:?}", p.role),

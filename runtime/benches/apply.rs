@@ -82,7 +82,6 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
     };
     let wallets: Vec<SecretKey> = (0..WALLETS).map(|i| key(b"bench-wallet", i)).collect();
     let nodes: Vec<SecretKey> = (0..NODES).map(|i| key(b"bench-node", i)).collect();
-    let mut nonces = vec![0u64; WALLETS];
     let registrations = nodes
         .iter()
         .enumerate()
@@ -95,9 +94,14 @@ fn setup() -> (Setup, Vec<SecretKey>, Vec<SecretKey>) {
             let body = TxBody::RegisterNode {
                 node_key: node.public_key(),
                 node_signature: consent,
+                expires_ms: neuroshard_runtime::tx::registration_expiry(
+                    s.ledger.params(),
+                    s.time_ms,
+                ),
             };
-            nonces[w] += 1;
-            s.tx(&wallets[w], nonces[w] - 1, Amount::ZERO, body)
+            // A wallet without an account registers at nonce 0 every time: a free
+            // registration leaves no account behind.
+            s.tx(&wallets[w], 0, Amount::ZERO, body)
         })
         .collect();
     s.block(1_000, registrations);

@@ -68,6 +68,12 @@ impl<S: Storage> Ctx<'_, '_, S> {
         Ok(self.ov.get(&keys::account(a))?.unwrap_or_default())
     }
 
+    /// Whether `a` has an account record (a wallet that never received, staked or sent anything
+    /// but free registrations has none).
+    pub fn account_exists(&self, a: &Address) -> Result<bool, StorageError> {
+        Ok(self.ov.get::<Account>(&keys::account(a))?.is_some())
+    }
+
     pub fn put_account(&mut self, a: &Address, account: &Account) {
         self.ov.put(keys::account(a), account);
     }

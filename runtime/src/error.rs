@@ -90,6 +90,12 @@ pub enum TxError {
     NodeAlreadyRegistered(Address),
     #[error("this block already registered {max} nodes (the most one block takes): try the next")]
     RegistrationsFull { max: u32 },
+    #[error("registration valid until block time {expires_ms} ms, in a block at {block_time_ms} ms: it must expire at or after the block and before {latest_ms} ms (one registration TTL later)")]
+    RegistrationOutOfTime {
+        expires_ms: u64,
+        block_time_ms: u64,
+        latest_ms: u64,
+    },
     #[error("a node key must differ from its wallet key")]
     NodeKeyIsWallet,
     #[error("{0} is not a validator")]

@@ -9,7 +9,7 @@ use crate::handlers;
 use crate::overlay::Overlay;
 use crate::receipt::{Event, Receipt};
 use crate::storage::Storage;
-use crate::tx::VerifiedTx;
+use crate::tx::{TxBody, VerifiedTx};
 
 /// Applies `tx`. `Err` means the transaction is invalid here (wrong chain, nonce, unpayable fee)
 /// and must not be in a block: nothing was written. `Ok` receipts always charged the fee and used
@@ -66,6 +66,10 @@ pub(crate) fn deliver<S: Storage>(
             available: account.balance,
         })?;
     account.nonce = account.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+    if matches!(t.body, TxBody::RegisterNode { .. }) {
+        let existed = ctx.account_exists(&sender)?;
+        return register_all_or_nothing(&mut ctx, tx, existed.then_some(account));
+    }
 
     // From here on the transaction is in the block: check_and_execute in a fork.
     ctx.ov.begin_fork();
@@ -100,6 +104,46 @@ pub(crate) fn deliver<S: Storage>(
         result,
         events,
     })
+}
+
+/// A registration is all or nothing. One that cannot take effect is invalid (never in a block,
+/// no nonce used), so replaying a registration is refused, never recorded: while its node is
+/// registered the handler refuses it (`NodeAlreadyRegistered`), and by the time the node could
+/// lapse the registration has expired. And a wallet with no account registers a node without
+/// getting one: registrations are free, so a record (even just a nonce) per fresh wallet would
+/// let anyone grow every validator's state forever. Its nonce stays 0 (it paid no fee: it has
+/// nothing to pay with). `account` is the sender's account after this transaction's nonce and
+/// fee, if it had one.
+fn register_all_or_nothing<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    tx: &VerifiedTx,
+    account: Option<crate::state::Account>,
+) -> Result<Receipt, TxError> {
+    let (sender, fee) = (tx.sender(), tx.tx().fee);
+    ctx.ov.begin_fork();
+    let mut outcome = Ok(());
+    if let Some(account) = &account {
+        ctx.put_account(&sender, account);
+        outcome = pay_fee(ctx, sender, ctx.env.header.proposer, fee);
+    }
+    let outcome = outcome.and_then(|()| handlers::execute(ctx, tx));
+    match outcome {
+        Ok(()) => {
+            ctx.ov.commit_fork();
+            Ok(Receipt {
+                tx_hash: tx.hash(),
+                sender,
+                fee: if account.is_some() { fee } else { Amount::ZERO },
+                result: Ok(()),
+                events: std::mem::take(&mut ctx.events),
+            })
+        }
+        Err(e) => {
+            ctx.ov.discard_fork();
+            ctx.events.clear();
+            Err(e)
+        }
+    }
 }
 
 fn pay_fee<S: Storage>(

@@ -38,10 +38,15 @@ pub enum TxBody {
     Transfer { to: Address, amount: Amount },
     /// Signed by a wallet: pay the rewards of the node holding `node_key` to this wallet.
     /// `node_signature` is the node key's signature over [`node_registration_digest`], proving the
-    /// node consents (nobody can claim someone else's node).
+    /// node consents (nobody can claim someone else's node). Valid only in blocks up to block
+    /// time `expires_ms`, which must come before `registration_ttl_ms` has passed (see
+    /// [`registration_expiry`]): a wallet with no account registers without leaving one (its
+    /// nonce stays 0), so it is the expiry, together with the node record while it lives, that
+    /// keeps anyone from replaying the registration once its node has lapsed.
     RegisterNode {
         node_key: PublicKey,
         node_signature: Signature,
+        expires_ms: u64,
     },
     /// Signed by a registered node key: a Proof of Neural Work.
     SubmitProof(Proof),
@@ -202,6 +207,7 @@ impl SignedTransaction {
             TxBody::RegisterNode {
                 node_key,
                 node_signature,
+                ..
             } => {
                 if node_key.address() == sender {
                     return Err(TxError::NodeKeyIsWallet);
@@ -238,6 +244,13 @@ impl SignedTransaction {
             sender,
         })
     }
+}
+
+/// The `expires_ms` a registration built when the last block's time was `last_block_ms` should
+/// carry: half a registration TTL later, so that it is valid wherever it is included within
+/// that time, and expired before its node could lapse.
+pub fn registration_expiry(params: &crate::params::Params, last_block_ms: u64) -> u64 {
+    last_block_ms.saturating_add(params.registration_ttl_ms / 2)
 }
 
 /// What a node key signs to consent to paying `wallet` on `chain_id`.

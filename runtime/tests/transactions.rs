@@ -81,8 +81,9 @@ fn overdraft_fails_charges_only_the_fee_and_is_refused_by_check_tx() {
     );
     assert_eq!(
         c.nonce(&alice),
-        2,
-        "registration and the failed transfer used nonces"
+        1,
+        "the failed transfer used a nonce (the free registration, from a wallet without an \
+         account, left none)"
     );
     c.assert_supply_invariant();
 }
@@ -159,8 +160,8 @@ fn authentication_errors() {
     assert_eq!(
         c.apply(tx).unwrap_err(),
         TxError::NonceReplayed {
-            expected: 2,
-            got: 1
+            expected: 1,
+            got: 0
         }
     );
     let future = Transaction {
@@ -173,7 +174,7 @@ fn authentication_errors() {
     assert_eq!(
         c.apply(future).unwrap_err(),
         TxError::NonceFromFuture {
-            expected: 2,
+            expected: 1,
             got: 9
         }
     );
@@ -181,7 +182,7 @@ fn authentication_errors() {
     // Fee below minimum.
     let cheap = Transaction {
         chain_id: CHAIN.into(),
-        nonce: 2,
+        nonce: c.nonce(&alice),
         fee: Amount(1),
         body,
     }
@@ -284,6 +285,7 @@ fn node_registration_needs_the_node_s_consent_and_happens_once() {
         TxBody::RegisterNode {
             node_key: node.public_key(),
             node_signature: fake,
+            expires_ms: c.registration_expiry(),
         },
     );
     assert_eq!(
@@ -297,6 +299,7 @@ fn node_registration_needs_the_node_s_consent_and_happens_once() {
         TxBody::RegisterNode {
             node_key: node.public_key(),
             node_signature: consent_for_wallet,
+            expires_ms: c.registration_expiry(),
         },
     );
     assert_eq!(
@@ -315,11 +318,14 @@ fn node_registration_needs_the_node_s_consent_and_happens_once() {
         TxBody::RegisterNode {
             node_key: node.public_key(),
             node_signature: again,
+            expires_ms: c.registration_expiry(),
         },
     );
+    // The wallet has no account (a free registration leaves none), so a registration that
+    // cannot take effect is invalid rather than included.
     assert_eq!(
-        c.apply(dup).unwrap().result,
-        Err(TxError::NodeAlreadyRegistered(node.address()))
+        c.apply(dup).unwrap_err(),
+        TxError::NodeAlreadyRegistered(node.address())
     );
 
     let own = wallet.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
@@ -328,6 +334,7 @@ fn node_registration_needs_the_node_s_consent_and_happens_once() {
         TxBody::RegisterNode {
             node_key: wallet.public_key(),
             node_signature: own,
+            expires_ms: c.registration_expiry(),
         },
     );
     assert_eq!(selfish.verify().unwrap_err(), TxError::NodeKeyIsWallet);
@@ -848,6 +855,7 @@ fn one_block_takes_a_bounded_number_of_free_registrations() {
             TxBody::RegisterNode {
                 node_key: node.public_key(),
                 node_signature: consent,
+                expires_ms: c.registration_expiry(),
             },
         )
     };
@@ -857,8 +865,8 @@ fn one_block_takes_a_bounded_number_of_free_registrations() {
         assert_eq!(r.as_ref().unwrap().result, Ok(()));
     }
     assert_eq!(
-        receipts[max as usize].as_ref().unwrap().result,
-        Err(TxError::RegistrationsFull { max: max.into() })
+        receipts[max as usize].as_ref().unwrap_err(),
+        &TxError::RegistrationsFull { max: max.into() }
     );
     assert!(c.ledger.node(&key(200 - max).address()).unwrap().is_none());
     // The next block takes registrations again.
@@ -878,15 +886,28 @@ fn a_registration_without_a_proof_lapses_and_one_with_a_proof_stays() {
     let mut c = Chain::new();
     let ttl = c.params().registration_ttl_ms;
     let (wallet, idle, busy) = (key(1), key(10), key(11));
-    c.register(&wallet, &idle);
+    let consent = idle.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
+    let idle_registration = c.sign(
+        &wallet,
+        TxBody::RegisterNode {
+            node_key: idle.public_key(),
+            node_signature: consent,
+            expires_ms: c.registration_expiry(),
+        },
+    );
+    c.ok(idle_registration.clone());
     c.register(&wallet, &busy);
     let r = c.prove(&busy, 10, 10_000).unwrap();
     assert_eq!(r.result, Ok(()));
     c.block(ttl, &[]);
     assert!(c.ledger.node(&idle.address()).unwrap().is_none(), "lapsed");
     assert!(c.ledger.node(&busy.address()).unwrap().is_some(), "proved");
-    // The wallet keeps its nonce: nothing it signed can be replayed.
-    assert_eq!(c.nonce(&wallet), 2);
+    // Its registration has expired by now: nobody can replay it to register the node again.
+    assert!(matches!(
+        c.apply(idle_registration),
+        Err(TxError::RegistrationOutOfTime { .. })
+    ));
+    assert!(c.ledger.node(&idle.address()).unwrap().is_none());
     // The lapsed node registers again, as a new node, and once it proves it stays.
     c.register(&wallet, &idle);
     assert_eq!(c.prove(&idle, 10, 10_000).unwrap().result, Ok(()));
@@ -899,6 +920,11 @@ fn a_registration_without_a_proof_lapses_and_one_with_a_proof_stays() {
 fn free_registrations_from_fresh_keys_do_not_stay_in_the_state() {
     let mut c = Chain::new();
     let before = node_records(&c);
+    let accounts_before = c
+        .ledger
+        .store()
+        .scan_prefix(neuroshard_runtime::state::keys::ACCOUNT_PREFIX)
+        .count();
     // Eight blocks of the most registrations a block takes, from fresh wallets.
     for b in 0..8u8 {
         let txs: Vec<SignedTransaction> = (0..16u8)
@@ -910,6 +936,7 @@ fn free_registrations_from_fresh_keys_do_not_stay_in_the_state() {
                     TxBody::RegisterNode {
                         node_key: n.public_key(),
                         node_signature: sig,
+                        expires_ms: c.registration_expiry(),
                     },
                 )
             })
@@ -925,4 +952,71 @@ fn free_registrations_from_fresh_keys_do_not_stay_in_the_state() {
         c.block(1_000, &[]);
     }
     assert_eq!(node_records(&c), before);
+    // Nor did they leave accounts (not even a nonce) behind.
+    let accounts = c
+        .ledger
+        .store()
+        .scan_prefix(neuroshard_runtime::state::keys::ACCOUNT_PREFIX)
+        .count();
+    assert_eq!(accounts, accounts_before);
+}
+
+/// A registration is valid from its signing until its `expires_ms`, which must come before its
+/// node could lapse; a fresh wallet registers without an account, at nonce 0 every time, and a
+/// registration that cannot take effect is refused rather than recorded.
+#[test]
+fn a_registration_expires_before_its_node_could_lapse_and_a_fresh_wallet_keeps_no_account() {
+    let mut c = Chain::new();
+    let ttl = c.params().registration_ttl_ms;
+    let wallet = key(1);
+    let registration = |c: &Chain, node: &SecretKey, expires_ms: u64| {
+        let consent = node.sign_digest(&node_registration_digest(CHAIN, &wallet.address()));
+        c.sign(
+            &wallet,
+            TxBody::RegisterNode {
+                node_key: node.public_key(),
+                node_signature: consent,
+                expires_ms,
+            },
+        )
+    };
+    // Next block's time is c.time_ms + 1 000 (`apply`).
+    let next = c.time_ms + 1_000;
+    let late = registration(&c, &key(10), next + ttl);
+    assert!(matches!(
+        c.apply(late),
+        Err(TxError::RegistrationOutOfTime { .. })
+    ));
+    let next = c.time_ms + 1_000;
+    let stale = registration(&c, &key(10), next - 1);
+    assert!(matches!(
+        c.apply(stale),
+        Err(TxError::RegistrationOutOfTime { .. })
+    ));
+    // Two nodes, both at nonce 0: the wallet still has no account.
+    let next = c.time_ms + 1_000;
+    let first = registration(&c, &key(10), next + ttl - 1);
+    let second = registration(&c, &key(11), next + ttl - 1);
+    assert_eq!(first.tx.nonce, 0);
+    assert_eq!(second.tx.nonce, 0);
+    let (receipts, _) = c.block(1_000, &[first.clone(), second]);
+    assert!(receipts
+        .iter()
+        .all(|r| r.as_ref().unwrap().result == Ok(())));
+    assert_eq!(c.nonce(&wallet), 0);
+    assert!(c.ledger.account(&wallet.address()).unwrap() == Default::default());
+    // A replay while the node is registered is refused, not included.
+    assert_eq!(
+        c.apply(first.clone()).unwrap_err(),
+        TxError::NodeAlreadyRegistered(key(10).address())
+    );
+    // Once the node lapsed, the registration has expired: the replay is refused again.
+    c.block(ttl, &[]);
+    c.block(1_000, &[]);
+    assert!(c.ledger.node(&key(10).address()).unwrap().is_none());
+    assert!(matches!(
+        c.apply(first),
+        Err(TxError::RegistrationOutOfTime { .. })
+    ));
+    assert!(c.ledger.node(&key(10).address()).unwrap().is_none());
 }

@@ -142,6 +142,12 @@ async fn bench(
             TxBody::RegisterNode {
                 node_key: w.public_key(),
                 node_signature: sig,
+                expires_ms: api0.with_chain(|c| {
+                    neuroshard_runtime::tx::registration_expiry(
+                        c.ledger().params(),
+                        c.ledger().last_block_time_ms(),
+                    )
+                }),
             },
         ))
         .map_err(|e| anyhow::anyhow!("register: {e}"))?;

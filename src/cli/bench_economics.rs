@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use clap::Args;
 use neuroshard_runtime::beacon::BeaconSecret;
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
-use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::tx::{node_registration_digest, registration_expiry};
 use neuroshard_runtime::{
     Address, Amount, BlockHeader, Genesis, Hash32, Ledger, MemoryStorage, Params, SecretKey,
     SignedTransaction, Transaction, TxBody,
@@ -345,6 +345,7 @@ impl Play {
             TxBody::RegisterNode {
                 node_key: node.public_key(),
                 node_signature: consent,
+                expires_ms: registration_expiry(self.params(), self.time_ms),
             },
         )?;
         anyhow::ensure!(self.block(1_000, &[tx])?[0], "registration refused");

@@ -354,6 +354,12 @@ pub async fn height(node: &NodeProc) -> u64 {
     node.client().status().await.map(|s| s.height).unwrap_or(0)
 }
 
+/// The `expires_ms` of a registration sent to a dev-genesis node now: five minutes on, inside
+/// the dev chain's 10-minute registration TTL.
+pub fn registration_expiry_now() -> u64 {
+    now_ms() + 300_000
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -391,6 +397,7 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
         TxBody::RegisterNode {
             node_key: worker.public_key(),
             node_signature: sig,
+            expires_ms: registration_expiry_now(),
         },
     );
     client.send_raw_transaction(&register).await.unwrap();

@@ -21,7 +21,7 @@ use neuroshard_compute::ponw::{self as segment, Segment, SegmentSpec};
 use neuroshard_compute::NeuroLlm;
 use neuroshard_runtime::proof::{Proof, Role, WorkMetrics, NO_STATE};
 use neuroshard_runtime::state::{NodeRecord, TrainingState};
-use neuroshard_runtime::tx::node_registration_digest;
+use neuroshard_runtime::tx::{node_registration_digest, registration_expiry};
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{debug, info, warn};
 
@@ -325,9 +325,16 @@ fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Res
     let consent = cfg
         .node_key
         .sign_digest(&node_registration_digest(&chain_id, &cfg.wallet.address()));
-    let body = TxBody::RegisterNode {
-        node_key: cfg.node_key.public_key(),
-        node_signature: consent,
+    // Valid for half a registration TTL from the last block this node holds (see
+    // `registration_expiry`); each retry is signed afresh.
+    let body = || {
+        let (params, last_ms) =
+            api.with_chain(|c| (c.ledger().params().clone(), c.ledger().last_block_time_ms()));
+        TxBody::RegisterNode {
+            node_key: cfg.node_key.public_key(),
+            node_signature: consent,
+            expires_ms: registration_expiry(&params, last_ms),
+        }
     };
     // Re-signed every few seconds until it lands: another node of the same wallet may take the
     // nonce we picked, and a node still catching up picks a stale one.
@@ -345,7 +352,7 @@ fn register(api: &NodeApi, cfg: &WorkerConfig, stop: &AtomicBool) -> anyhow::Res
                 api.drop_pending_from(&cfg.wallet.address());
             }
             last_try = Some(Instant::now());
-            if let Err(e) = api.sign_and_submit(&cfg.wallet, body.clone()) {
+            if let Err(e) = api.sign_and_submit(&cfg.wallet, body()) {
                 warn!("registration not accepted yet: {e}");
             }
         }

@@ -30,7 +30,11 @@ pub(crate) fn execute<S: Storage>(
             amount,
             purpose,
         } => spend::spend(ctx, sender, *to, *amount, *purpose),
-        TxBody::RegisterNode { node_key, .. } => register::register_node(ctx, sender, *node_key),
+        TxBody::RegisterNode {
+            node_key,
+            expires_ms,
+            ..
+        } => register::register_node(ctx, sender, *node_key, *expires_ms),
         TxBody::SubmitProof(p) => proof::submit_proof(ctx, sender, tx.hash(), p),
         TxBody::Stake { amount } => staking::stake(ctx, tx.signed().signer, *amount),
         TxBody::Unstake { amount } => staking::unstake(ctx, sender, *amount),

@@ -1,6 +1,8 @@
 //! `RegisterNode`: a wallet claims a node key (whose consent was checked statelessly); that
 //! node's accepted proofs pay this wallet. Free, so it lapses if the node has no accepted proof
-//! within `registration_ttl_ms` (`registrations`).
+//! within `registration_ttl_ms` (`registrations`). A registration is valid only until its
+//! `expires_ms`, which comes before that TTL could pass: once its node lapsed, nobody can replay
+//! it (a wallet that has no account registers without leaving one: `execute`).
 
 use crate::crypto::{Address, PublicKey};
 use crate::ctx::Ctx;
@@ -15,8 +17,18 @@ pub(super) fn register_node<S: Storage>(
     ctx: &mut Ctx<'_, '_, S>,
     wallet: Address,
     node_key: PublicKey,
+    expires_ms: u64,
 ) -> Result<(), TxError> {
     let node = node_key.address();
+    let now = ctx.now_ms();
+    let latest_ms = now.saturating_add(ctx.params().registration_ttl_ms);
+    if expires_ms < now || expires_ms >= latest_ms {
+        return Err(TxError::RegistrationOutOfTime {
+            expires_ms,
+            block_time_ms: now,
+            latest_ms,
+        });
+    }
     if ctx.block.registrations >= MAX_REGISTRATIONS_PER_BLOCK {
         return Err(TxError::RegistrationsFull {
             max: MAX_REGISTRATIONS_PER_BLOCK,
@@ -26,7 +38,6 @@ pub(super) fn register_node<S: Storage>(
         return Err(TxError::NodeAlreadyRegistered(node));
     }
     ctx.block.registrations += 1;
-    let now = ctx.now_ms();
     ctx.put_node(
         &node,
         &NodeRecord {

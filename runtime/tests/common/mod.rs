@@ -108,6 +108,11 @@ impl Chain {
         }
     }
 
+    /// The `expires_ms` for a registration sent now.
+    pub fn registration_expiry(&self) -> u64 {
+        neuroshard_runtime::tx::registration_expiry(&self.params(), self.time_ms)
+    }
+
     pub fn params(&self) -> Params {
         self.ledger.params().clone()
     }
@@ -196,6 +201,7 @@ impl Chain {
             TxBody::RegisterNode {
                 node_key: node.public_key(),
                 node_signature: sig,
+                expires_ms: self.registration_expiry(),
             },
         );
         self.ok(tx);

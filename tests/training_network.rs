@@ -434,7 +434,9 @@ fn joining_home(dir: &Path, name: &str, nodes: &[NodeProc], seed: u8) -> (Home, 
     (home, format!("http://127.0.0.1:{}", base + 1))
 }
 
-/// A full node that joins after round 2, with nothing but its peers to get models from: it fetches the open
+/// A full node that joins after round 2, with nothing but its peers to get models and data
+/// from: genesis pins a corpus only the validators hold (four licence texts copied to a
+/// directory of the test's), so it fetches the corpus by the pinned manifest hash, then the open
 /// round's model and momentum from its peers as the blobs the adopted result names, and its
 /// proofs on that model are accepted and verified. An inference-only node (`--no-training`)
 /// joining at the same time fetches the round's model the same way and sells inference with it.
@@ -442,18 +444,20 @@ fn joining_home(dir: &Path, name: &str, nodes: &[NodeProc], seed: u8) -> (Home, 
 fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted() {
     let _serial = serial();
     let dir = TempDir::new("training-join");
-    let nodes = training_testnet(&dir.0, HONEST);
+    let corpus = dir.0.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for name in ["Apache-2.0", "BSD", "GPL-2", "MPL-2.0"] {
+        std::fs::copy(Path::new(DEBIAN_TEXT).join(name), corpus.join(name)).unwrap();
+    }
+    let corpus: &'static str = Box::leak(corpus.to_str().unwrap().to_owned().into_boxed_str());
+    let nodes = training_testnet(&dir.0, Setup { corpus, ..HONEST });
     rt().block_on(rounds_closed(&nodes, 3, Duration::from_secs(300)));
     let (home, late_rpc) = joining_home(&dir.0, "late", &nodes, 42);
     let t = token(9);
     let wallet = SecretKey::from_hex_token(&t).unwrap().address().to_string();
+    // No `--corpus`: nothing on this machine matches the pin.
     let mut late = NodeProc::spawn_env(
-        &[
-            "--home",
-            home.dir.to_str().unwrap(),
-            "--corpus",
-            "synthetic",
-        ],
+        &["--home", home.dir.to_str().unwrap()],
         &[("NEUROSHARD_TOKEN", t.as_str())],
         &home.dir,
         &late_rpc,
@@ -511,6 +515,10 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
         assert!(home.models().join(format!("{model}.safetensors")).exists());
         let log = late.log_text();
         assert!(log.contains("fetched a blob from peers"), "{log}");
+        assert!(
+            log.contains("fetched the pinned corpus from peers"),
+            "{log}"
+        );
 
         // The inference-only node holds a round's model it never computed, fetched from peers.
         let deadline = std::time::Instant::now() + Duration::from_secs(120);

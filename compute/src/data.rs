@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -37,17 +38,98 @@ impl Shard {
     }
 }
 
-/// What a node needs to know to fetch and check the shards.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub shards: Vec<ManifestEntry>,
+/// The corpus as the network pins and serves it: each shard's BLAKE3 hash (the name of the blob
+/// that carries it between peers) and length, in the dataset's order. Genesis pins the BLAKE3
+/// hash of its encoding ([`CorpusManifest::hash`], `training.corpus`), so a node that lacks the
+/// corpus fetches the manifest by that hash and then each shard by the hash the manifest names,
+/// and every byte it gets is checked against the pin.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CorpusManifest {
+    pub shards: Vec<ShardRef>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestEntry {
-    pub name: String,
-    pub sha256: String,
-    pub bytes: u64,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ShardRef {
+    pub blake3: [u8; 32],
+    pub len: u64,
+}
+
+impl CorpusManifest {
+    /// Most shards a manifest may list, and so the most bytes its encoding takes
+    /// ([`CorpusManifest::MAX_BYTES`]): a peer's manifest cannot make a node allocate more.
+    pub const MAX_SHARDS: usize = 100_000;
+    pub const MAX_BYTES: u64 = 4 + 40 * Self::MAX_SHARDS as u64;
+
+    pub fn of(dataset: &Dataset) -> CorpusManifest {
+        CorpusManifest {
+            shards: dataset
+                .shards
+                .iter()
+                .map(|s| ShardRef {
+                    blake3: *blake3::hash(&s.bytes).as_bytes(),
+                    len: s.bytes.len() as u64,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a manifest a peer served; at most [`CorpusManifest::MAX_SHARDS`] shards, no
+    /// trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CorpusManifest, ComputeError> {
+        if bytes.len() as u64 > Self::MAX_BYTES {
+            return Err(ComputeError::Data(format!(
+                "a corpus manifest of {} bytes is over the {} a manifest may take",
+                bytes.len(),
+                Self::MAX_BYTES
+            )));
+        }
+        let m: CorpusManifest = borsh::from_slice(bytes)
+            .map_err(|e| ComputeError::Data(format!("not a corpus manifest: {e}")))?;
+        if m.shards.is_empty() {
+            return Err(ComputeError::Data("a corpus manifest with no shard".into()));
+        }
+        Ok(m)
+    }
+
+    /// The corpus's pin: the BLAKE3 hash of the manifest's encoding (its blob's name).
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.to_bytes()).as_bytes()
+    }
+
+    /// Bytes of every shard together.
+    pub fn total_len(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.len)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The dataset made of `shards` (their bytes, in the manifest's order), each checked
+    /// against the hash and length the manifest gives it.
+    pub fn dataset(&self, shards: Vec<Vec<u8>>) -> Result<Dataset, ComputeError> {
+        if shards.len() != self.shards.len() {
+            return Err(ComputeError::Data(format!(
+                "{} shards for a manifest of {}",
+                shards.len(),
+                self.shards.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(shards.len());
+        for (want, bytes) in self.shards.iter().zip(shards) {
+            if bytes.len() as u64 != want.len || *blake3::hash(&bytes).as_bytes() != want.blake3 {
+                return Err(ComputeError::Data(format!(
+                    "shard {} does not match the corpus manifest",
+                    hex::encode(want.blake3)
+                )));
+            }
+            out.push(Shard::new(hex::encode(want.blake3), bytes));
+        }
+        Ok(Dataset { shards: out })
+    }
 }
 
 /// A set of shards, looked up by hash.
@@ -80,18 +162,8 @@ impl Dataset {
         Ok(Dataset { shards })
     }
 
-    pub fn manifest(&self) -> Manifest {
-        Manifest {
-            shards: self
-                .shards
-                .iter()
-                .map(|s| ManifestEntry {
-                    name: s.name.clone(),
-                    sha256: hex::encode(s.hash),
-                    bytes: s.bytes.len() as u64,
-                })
-                .collect(),
-        }
+    pub fn manifest(&self) -> CorpusManifest {
+        CorpusManifest::of(self)
     }
 
     pub fn shard(&self, hash: &ShardHash) -> Option<&Shard> {
@@ -275,12 +347,43 @@ mod tests {
         std::fs::write(dir.join("bin.dat"), [0xff, 0xfe, 0x00]).unwrap();
         let data = Dataset::from_path(&dir).unwrap();
         assert_eq!(data.shards.len(), 2);
-        let m = data.manifest();
         assert_eq!(
-            m.shards[0].sha256,
-            hex::encode(Sha256::digest(b"hello world"))
+            data.shards[0].hash,
+            <[u8; 32]>::from(Sha256::digest(b"hello world"))
         );
+        let m = data.manifest();
+        assert_eq!(m.shards[0].blake3, *blake3::hash(b"hello world").as_bytes());
+        assert_eq!(m.shards[0].len, 11);
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(Dataset::from_path(&dir).is_err());
+    }
+
+    /// What a peer serves is checked: the manifest decodes only within its bounds and rebuilds
+    /// the same dataset (same pin) from the right bytes, and refuses a changed shard.
+    #[test]
+    fn a_corpus_travels_as_a_manifest_and_its_shards_and_every_byte_is_checked() {
+        let data = SyntheticCorpus::new(0).dataset(3, 1 << 12);
+        let m = data.manifest();
+        let bytes = m.to_bytes();
+        let back = CorpusManifest::from_bytes(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.hash(), *blake3::hash(&bytes).as_bytes());
+        let shards: Vec<Vec<u8>> = data.shards.iter().map(|s| s.bytes.clone()).collect();
+        let rebuilt = back.dataset(shards.clone()).unwrap();
+        assert_eq!(CorpusManifest::of(&rebuilt).hash(), m.hash());
+        assert_eq!(
+            rebuilt.shards.iter().map(|s| s.hash).collect::<Vec<_>>(),
+            data.shards.iter().map(|s| s.hash).collect::<Vec<_>>()
+        );
+        let mut bad = shards.clone();
+        bad[1][0] ^= 1;
+        assert!(back.dataset(bad).is_err());
+        assert!(back.dataset(shards[..2].to_vec()).is_err());
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(CorpusManifest::from_bytes(&trailing).is_err());
+        assert!(CorpusManifest::from_bytes(&[0xff; 8]).is_err());
+        let empty = CorpusManifest { shards: vec![] }.to_bytes();
+        assert!(CorpusManifest::from_bytes(&empty).is_err());
     }
 }

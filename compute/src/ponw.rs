@@ -50,13 +50,10 @@ pub fn genesis_model(cfg: &ModelConfig, seed: u64) -> Result<NeuroLlm, ComputeEr
     NeuroLlm::build_on(cfg, 0..cfg.layers, Some(seed), Device::Cpu)
 }
 
-/// SHA-256 of the dataset's manifest (shard hashes in order): what a proof's `data_shard` names.
+/// The corpus pin of the dataset: the BLAKE3 hash of its [`crate::data::CorpusManifest`] (each
+/// shard's BLAKE3 and length, in order), what genesis pins and a proof's `data_shard` names.
 pub fn dataset_hash(dataset: &Dataset) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for s in &dataset.shards {
-        h.update(s.hash);
-    }
-    h.finalize().into()
+    crate::data::CorpusManifest::of(dataset).hash()
 }
 
 /// Batch `index` of the assignment `data_seed`: the shard is picked by

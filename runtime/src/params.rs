@@ -148,8 +148,10 @@ pub struct TrainingParams {
     /// Hash of the genesis weights: round 0's model version.
     #[serde(with = "hex32")]
     pub genesis_model: Hash32,
-    /// The training corpus, pinned by content: SHA-256 over its shards' SHA-256 hashes in
-    /// order (the last shard, when there are two or more, is the held-out shard). A proof that
+    /// The training corpus, pinned by content: the BLAKE3 hash of its manifest (each shard's
+    /// BLAKE3 hash and length, in order; the last shard, when there are two or more, is the
+    /// held-out shard), which is also the name of the blob peers serve the manifest as, so a
+    /// node without the corpus fetches it from peers and checks it against this. A proof that
     /// trained on any other corpus is refused as invalid (`TxError::WrongCorpus`), never judged
     /// fraud, and a node whose corpus differs does not train. `neuroshard genesis corpus`
     /// prints a corpus's hash.

@@ -313,7 +313,7 @@ pub struct ProofRecord {
     pub layer_end: u32,
     pub model_version: Hash32,
     pub data_seed: Hash32,
-    /// The corpus the proof says it trained on (hash of the shard hashes).
+    /// The corpus the proof says it trained on (its pin: the BLAKE3 hash of its manifest).
     pub data_shard: Hash32,
     /// The pseudo-gradient blob's BLAKE3 (see [`crate::proof::Proof::pseudo_gradient`]).
     pub pseudo_gradient: Hash32,

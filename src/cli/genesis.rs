@@ -22,8 +22,8 @@ pub enum GenesisCommand {
     /// value its `training.genesis_model` must hold); the embedded dev genesis if no file.
     #[cfg(feature = "training")]
     Model { file: Option<PathBuf> },
-    /// Print the hash a training corpus is pinned by (`training.corpus`): SHA-256 over its
-    /// shards' SHA-256 hashes, the held-out shard last.
+    /// Print the hash a training corpus is pinned by (`training.corpus`): the BLAKE3 hash of
+    /// its manifest (each shard's BLAKE3 hash and length, the held-out shard last).
     #[cfg(feature = "training")]
     Corpus {
         /// A directory (or file) of UTF-8 text, or `synthetic` [default: synthetic].

@@ -27,8 +27,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub home: Option<PathBuf>,
     /// Training corpus: a directory of text files or `synthetic`; it must be the one the chain's
-    /// genesis pins [default: the pinned corpus if it is the synthetic one or Debian's licence
-    /// texts in /usr/share/common-licenses].
+    /// genesis pins [default: the pinned corpus: the synthetic one or Debian's licence texts in
+    /// /usr/share/common-licenses if either matches, else fetched from peers].
     #[arg(long)]
     pub corpus: Option<String>,
     /// Price this node asks per generated token for inference (NEURO).

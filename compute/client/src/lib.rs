@@ -11,6 +11,8 @@
 //! * [`verifier`]: a validator's round service: re-executes drawn proofs, fetches the others'
 //!   pseudo-gradients, and attests each round's result;
 //! * [`models`]: round models, outer momentum and pseudo-gradients on disk and on the blob plane;
+//! * [`corpus`]: the pinned training corpus served to peers, and fetched from them by a node
+//!   that has none;
 //! * [`inference`]: `neuro_infer`, generation paid on chain.
 //!
 //! [`spec`] maps genesis parameters to the compute crate's configs (the one place the ledger
@@ -21,6 +23,8 @@
 pub mod lifecycle;
 pub mod progress;
 
+#[cfg(feature = "training")]
+pub mod corpus;
 #[cfg(feature = "training")]
 pub mod inference;
 #[cfg(feature = "training")]

@@ -127,8 +127,9 @@ fn rpc_methods(_api: &NodeApi, _roles: &Roles) -> anyhow::Result<jsonrpsee::Meth
 }
 
 /// Starts the worker and the verifier, each on its own thread, as `roles` ask. The pinned
-/// corpus is checked first: a node on another corpus than genesis pins says so and stops,
-/// instead of training work the chain refuses.
+/// corpus is loaded first (from peers if this machine has none and no `--corpus` was given): a
+/// node given another corpus than genesis pins says so and stops, instead of training work the
+/// chain refuses.
 #[cfg(feature = "training")]
 fn spawn_services(
     api: &NodeApi,
@@ -143,7 +144,10 @@ fn spawn_services(
     let validating = roles.verify && verifier::is_active(api, &validator_key.address());
     let training = roles.wallet.as_ref().is_some_and(|w| w.train);
     if training || validating {
-        corpus.load_pinned(&api.with_chain(|c| c.ledger().params().training.corpus))?;
+        // Fetched from peers here if this machine has no corpus matching the pin (and no
+        // `--corpus` was given), before any service needs it.
+        let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
+        crate::corpus::load(api, &corpus, &pinned)?;
     }
     let mut threads = Vec::new();
     if let Some(wallet) = roles.wallet {

@@ -362,6 +362,12 @@ impl ModelStore {
             }
             Ok::<_, anyhow::Error>((hashes, blobs))
         })?;
+        // The corpus this node serves stays, whatever the round.
+        let mut blobs = blobs;
+        blobs.extend(crate::corpus::held_blobs(
+            &self.blobs,
+            &params.training.corpus,
+        ));
         let mut removed = 0;
         for entry in std::fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -116,7 +116,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let models = ModelStore::new(&api)?;
     let dataset = if cfg.training {
         let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
-        let d = cfg.corpus.load_pinned(&pinned)?;
+        let d = crate::corpus::load(&api, &cfg.corpus, &pinned)?;
         info!(
             corpus = %cfg.corpus.describe(),
             hash = %hex::encode(&pinned[..8]),

@@ -82,8 +82,8 @@ fn four_validators_survive_kills_freezes_and_restarts_under_load_and_agree() {
     let mut down: Option<(usize, Fault, Instant)> = None;
     let mut next_fault = Instant::now() + Duration::from_secs(3);
     let end = Instant::now() + Duration::from_secs(secs);
-    // Nonce 0 registered the funding node.
-    let mut nonce = 1u64;
+    // The funding node's registration left the fresh wallet no nonce used: transfers start at 0.
+    let mut nonce = 0u64;
     // Paced so that the funding (0.05 NEURO) pays every fee of the run with room to spare:
     // at most 400 transfers at the 0.0001 fee, and at most about 6 a second.
     let send_every = Duration::from_millis((secs * 1_000 / 400).max(150));
@@ -159,13 +159,13 @@ fn four_validators_survive_kills_freezes_and_restarts_under_load_and_agree() {
                 .await
                 .map(|a| a.nonce)
                 .unwrap_or(0);
-            if next == total + 1 {
+            if next == total {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
                 "only {} of {total} transfers committed\n{}",
-                next.saturating_sub(1),
+                next,
                 nodes[0].log_tail()
             );
             for s in sent.iter().skip(next.saturating_sub(1) as usize).take(64) {
@@ -211,7 +211,7 @@ fn four_validators_survive_kills_freezes_and_restarts_under_load_and_agree() {
         assert_eq!(c.ledger().account(&to).unwrap().balance, Amount(expected));
         assert_eq!(
             c.ledger().account(&sender.address()).unwrap().nonce,
-            total + 1
+            total
         );
         for s in &sent {
             let hash = neuroshard_chain::block::tx_hash(&s.raw);

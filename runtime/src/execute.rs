@@ -12,8 +12,10 @@ use crate::storage::Storage;
 use crate::tx::{TxBody, VerifiedTx};
 
 /// Applies `tx`. `Err` means the transaction is invalid here (wrong chain, nonce, unpayable fee)
-/// and must not be in a block: nothing was written. `Ok` receipts always charged the fee and used
-/// the nonce; their `result` says whether the body took effect.
+/// and must not be in a block: nothing was written. `Ok` receipts charged the fee and used the
+/// nonce; their `result` says whether the body took effect. A registration is the exception: it
+/// is in a block only if it takes effect, and one from a wallet with no account uses no nonce
+/// ([`register_all_or_nothing`]).
 pub(crate) fn deliver<S: Storage>(
     ov: &mut Overlay<'_, S>,
     env: &Env<'_>,

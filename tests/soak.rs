@@ -209,10 +209,7 @@ fn four_validators_survive_kills_freezes_and_restarts_under_load_and_agree() {
     let expected: u128 = sent.iter().map(|s| s.amount).sum();
     for c in &chains {
         assert_eq!(c.ledger().account(&to).unwrap().balance, Amount(expected));
-        assert_eq!(
-            c.ledger().account(&sender.address()).unwrap().nonce,
-            total
-        );
+        assert_eq!(c.ledger().account(&sender.address()).unwrap().nonce, total);
         for s in &sent {
             let hash = neuroshard_chain::block::tx_hash(&s.raw);
             let r = c.store().receipt(&hash).unwrap().expect("committed");

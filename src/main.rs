@@ -11,16 +11,16 @@ use clap::Parser;
 /// has no peers by design, so the network's "no peers" errors are silenced there.
 fn default_filter(args: &cli::Cli) -> String {
     let mut filter = String::from(
-        "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=warn,\
-         informalsystems_malachitebft_network=warn,informalsystems_malachitebft_discovery=warn,\
-         informalsystems_malachitebft_sync=warn,libp2p_swarm=warn,libp2p_gossipsub=warn",
+        "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=warn,\
+         arc_malachitebft_network=warn,arc_malachitebft_discovery=warn,\
+         arc_malachitebft_sync=warn,libp2p_swarm=warn,libp2p_gossipsub=warn",
     );
     if matches!(args.command, None | Some(cli::Command::Dev(_))) {
-        filter.push_str(",informalsystems_malachitebft_network=off");
+        filter.push_str(",arc_malachitebft_network=off");
     }
     if matches!(args.command, Some(cli::Command::Bench(_))) {
         // Benchmarks print figures; per-block logs of several in-process nodes would drown them.
-        return "warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_network=off".into();
+        return "warn,arc_malachitebft_engine=off,arc_malachitebft_network=off".into();
     }
     filter
 }

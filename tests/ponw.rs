@@ -74,7 +74,7 @@ fn node(
             ("NEUROSHARD_HOME", ns_home.to_str().unwrap()),
             ("NEUROSHARD_TOKEN", token),
             // Failure messages show log tails: keep consensus chatter out of them.
-            ("NEUROSHARD_LOG", "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_sync=error,informalsystems_malachitebft_network=off,neuroshard_chain::node::app=warn"),
+            ("NEUROSHARD_LOG", "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=off,arc_malachitebft_sync=error,arc_malachitebft_network=off,neuroshard_chain::node::app=warn"),
         ],
         &ns_home.join(name),
         &format!("http://127.0.0.1:{}", base + 1),

@@ -89,7 +89,7 @@ fn training_testnet(dir: &Path, setup: Setup) -> Vec<NodeProc> {
                 &args,
                 &[
                     ("NEUROSHARD_TOKEN", t.as_str()),
-                    ("NEUROSHARD_LOG", "info,informalsystems_malachitebft_core_consensus=warn,informalsystems_malachitebft_engine=off,informalsystems_malachitebft_sync=error,informalsystems_malachitebft_network=off,neuroshard_chain::node::app=warn"),
+                    ("NEUROSHARD_LOG", "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=off,arc_malachitebft_sync=error,arc_malachitebft_network=off,neuroshard_chain::node::app=warn"),
                 ],
                 &home,
                 &rpc,

@@ -12,10 +12,11 @@ use bytes::Bytes;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::engine::util::streaming::StreamContent;
 use malachitebft_app_channel::app::streaming::{StreamId, StreamMessage};
-use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, CommitSignature, NilOrVal, PolkaCertificate, PolkaSignature, Round,
-    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, Validity, VoteType,
+    CommitCertificate, CommitSignature, ExtendedCommitCertificate, NilOrVal, PolkaCertificate, PolkaSignature, Round,
+    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof, Validity,
+    VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{self, RawDecidedValue};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
@@ -253,6 +254,40 @@ struct WirePolka {
     signatures: Vec<(Address, Signature)>,
 }
 
+fn polka_to_wire(p: &PolkaCertificate<Ctx>) -> WirePolka {
+    WirePolka {
+        height: p.height.0,
+        round: round_to_wire(p.round),
+        value: p.value_id.0,
+        signatures: p
+            .polka_signatures
+            .iter()
+            .map(|s| (s.address.0, s.signature.0))
+            .collect(),
+    }
+}
+
+fn polka_from_wire(p: WirePolka) -> Result<PolkaCertificate<Ctx>, CodecError> {
+    Ok(PolkaCertificate {
+        height: Height(p.height),
+        round: round_from_wire(p.round)?,
+        value_id: BlockHash(p.value),
+        polka_signatures: p
+            .signatures
+            .into_iter()
+            .map(|(a, s)| PolkaSignature::new(ValidatorAddress(a), ConsensusSignature(s)))
+            .collect(),
+    })
+}
+
+/// Malachite's proof of validator: a consensus key's signature over a libp2p peer id.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct WireValidatorProof {
+    public_key: Vec<u8>,
+    peer_id: Vec<u8>,
+    signature: Signature,
+}
+
 #[derive(BorshSerialize, BorshDeserialize)]
 struct WireRoundCert {
     height: u64,
@@ -372,21 +407,44 @@ impl Codec<SignedConsensusMsg<Ctx>> for WireCodec {
     }
 }
 
+impl Codec<PolkaCertificate<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<PolkaCertificate<Ctx>, CodecError> {
+        polka_from_wire(decode(&bytes)?)
+    }
+    fn encode(&self, msg: &PolkaCertificate<Ctx>) -> Result<Bytes, CodecError> {
+        encode(&polka_to_wire(msg))
+    }
+}
+
+impl Codec<ValidatorProof<Ctx>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<ValidatorProof<Ctx>, CodecError> {
+        let w: WireValidatorProof = decode(&bytes)?;
+        if w.public_key.len() > 64 || w.peer_id.len() > 128 {
+            return Err(CodecError::Malformed("validator proof".into()));
+        }
+        Ok(ValidatorProof::new(
+            w.public_key,
+            w.peer_id,
+            ConsensusSignature(w.signature),
+        ))
+    }
+    fn encode(&self, msg: &ValidatorProof<Ctx>) -> Result<Bytes, CodecError> {
+        encode(&WireValidatorProof {
+            public_key: msg.public_key.clone(),
+            peer_id: msg.peer_id.clone(),
+            signature: msg.signature.0,
+        })
+    }
+}
+
 impl Codec<LivenessMsg<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<LivenessMsg<Ctx>, CodecError> {
         Ok(match decode::<WireLiveness>(&bytes)? {
             WireLiveness::Vote(v, s) => LivenessMsg::Vote(self.vote_from_wire((v, s))?),
-            WireLiveness::Polka(p) => LivenessMsg::PolkaCertificate(PolkaCertificate {
-                height: Height(p.height),
-                round: round_from_wire(p.round)?,
-                value_id: BlockHash(p.value),
-                polka_signatures: p
-                    .signatures
-                    .into_iter()
-                    .map(|(a, s)| PolkaSignature::new(ValidatorAddress(a), ConsensusSignature(s)))
-                    .collect(),
-            }),
+            WireLiveness::Polka(p) => LivenessMsg::PolkaCertificate(polka_from_wire(p)?),
             WireLiveness::SkipRound(r) => LivenessMsg::SkipRoundCertificate(RoundCertificate {
                 height: Height(r.height),
                 round: round_from_wire(r.round)?,
@@ -416,16 +474,7 @@ impl Codec<LivenessMsg<Ctx>> for WireCodec {
                 let (v, s) = signed_vote_to_wire(v);
                 WireLiveness::Vote(v, s)
             }
-            LivenessMsg::PolkaCertificate(p) => WireLiveness::Polka(WirePolka {
-                height: p.height.0,
-                round: round_to_wire(p.round),
-                value: p.value_id.0,
-                signatures: p
-                    .polka_signatures
-                    .iter()
-                    .map(|s| (s.address.0, s.signature.0))
-                    .collect(),
-            }),
+            LivenessMsg::PolkaCertificate(p) => WireLiveness::Polka(polka_to_wire(p)),
             LivenessMsg::SkipRoundCertificate(r) => WireLiveness::SkipRound(WireRoundCert {
                 height: r.height.0,
                 round: round_to_wire(r.round),
@@ -546,49 +595,80 @@ impl Codec<sync::Status<Ctx>> for WireCodec {
 impl Codec<sync::Request<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<sync::Request<Ctx>, CodecError> {
-        let height: u64 = decode(&bytes)?;
+        let (first, last): (u64, u64) = decode(&bytes)?;
+        if first > last {
+            return Err(CodecError::Malformed(format!(
+                "value request for heights {first}..={last}"
+            )));
+        }
         Ok(sync::Request::ValueRequest(
-            malachitebft_sync::ValueRequest::new(Height(height)),
+            malachitebft_sync::ValueRequest::new(Height(first)..=Height(last)),
         ))
     }
     fn encode(&self, msg: &sync::Request<Ctx>) -> Result<Bytes, CodecError> {
         match msg {
-            sync::Request::ValueRequest(r) => encode(&r.height.0),
+            sync::Request::ValueRequest(r) => encode(&(r.range.start().0, r.range.end().0)),
         }
     }
 }
 
+/// A value-sync response: the decided blocks from `start_height` on, each with its commit
+/// certificate (NeuroShard uses no vote extensions, so none travels).
 #[derive(BorshSerialize, BorshDeserialize)]
 struct WireValueResponse {
-    height: u64,
-    value: Option<(Vec<u8>, WireCommit)>,
+    start_height: u64,
+    values: Vec<(Vec<u8>, WireCommit)>,
+}
+
+/// [`WireValueResponse`]'s encoding, borrowing the blocks (borsh writes a slice as a `Vec`).
+#[derive(BorshSerialize)]
+struct WireValueResponseRef<'a> {
+    start_height: u64,
+    values: Vec<(&'a [u8], WireCommit)>,
+}
+
+fn response_to_wire(r: &sync::Response<Ctx>) -> WireValueResponseRef<'_> {
+    let sync::Response::ValueResponse(r) = r;
+    WireValueResponseRef {
+        start_height: r.start_height.0,
+        values: r
+            .values
+            .iter()
+            .map(|v| (v.value_bytes.as_ref(), commit_to_wire(&v.certificate.trim_vote_extensions())))
+            .collect(),
+    }
 }
 
 impl Codec<sync::Response<Ctx>> for WireCodec {
     type Error = CodecError;
     fn decode(&self, bytes: Bytes) -> Result<sync::Response<Ctx>, CodecError> {
         let w: WireValueResponse = decode_capped(&bytes, MAX_SYNC_RESPONSE_BYTES)?;
-        let value = match w.value {
-            Some((block, cert)) => Some(RawDecidedValue::new(
-                Bytes::from(block),
-                commit_from_wire(cert)?,
-            )),
-            None => None,
-        };
+        let values = w
+            .values
+            .into_iter()
+            .map(|(block, cert)| {
+                Ok(RawDecidedValue::new(
+                    Bytes::from(block),
+                    ExtendedCommitCertificate::from_commit_certificate_and_extensions(
+                        commit_from_wire(cert)?,
+                        Default::default(),
+                    ),
+                ))
+            })
+            .collect::<Result<_, CodecError>>()?;
         Ok(sync::Response::ValueResponse(
-            malachitebft_sync::ValueResponse::new(Height(w.height), value),
+            malachitebft_sync::ValueResponse::new(Height(w.start_height), values),
         ))
     }
     fn encode(&self, msg: &sync::Response<Ctx>) -> Result<Bytes, CodecError> {
-        match msg {
-            sync::Response::ValueResponse(r) => encode(&WireValueResponse {
-                height: r.height.0,
-                value: r
-                    .value
-                    .as_ref()
-                    .map(|v| (v.value_bytes.to_vec(), commit_to_wire(&v.certificate))),
-            }),
-        }
+        encode(&response_to_wire(msg))
+    }
+}
+
+impl HasEncodedLen<sync::Response<Ctx>> for WireCodec {
+    fn encoded_len(&self, msg: &sync::Response<Ctx>) -> Result<usize, CodecError> {
+        borsh::object_length(&response_to_wire(msg))
+            .map_err(|e| CodecError::Malformed(e.to_string()))
     }
 }
 
@@ -598,8 +678,8 @@ mod tests {
 
     fn response(block_bytes: usize) -> Bytes {
         let wire = WireValueResponse {
-            height: 7,
-            value: Some((
+            start_height: 7,
+            values: vec![(
                 vec![0xAB; block_bytes],
                 WireCommit {
                     height: 7,
@@ -607,7 +687,7 @@ mod tests {
                     value: [1; 32],
                     signatures: Vec::new(),
                 },
-            )),
+            )],
         };
         Bytes::from(borsh::to_vec(&wire).unwrap())
     }
@@ -620,8 +700,15 @@ mod tests {
         for size in [4 * 1024 * 1024, MAX_BLOCK_BYTES] {
             let decoded: sync::Response<Ctx> = codec.decode(response(size)).unwrap();
             let sync::Response::ValueResponse(r) = decoded;
-            assert_eq!(r.height, Height(7));
-            assert_eq!(r.value.unwrap().value_bytes.len(), size);
+            assert_eq!(r.start_height, Height(7));
+            assert_eq!(r.values.len(), 1);
+            assert_eq!(r.values[0].value_bytes.len(), size);
+            // The engine sizes responses with `encoded_len`: it matches the encoding.
+            let again = sync::Response::ValueResponse(r);
+            assert_eq!(
+                codec.encoded_len(&again).unwrap(),
+                codec.encode(&again).unwrap().len()
+            );
         }
         let over = response(MAX_SYNC_RESPONSE_BYTES);
         let refused: Result<sync::Response<Ctx>, _> = codec.decode(over);

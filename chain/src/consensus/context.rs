@@ -307,6 +307,7 @@ impl mc::Context for NeuroContext {
     type Vote = Vote;
     type Extension = bytes::Bytes;
     type SigningScheme = K256;
+    type Timeouts = mc::LinearTimeouts;
 
     fn select_proposer<'a>(
         &self,

@@ -7,13 +7,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use malachitebft_app_channel::app::types::core::{
-    self as mc, Round, SignedMessage, SigningProvider,
+    self as mc, Round, SignedMessage, ValidatorProof, VoteExtensionScope,
 };
+use malachitebft_signing::{self as signing, Error as SigningError, VerificationResult};
 use neuroshard_runtime::crypto::domain_hash;
 use neuroshard_runtime::{Hash32, PublicKey, SecretKey, Signature};
 
-use super::context::{BlockHash, Height, NeuroContext, Proposal, ProposalPart, Vote};
+use super::context::{BlockHash, Height, NeuroContext, Proposal, Vote};
 use super::sign_state::SignState;
 use super::watch::VoteWatcher;
 
@@ -43,31 +45,46 @@ impl Ord for ConsensusSignature {
     }
 }
 
-/// A signature of the wrong length.
+/// A signature or public key of the wrong length.
 #[derive(Debug)]
-pub struct BadSignatureLength(pub usize);
+pub struct BadLength {
+    pub what: &'static str,
+    pub expected: usize,
+    pub got: usize,
+}
 
-impl fmt::Display for BadSignatureLength {
+impl fmt::Display for BadLength {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a signature is 64 bytes, got {}", self.0)
+        write!(f, "a {} is {} bytes, got {}", self.what, self.expected, self.got)
     }
 }
 
 impl mc::SigningScheme for K256 {
-    type DecodingError = BadSignatureLength;
+    type DecodingError = BadLength;
     type Signature = ConsensusSignature;
     type PublicKey = PublicKey;
     type PrivateKey = SecretKey;
 
-    fn decode_signature(bytes: &[u8]) -> Result<ConsensusSignature, BadSignatureLength> {
+    fn decode_signature(bytes: &[u8]) -> Result<ConsensusSignature, BadLength> {
         let array: [u8; 64] = bytes
             .try_into()
-            .map_err(|_| BadSignatureLength(bytes.len()))?;
+            .map_err(|_| BadLength { what: "signature", expected: 64, got: bytes.len() })?;
         Ok(ConsensusSignature(Signature(array)))
     }
 
     fn encode_signature(signature: &ConsensusSignature) -> Vec<u8> {
         signature.0 .0.to_vec()
+    }
+
+    fn decode_public_key(bytes: &[u8]) -> Result<PublicKey, BadLength> {
+        let array: [u8; 33] = bytes
+            .try_into()
+            .map_err(|_| BadLength { what: "public key", expected: 33, got: bytes.len() })?;
+        Ok(PublicKey(array))
+    }
+
+    fn encode_public_key(public_key: &PublicKey) -> Vec<u8> {
+        public_key.0.to_vec()
     }
 }
 
@@ -95,14 +112,29 @@ pub fn streamed_block_digest(
     domain_hash(b"neuroshard-streamed-block-v1", &bytes)
 }
 
-fn part_digest(chain_id: &str, part: &ProposalPart) -> Hash32 {
-    let bytes = borsh::to_vec(&(chain_id, super::codec::part_to_wire(part))).unwrap_or_default();
-    domain_hash(b"neuroshard-proposal-part-v1", &bytes)
+fn extension_digest(
+    chain_id: &str,
+    scope: &VoteExtensionScope<NeuroContext>,
+    ext: &bytes::Bytes,
+) -> Hash32 {
+    let bytes = borsh::to_vec(&(
+        chain_id,
+        scope.height.0,
+        scope.round.as_i64(),
+        scope.value_id.0,
+        scope.validator_address.0,
+        ext.as_ref(),
+    ))
+    .unwrap_or_default();
+    domain_hash(b"neuroshard-vote-extension-v2", &bytes)
 }
 
-fn extension_digest(chain_id: &str, ext: &bytes::Bytes) -> Hash32 {
-    let bytes = borsh::to_vec(&(chain_id, ext.as_ref())).unwrap_or_default();
-    domain_hash(b"neuroshard-vote-extension-v1", &bytes)
+/// What a validator signs to tie its consensus key to its libp2p peer id (Malachite's
+/// proof of validator): Malachite's own preimage, under this chain's domain.
+fn validator_proof_digest(chain_id: &str, public_key: &[u8], peer_id: &[u8]) -> Hash32 {
+    let preimage = ValidatorProof::<NeuroContext>::signing_bytes(public_key, peer_id);
+    let bytes = borsh::to_vec(&(chain_id, preimage)).unwrap_or_default();
+    domain_hash(b"neuroshard-validator-proof-v1", &bytes)
 }
 
 /// Signs for this node's validator key and checks others' signatures.
@@ -164,8 +196,10 @@ fn verify(public_key: &PublicKey, digest: &Hash32, signature: &ConsensusSignatur
     public_key.verify_digest(digest, &signature.0).is_ok()
 }
 
-impl SigningProvider<NeuroContext> for Signer {
-    fn sign_vote(&self, mut vote: Vote) -> SignedMessage<NeuroContext, Vote> {
+impl Signer {
+    /// Signs a consensus vote, through the sign state when there is one (see
+    /// [`Signer::with_sign_state`]).
+    pub fn sign_vote_now(&self, mut vote: Vote) -> SignedMessage<NeuroContext, Vote> {
         if self.equivocate {
             vote.value = mc::NilOrVal::Nil;
         }
@@ -200,7 +234,8 @@ impl SigningProvider<NeuroContext> for Signer {
         }
     }
 
-    fn verify_signed_vote(
+    /// Checks a vote's signature; a vote that verifies is shown to the watcher.
+    pub fn verify_vote_now(
         &self,
         vote: &Vote,
         signature: &ConsensusSignature,
@@ -218,58 +253,93 @@ impl SigningProvider<NeuroContext> for Signer {
         }
         ok
     }
+}
 
-    fn sign_proposal(&self, proposal: Proposal) -> SignedMessage<NeuroContext, Proposal> {
-        let signature = self.sign(&proposal_digest(&self.chain_id, &proposal));
-        SignedMessage::new(proposal, signature)
+fn verdict(ok: bool) -> Result<VerificationResult, SigningError> {
+    Ok(VerificationResult::from_bool(ok))
+}
+
+#[async_trait]
+impl signing::Signer<NeuroContext> for Signer {
+    async fn sign_vote(&self, vote: Vote) -> Result<SignedMessage<NeuroContext, Vote>, SigningError> {
+        Ok(self.sign_vote_now(vote))
     }
 
-    fn verify_signed_proposal(
+    async fn sign_proposal(
+        &self,
+        proposal: Proposal,
+    ) -> Result<SignedMessage<NeuroContext, Proposal>, SigningError> {
+        let signature = self.sign(&proposal_digest(&self.chain_id, &proposal));
+        Ok(SignedMessage::new(proposal, signature))
+    }
+
+    async fn sign_vote_extension(
+        &self,
+        scope: VoteExtensionScope<NeuroContext>,
+        extension: bytes::Bytes,
+    ) -> Result<SignedMessage<NeuroContext, bytes::Bytes>, SigningError> {
+        let signature = self.sign(&extension_digest(&self.chain_id, &scope, &extension));
+        Ok(SignedMessage::new(extension, signature))
+    }
+
+    async fn sign_validator_proof(
+        &self,
+        public_key: Vec<u8>,
+        peer_id: Vec<u8>,
+    ) -> Result<ValidatorProof<NeuroContext>, SigningError> {
+        let digest = validator_proof_digest(&self.chain_id, &public_key, &peer_id);
+        Ok(ValidatorProof::new(public_key, peer_id, self.sign(&digest)))
+    }
+}
+
+#[async_trait]
+impl signing::Verifier<NeuroContext> for Signer {
+    async fn verify_signed_vote(
+        &self,
+        vote: &Vote,
+        signature: &ConsensusSignature,
+        public_key: &PublicKey,
+    ) -> Result<VerificationResult, SigningError> {
+        verdict(self.verify_vote_now(vote, signature, public_key))
+    }
+
+    async fn verify_signed_proposal(
         &self,
         proposal: &Proposal,
         signature: &ConsensusSignature,
         public_key: &PublicKey,
-    ) -> bool {
-        verify(
+    ) -> Result<VerificationResult, SigningError> {
+        verdict(verify(
             public_key,
             &proposal_digest(&self.chain_id, proposal),
             signature,
-        )
+        ))
     }
 
-    fn sign_proposal_part(&self, part: ProposalPart) -> SignedMessage<NeuroContext, ProposalPart> {
-        let signature = self.sign(&part_digest(&self.chain_id, &part));
-        SignedMessage::new(part, signature)
-    }
-
-    fn verify_signed_proposal_part(
+    async fn verify_signed_vote_extension(
         &self,
-        part: &ProposalPart,
-        signature: &ConsensusSignature,
-        public_key: &PublicKey,
-    ) -> bool {
-        verify(public_key, &part_digest(&self.chain_id, part), signature)
-    }
-
-    fn sign_vote_extension(
-        &self,
-        extension: bytes::Bytes,
-    ) -> SignedMessage<NeuroContext, bytes::Bytes> {
-        let signature = self.sign(&extension_digest(&self.chain_id, &extension));
-        SignedMessage::new(extension, signature)
-    }
-
-    fn verify_signed_vote_extension(
-        &self,
+        scope: &VoteExtensionScope<NeuroContext>,
         extension: &bytes::Bytes,
         signature: &ConsensusSignature,
         public_key: &PublicKey,
-    ) -> bool {
-        verify(
+    ) -> Result<VerificationResult, SigningError> {
+        verdict(verify(
             public_key,
-            &extension_digest(&self.chain_id, extension),
+            &extension_digest(&self.chain_id, scope, extension),
             signature,
-        )
+        ))
+    }
+
+    async fn verify_validator_proof(
+        &self,
+        proof: &ValidatorProof<NeuroContext>,
+    ) -> Result<VerificationResult, SigningError> {
+        let Ok(public_key) = <K256 as mc::SigningScheme>::decode_public_key(&proof.public_key)
+        else {
+            return verdict(false);
+        };
+        let digest = validator_proof_digest(&self.chain_id, &proof.public_key, &proof.peer_id);
+        verdict(verify(&public_key, &digest, &proof.signature))
     }
 }
 
@@ -300,16 +370,16 @@ mod tests {
             Signer::new(key.clone(), "guard-test")
                 .with_sign_state(Arc::new(SignState::open(&dir.join("sign_state")).unwrap()))
         };
-        let first = signer(()).sign_vote(vote(&key, VoteType::Precommit, Some(1)));
-        assert!(signer(()).verify_signed_vote(&first.message, &first.signature, &key.public_key()));
+        let first = signer(()).sign_vote_now(vote(&key, VoteType::Precommit, Some(1)));
+        assert!(signer(()).verify_vote_now(&first.message, &first.signature, &key.public_key()));
         // A new process with the same home is asked for a nil precommit at the same step: it
         // gets the block precommit it signed before, signature and all.
-        let again = signer(()).sign_vote(vote(&key, VoteType::Precommit, None));
+        let again = signer(()).sign_vote_now(vote(&key, VoteType::Precommit, None));
         assert_eq!(again.message, first.message);
         assert_eq!(again.signature, first.signature);
         // The prevote of that round comes too late: its signature is worthless.
-        let late = signer(()).sign_vote(vote(&key, VoteType::Prevote, Some(1)));
-        assert!(!signer(()).verify_signed_vote(&late.message, &late.signature, &key.public_key()));
+        let late = signer(()).sign_vote_now(vote(&key, VoteType::Prevote, Some(1)));
+        assert!(!signer(()).verify_vote_now(&late.message, &late.signature, &key.public_key()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

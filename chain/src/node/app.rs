@@ -11,12 +11,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use eyre::eyre;
-use malachitebft_app_channel::app::engine::host::Next;
-use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Validity};
+use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
+};
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
@@ -51,20 +53,11 @@ pub(crate) fn validator_set(chain: &ChainState) -> eyre::Result<ValidatorSet> {
     })))
 }
 
-/// The validator set consensus may use for `height` when `committed` is the last committed
-/// height: the set in force, for heights up to [`AHEAD_HEIGHTS`] past it. Nobody knows the set
-/// of a height further ahead (blocks before it may change it), so none is named: a message for
-/// such a height cannot be verified, and so cannot be counted or move any window.
-pub(crate) fn validator_set_at(
-    set: &ValidatorSet,
-    committed: u64,
-    height: Height,
-) -> Option<ValidatorSet> {
-    (height.0 <= committed.saturating_add(AHEAD_HEIGHTS)).then(|| set.clone())
-}
-
 /// Heights between two registrations of this validator's beacon key while the ledger lacks it.
 const BEACON_KEY_RETRY: u64 = 32;
+
+/// Blocks in one value-sync response at most.
+pub(crate) const SYNC_BATCH: usize = 4;
 
 /// Streamed blocks for heights ahead of ours kept at once.
 const MAX_AHEAD: usize = 16;
@@ -85,7 +78,10 @@ pub(crate) struct App {
     pub chain_id: String,
     pub block_interval: Duration,
     pub max_block_txs: usize,
+    pub timeouts: LinearTimeouts,
     pub validators: ValidatorSet,
+    /// The height last decided, and whether its block committed.
+    pub decided: Option<(Height, bool)>,
     /// Watches votes for double signs; told of every commit.
     pub watcher: Arc<VoteWatcher>,
     /// Blocks seen for heights not yet decided, by hash.
@@ -95,7 +91,6 @@ pub(crate) struct App {
     /// Streamed blocks for heights ahead of ours, checked when we get there.
     pub ahead: Vec<StreamedBlock>,
     pub assembler: Assembler,
-    pub last_decided: Instant,
 }
 
 impl App {
@@ -142,12 +137,11 @@ impl App {
         channels: &mut Channels<NeuroContext>,
     ) -> eyre::Result<()> {
         match msg {
-            AppMsg::ConsensusReady { reply, .. } => {
+            AppMsg::ConsensusReady { reply } => {
                 let start = Height(self.height() + 1);
                 info!(height = %start, validators = self.validators.validators.len(), "consensus ready");
-                let _ = reply.send((start, self.validators.clone()));
+                let _ = reply.send((start, self.height_params()));
             }
-
             AppMsg::StartedRound {
                 height,
                 round,
@@ -155,33 +149,9 @@ impl App {
                 reply_value,
                 ..
             } => {
-                debug!(%height, %round, %proposer, "started round");
-                self.check_ahead(height);
-                let mut values = self
-                    .proposals
-                    .remove(&(height.0, round))
-                    .unwrap_or_default();
-                // After a restart: the block this node proposed here before it stopped.
-                if let Some(round_u32) = round.as_u32() {
-                    let own = self.chain().store().own_proposal(height.0, round_u32)?;
-                    if let Some(block) = own {
-                        let hash = BlockHash(block.hash());
-                        if !values.iter().any(|v| v.value == hash) {
-                            self.blocks.insert(hash, (block, false));
-                            values.push(ProposedValue {
-                                height,
-                                round,
-                                valid_round: Round::Nil,
-                                proposer: self.me,
-                                value: hash,
-                                validity: Validity::Valid,
-                            });
-                        }
-                    }
-                }
+                let values = self.on_started_round(height, round, proposer)?;
                 let _ = reply_value.send(values);
             }
-
             AppMsg::GetValue {
                 height,
                 round,
@@ -195,7 +165,6 @@ impl App {
                 self.stream(height, round, Round::Nil, &block, channels)
                     .await?;
             }
-
             AppMsg::RestreamProposal {
                 height,
                 round,
@@ -208,15 +177,18 @@ impl App {
                         .await?;
                 }
             }
-
+            // NeuroShard uses no vote extensions: none is made, and any that comes is ignored.
             AppMsg::ExtendVote { reply, .. } => {
                 let _ = reply.send(None);
             }
-            AppMsg::VerifyVoteExtension { reply, .. } => {
-                let _ = reply.send(Ok(()));
+            AppMsg::VerifyVoteExtensions {
+                extensions, reply, ..
+            } => {
+                let _ = reply.send(extensions.into_iter().map(|(a, _)| (a, Ok(()))).collect());
             }
-
-            AppMsg::ReceivedProposalPart { from, part, reply } => {
+            AppMsg::ReceivedProposalPart {
+                from, part, reply, ..
+            } => {
                 let value = match self.assembler.push(from, part) {
                     Ok(Some(streamed)) => self.received_block(streamed),
                     Ok(None) => None,
@@ -227,37 +199,25 @@ impl App {
                 };
                 let _ = reply.send(value);
             }
-
-            AppMsg::GetValidatorSet { height, reply } => {
-                let _ = reply.send(validator_set_at(&self.validators, self.height(), height));
-            }
-
             AppMsg::Decided {
                 certificate, reply, ..
             } => {
-                let next = self.decided(certificate).await?;
+                self.on_decided(certificate);
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized {
+                certificate, reply, ..
+            } => {
+                let next = self.on_finalized(certificate);
                 let _ = reply.send(next);
             }
-
             AppMsg::GetHistoryMinHeight { reply } => {
                 let _ = reply.send(Height(1));
             }
-
-            AppMsg::GetDecidedValue { height, reply } => {
-                let value = {
-                    let chain = self.chain();
-                    let store = chain.store();
-                    match (store.block(height.0)?, store.certificate(height.0)?) {
-                        (Some(block), Some(cert)) => Some(RawDecidedValue::new(
-                            Bytes::from(block.encode()),
-                            decode_commit(&cert)?,
-                        )),
-                        _ => None,
-                    }
-                };
-                let _ = reply.send(value);
+            AppMsg::GetDecidedValues { range, reply } => {
+                let values = self.on_get_decided_values(range)?;
+                let _ = reply.send(values);
             }
-
             AppMsg::ProcessSyncedValue {
                 height,
                 round,
@@ -265,34 +225,120 @@ impl App {
                 value_bytes,
                 reply,
             } => {
-                self.shared.catching_up.store(true, Ordering::Relaxed);
-                let value = match Block::decode(&value_bytes) {
-                    Ok(block) if block.header.height == height.0 => {
-                        let hash = BlockHash(block.hash());
-                        let validity = if height.0 == self.height() + 1 {
-                            self.check(&block)
-                        } else {
-                            Validity::Valid
-                        };
-                        self.blocks.insert(hash, (block, true));
-                        Some(ProposedValue {
-                            height,
-                            round,
-                            valid_round: Round::Nil,
-                            proposer,
-                            value: hash,
-                            validity,
-                        })
-                    }
-                    Ok(_) | Err(_) => {
-                        warn!(%height, "a peer sent a synced block that does not decode");
-                        None
-                    }
-                };
-                let _ = reply.send(value);
+                let outcome = self.on_synced_value(height, round, proposer, &value_bytes);
+                let _ = reply.send(outcome);
             }
         }
         Ok(())
+    }
+
+    /// What consensus needs to run a height: the validator set the ledger holds now (the set
+    /// of the height after the last committed block), the round timeouts, and the block
+    /// interval as the height's target time (Malachite waits for it before finalizing, and
+    /// does not wait for heights decided through sync).
+    fn height_params(&self) -> HeightParams<NeuroContext> {
+        let target = (!self.block_interval.is_zero()).then_some(self.block_interval);
+        HeightParams::new(self.validators.clone(), self.timeouts, target)
+    }
+
+    /// Values to hand consensus as it enters a round: the blocks already checked for it and,
+    /// after a restart, the block this node proposed there before it stopped.
+    fn on_started_round(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: ValidatorAddress,
+    ) -> eyre::Result<Vec<ProposedValue<NeuroContext>>> {
+        debug!(%height, %round, %proposer, "started round");
+        self.check_ahead(height);
+        let mut values = self
+            .proposals
+            .remove(&(height.0, round))
+            .unwrap_or_default();
+        if let Some(round_u32) = round.as_u32() {
+            let own = self.chain().store().own_proposal(height.0, round_u32)?;
+            if let Some(block) = own {
+                let hash = BlockHash(block.hash());
+                if !values.iter().any(|v| v.value == hash) {
+                    self.blocks.insert(hash, (block, false));
+                    values.push(ProposedValue {
+                        height,
+                        round,
+                        valid_round: Round::Nil,
+                        proposer: self.me,
+                        value: hash,
+                        validity: Validity::Valid,
+                    });
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Decided blocks for a peer that syncs: at most [`SYNC_BATCH`] from the start of the
+    /// range, none past the last committed height (Malachite leaves the range unchecked).
+    fn on_get_decided_values(
+        &self,
+        range: std::ops::RangeInclusive<Height>,
+    ) -> eyre::Result<Vec<RawDecidedValue<NeuroContext>>> {
+        let chain = self.chain();
+        let store = chain.store();
+        let first = range.start().0.max(1);
+        let last = range
+            .end()
+            .0
+            .min(chain.height())
+            .min(first.saturating_add(SYNC_BATCH as u64 - 1));
+        let mut values = Vec::new();
+        for height in first..=last {
+            let (Some(block), Some(cert)) = (store.block(height)?, store.certificate(height)?)
+            else {
+                break;
+            };
+            values.push(RawDecidedValue::new(
+                Bytes::from(block.encode()),
+                ExtendedCommitCertificate::from_commit_certificate_and_extensions(
+                    decode_commit(&cert)?,
+                    Default::default(),
+                ),
+            ));
+        }
+        Ok(values)
+    }
+
+    /// A block a peer sent through sync. Consensus checks its certificate against the set of
+    /// the height it is running; the block is executed here only if it is the next one.
+    fn on_synced_value(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: ValidatorAddress,
+        value_bytes: &[u8],
+    ) -> SyncedValueOutcome<NeuroContext> {
+        self.shared.catching_up.store(true, Ordering::Relaxed);
+        match Block::decode(value_bytes) {
+            Ok(block) if block.header.height == height.0 => {
+                let hash = BlockHash(block.hash());
+                let validity = if height.0 == self.height() + 1 {
+                    self.check(&block)
+                } else {
+                    Validity::Valid
+                };
+                self.blocks.insert(hash, (block, true));
+                SyncedValueOutcome::Verdict(ProposedValue {
+                    height,
+                    round,
+                    valid_round: Round::Nil,
+                    proposer,
+                    value: hash,
+                    validity,
+                })
+            }
+            Ok(_) | Err(_) => {
+                warn!(%height, "a peer sent a synced block that does not decode");
+                SyncedValueOutcome::PeerFault
+            }
+        }
     }
 
     /// The block for (height, round): the one already built there, or a new one from the mempool.
@@ -544,14 +590,15 @@ impl App {
         }
     }
 
-    async fn decided(
-        &mut self,
-        certificate: CommitCertificate<NeuroContext>,
-    ) -> eyre::Result<Next<NeuroContext>> {
+    /// Consensus decided `certificate`'s block: commit it with the certificate, atomically,
+    /// and update the mempool, the validator set and the status. What happened is kept for
+    /// [`App::on_finalized`], which tells consensus how to go on.
+    fn on_decided(&mut self, certificate: CommitCertificate<NeuroContext>) {
         let height = certificate.height;
         let Some((block, synced)) = self.blocks.get(&certificate.value_id).cloned() else {
             warn!(%height, "decided a block this node does not have; restarting the height");
-            return Ok(Next::Restart(height, self.validators.clone()));
+            self.decided = Some((height, false));
+            return;
         };
         let applied = tokio::task::block_in_place(|| {
             let mut chain = self.chain_mut();
@@ -580,9 +627,11 @@ impl App {
             Ok(a) => a,
             Err(e) => {
                 warn!(%height, "could not commit the decided block: {e}; restarting the height");
-                return Ok(Next::Restart(height, self.validators.clone()));
+                self.decided = Some((height, false));
+                return;
             }
         };
+        self.decided = Some((height, true));
         // Per-block lines stay at debug (NEUROSHARD_LOG=neuroshard_chain=debug shows them): at a
         // block a second they would bury the worker's status line.
         debug!(
@@ -595,11 +644,11 @@ impl App {
         self.blocks.retain(|_, (b, _)| b.header.height > height.0);
         self.proposals.retain(|(h, _), _| *h > height.0);
         self.shared.catching_up.store(synced, Ordering::Relaxed);
-        let set = validator_set(&self.chain())?;
-        if !set.validators.is_empty() {
-            self.validators = set;
-        } else {
-            warn!("every validator is jailed; keeping the last validator set");
+        let set = validator_set(&self.chain());
+        match set {
+            Ok(set) if !set.validators.is_empty() => self.validators = set,
+            Ok(_) => warn!("every validator is jailed; keeping the last validator set"),
+            Err(e) => warn!("could not read the validator set: {e}; keeping the last one"),
         }
         self.register_beacon_key(height.0);
         self.unjail_when_due(height.0);
@@ -620,38 +669,17 @@ impl App {
             s.latest_block_time_ms = block.header.time_ms;
             s.mempool_size = mempool_size;
         });
-        // Blocks at least `block_interval` apart (not while catching up).
-        if !synced {
-            let due = self.last_decided + self.block_interval;
-            tokio::time::sleep_until(due.into()).await;
+    }
+
+    /// The height is final (its target time has passed): start the next one with the
+    /// validator set the committed block left, or run this one again if it did not commit.
+    fn on_finalized(&mut self, certificate: CommitCertificate<NeuroContext>) -> Next<NeuroContext> {
+        let height = certificate.height;
+        match self.decided.take() {
+            Some((h, true)) if h == height => Next::Start(height.increment(), self.height_params()),
+            _ => Next::Restart(height, self.height_params()),
         }
-        self.last_decided = Instant::now();
-        Ok(Next::Start(height.increment(), self.validators.clone()))
     }
 }
 
 use malachitebft_app_channel::app::types::core::Height as _;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_validator_set_is_named_for_heights_far_ahead() {
-        let key = SecretKey::from_entropy([3; 32]);
-        let set = ValidatorSet::new([Validator::new(key.public_key(), 10)]);
-        for h in [1, 99, 100, 101, 102] {
-            assert!(
-                validator_set_at(&set, 100, Height(h)).is_some(),
-                "height {h}"
-            );
-        }
-        for h in [103, 1_000, u64::MAX] {
-            assert!(
-                validator_set_at(&set, 100, Height(h)).is_none(),
-                "height {h}"
-            );
-        }
-        assert!(validator_set_at(&set, u64::MAX, Height(u64::MAX)).is_some());
-    }
-}

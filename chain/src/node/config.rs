@@ -206,6 +206,11 @@ impl Home {
     pub fn signed_batches(&self) -> PathBuf {
         self.dir.join("signed_batches")
     }
+    /// Malachite's consensus write-ahead log. The file name carries the engine's release line:
+    /// a log written by another line is not read (the sign state still guards every vote).
+    pub fn wal(&self) -> PathBuf {
+        self.dir.join("wal").join("consensus-0.8.wal")
+    }
     /// The last vote the validator key signed here (see [`crate::consensus::SignState`]).
     pub fn sign_state(&self) -> PathBuf {
         self.dir.join("sign_state")

@@ -7,24 +7,27 @@ pub mod gossip;
 pub mod parts;
 pub mod shared;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use libp2p::Multiaddr;
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
+    ConsensusConfig, P2pConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
-use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeHandle};
+use malachitebft_app_channel::app::types::core::LinearTimeouts;
 use malachitebft_app_channel::app::types::Keypair;
-use neuroshard_runtime::{PublicKey, SecretKey};
+use malachitebft_app_channel::{
+    ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity,
+    RequestContext, SyncContext, WalContext,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
+use crate::consensus::codec::MAX_SYNC_RESPONSE_BYTES;
+use app::SYNC_BATCH;
 use crate::consensus::{
     Height, NeuroContext, SignState, Signer, ValidatorAddress, VoteWatcher, WireCodec,
 };
@@ -42,15 +45,21 @@ pub struct EngineConfig {
     value_sync: ValueSyncConfig,
 }
 
-impl malachitebft_app_channel::app::node::NodeConfig for EngineConfig {
+impl malachitebft_app_channel::app::config::NodeConfig for EngineConfig {
     fn moniker(&self) -> &str {
         &self.moniker
     }
     fn consensus(&self) -> &ConsensusConfig {
         &self.consensus
     }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
     fn value_sync(&self) -> &ValueSyncConfig {
         &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
     }
 }
 
@@ -59,14 +68,25 @@ fn parse_addr(what: &str, s: &str) -> eyre::Result<Multiaddr> {
         .map_err(|e| eyre::eyre!("{what} {s:?} is not a multiaddr: {e}"))
 }
 
-fn engine_config(cfg: &NodeConfig) -> eyre::Result<EngineConfig> {
+/// The round timeouts of every height: the configured ones, growing by half of each per round.
+pub(crate) fn timeouts(cfg: &NodeConfig) -> LinearTimeouts {
     let c = &cfg.consensus;
-    let timeouts = TimeoutConfig {
-        timeout_propose: Duration::from_millis(c.timeout_propose_ms),
-        timeout_prevote: Duration::from_millis(c.timeout_prevote_ms),
-        timeout_precommit: Duration::from_millis(c.timeout_precommit_ms),
-        ..TimeoutConfig::default()
-    };
+    let propose = Duration::from_millis(c.timeout_propose_ms);
+    let prevote = Duration::from_millis(c.timeout_prevote_ms);
+    let precommit = Duration::from_millis(c.timeout_precommit_ms);
+    LinearTimeouts {
+        propose,
+        propose_delta: propose / 2,
+        prevote,
+        prevote_delta: prevote / 2,
+        precommit,
+        precommit_delta: precommit / 2,
+        rebroadcast: propose + prevote + precommit,
+        ..LinearTimeouts::default()
+    }
+}
+
+fn engine_config(cfg: &NodeConfig) -> eyre::Result<EngineConfig> {
     let p2p = P2pConfig {
         listen_addr: parse_addr("p2p.listen", &cfg.p2p.listen)?,
         persistent_peers: cfg
@@ -80,30 +100,19 @@ fn engine_config(cfg: &NodeConfig) -> eyre::Result<EngineConfig> {
     Ok(EngineConfig {
         moniker: cfg.moniker.clone(),
         consensus: ConsensusConfig {
-            timeouts,
             p2p,
             value_payload: ValuePayload::ProposalAndParts,
-            queue_capacity: 100,
+            queue_capacity: crate::consensus::watch::AHEAD_HEIGHTS as usize,
+            ..ConsensusConfig::default()
         },
         value_sync: ValueSyncConfig {
             status_update_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
+            max_response_size: bytesize::ByteSize::b(MAX_SYNC_RESPONSE_BYTES as u64),
+            batch_size: SYNC_BATCH,
             ..ValueSyncConfig::default()
         },
     })
-}
-
-/// What Malachite's `Node` trait needs to start the engine.
-#[derive(Clone)]
-struct EngineNode {
-    home: PathBuf,
-    config: EngineConfig,
-    key: SecretKey,
-    p2p_key: Keypair,
-    chain_id: String,
-    watcher: Arc<VoteWatcher>,
-    sign_state: Arc<SignState>,
-    options: StartOptions,
 }
 
 /// How a node starts, beyond its home.
@@ -112,56 +121,6 @@ pub struct StartOptions {
     /// Test only: sign a vote for nil wherever consensus votes for a block (a byzantine
     /// validator, for the double-sign tests).
     pub equivocate: bool,
-}
-
-#[async_trait]
-impl Node for EngineNode {
-    type Context = NeuroContext;
-    type Config = EngineConfig;
-    type Genesis = ();
-    type PrivateKeyFile = ();
-    type SigningProvider = Signer;
-    type NodeHandle = RunningNode;
-
-    async fn start(&self) -> eyre::Result<RunningNode> {
-        start_with(&Home::new(&self.home), self.options).await
-    }
-    async fn run(self) -> eyre::Result<()> {
-        let mut node = self.start().await?;
-        let app = node.tasks.remove(0);
-        app.await?;
-        Ok(())
-    }
-    fn get_home_dir(&self) -> PathBuf {
-        self.home.clone()
-    }
-    fn load_config(&self) -> eyre::Result<EngineConfig> {
-        Ok(self.config.clone())
-    }
-    fn get_address(&self, pk: &PublicKey) -> ValidatorAddress {
-        ValidatorAddress(pk.address())
-    }
-    fn get_public_key(&self, pk: &SecretKey) -> PublicKey {
-        pk.public_key()
-    }
-    fn get_keypair(&self, _pk: SecretKey) -> Keypair {
-        self.p2p_key.clone()
-    }
-    fn load_private_key(&self, _file: ()) -> SecretKey {
-        self.key.clone()
-    }
-    fn load_private_key_file(&self) -> eyre::Result<()> {
-        Ok(())
-    }
-    fn load_genesis(&self) -> eyre::Result<()> {
-        Ok(())
-    }
-    fn get_signing_provider(&self, key: SecretKey) -> Signer {
-        Signer::new(key, &self.chain_id)
-            .with_watcher(self.watcher.clone())
-            .with_sign_state(self.sign_state.clone())
-            .equivocating(self.options.equivocate)
-    }
 }
 
 /// A started node.
@@ -180,18 +139,15 @@ pub struct RunningNode {
 impl RunningNode {
     /// Stops consensus, gossip and the application loop. Committed state is already durable.
     pub async fn shutdown(self) {
-        let _ = self.kill(None).await;
+        let _ = self.kill().await;
     }
-}
 
-#[async_trait]
-impl NodeHandle<NeuroContext> for RunningNode {
     /// Events from the consensus engine.
-    fn subscribe(&self) -> RxEvent<NeuroContext> {
+    pub fn subscribe(&self) -> RxEvent<NeuroContext> {
         self.events.subscribe()
     }
 
-    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+    async fn kill(&self) -> eyre::Result<()> {
         self.stopping.store(true, Ordering::SeqCst);
         self.engine.actor.kill_and_wait(None).await?;
         self.engine.handle.abort();
@@ -261,27 +217,38 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
         start_height.0 - 1,
         validators.validators.iter().map(|v| v.public_key),
     );
-    let engine_node = EngineNode {
-        home: home.dir.clone(),
-        config: engine_config(&config)?,
-        key: key.clone(),
-        p2p_key: Keypair::ed25519_from_bytes(node_key)?,
-        chain_id: genesis.chain_id.clone(),
-        watcher: Arc::new(watcher),
-        sign_state: Arc::new(SignState::open(&home.sign_state())?),
-        options,
+    let watcher = Arc::new(watcher);
+    let engine_config = engine_config(&config)?;
+    let signer = || {
+        Signer::new(key.clone(), &genesis.chain_id)
+            .with_watcher(watcher.clone())
     };
-    let ctx = NeuroContext::new(&genesis.chain_id);
-    let (channels, engine) = malachitebft_app_channel::start_engine(
-        ctx,
-        engine_node.clone(),
-        engine_node.config.clone(),
-        WireCodec::default(),
-        WireCodec::watched(engine_node.watcher.clone()),
-        Some(start_height),
-        validators.clone(),
-    )
-    .await?;
+    let identity = NetworkIdentity::new(
+        config.moniker.clone(),
+        Keypair::ed25519_from_bytes(node_key)?,
+        Some(me.to_string()),
+    );
+    let consensus = ConsensusContext::new_validator(
+        me,
+        Box::new(signer()),
+        Box::new(
+            signer()
+                .with_sign_state(Arc::new(SignState::open(&home.sign_state())?))
+                .equivocating(options.equivocate),
+        ),
+    );
+    let (channels, engine) =
+        EngineBuilder::new(NeuroContext::new(&genesis.chain_id), engine_config)
+            .with_default_wal(WalContext::new(home.wal(), WireCodec::default()))
+            .with_default_network(NetworkContext::new(
+                identity,
+                WireCodec::watched(watcher.clone()),
+            ))
+            .with_default_sync(SyncContext::new(WireCodec::default()))
+            .with_default_consensus(consensus)
+            .with_default_request(RequestContext::new(16))
+            .build()
+            .await?;
     let events = channels.events.clone();
 
     let app = app::App {
@@ -296,13 +263,14 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
         chain_id: genesis.chain_id.clone(),
         block_interval: Duration::from_millis(config.consensus.block_interval_ms),
         max_block_txs: config.consensus.max_block_txs,
+        timeouts: timeouts(&config),
         validators,
-        watcher: engine_node.watcher.clone(),
+        watcher,
+        decided: None,
         blocks: Default::default(),
         proposals: Default::default(),
         ahead: Vec::new(),
         assembler: Default::default(),
-        last_decided: Instant::now(),
     };
     let stopping = Arc::new(AtomicBool::new(false));
     let app_stopping = stopping.clone();

@@ -187,8 +187,15 @@ impl App {
                 let _ = reply.send(extensions.into_iter().map(|(a, _)| (a, Ok(()))).collect());
             }
             AppMsg::ReceivedProposalPart {
-                from, part, reply, ..
+                from,
+                published_by,
+                part,
+                reply,
             } => {
+                // A stream's parts may come through different neighbours: they are grouped,
+                // and counted against quotas, by the peer that published them (gossipsub signs
+                // each message with its publisher's key).
+                let from = published_by.unwrap_or(from);
                 let value = match self.assembler.push(from, part) {
                     Ok(Some(streamed)) => self.received_block(streamed),
                     Ok(None) => None,

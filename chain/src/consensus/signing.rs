@@ -143,7 +143,6 @@ pub struct Signer {
     chain_id: String,
     watcher: Option<Arc<VoteWatcher>>,
     sign_state: Option<Arc<SignState>>,
-    equivocate: bool,
 }
 
 impl Signer {
@@ -153,7 +152,6 @@ impl Signer {
             chain_id: chain_id.to_owned(),
             watcher: None,
             sign_state: None,
-            equivocate: false,
         }
     }
 
@@ -161,13 +159,6 @@ impl Signer {
     /// one height, round and kind, never a vote below the last one signed.
     pub fn with_sign_state(mut self, state: Arc<SignState>) -> Signer {
         self.sign_state = Some(state);
-        self
-    }
-
-    /// Test only: a byzantine signer that turns every vote for a block into a vote for nil, so
-    /// that a second process holding the same key signs conflicting votes at every height.
-    pub fn equivocating(mut self, on: bool) -> Signer {
-        self.equivocate = on;
         self
     }
 
@@ -200,9 +191,6 @@ impl Signer {
     /// Signs a consensus vote, through the sign state when there is one (see
     /// [`Signer::with_sign_state`]).
     pub fn sign_vote_now(&self, mut vote: Vote) -> SignedMessage<NeuroContext, Vote> {
-        if self.equivocate {
-            vote.value = mc::NilOrVal::Nil;
-        }
         let Some(state) = &self.sign_state else {
             let signature = self.sign(&vote.to_runtime(&self.chain_id).signing_digest());
             return SignedMessage::new(vote, signature);

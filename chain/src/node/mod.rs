@@ -118,8 +118,9 @@ fn engine_config(cfg: &NodeConfig) -> eyre::Result<EngineConfig> {
 /// How a node starts, beyond its home.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StartOptions {
-    /// Test only: sign a vote for nil wherever consensus votes for a block (a byzantine
-    /// validator, for the double-sign tests).
+    /// Test only: send a second, conflicting vote beside every vote this validator casts,
+    /// through Malachite's byzantine network proxy (needs the `byzantine` feature): a
+    /// deterministic double signer for the slashing tests.
     pub equivocate: bool,
 }
 
@@ -231,15 +232,48 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
     let consensus = ConsensusContext::new_validator(
         me,
         Box::new(signer()),
-        Box::new(
-            signer()
-                .with_sign_state(Arc::new(SignState::open(&home.sign_state())?))
-                .equivocating(options.equivocate),
-        ),
+        Box::new(signer().with_sign_state(Arc::new(SignState::open(&home.sign_state())?))),
     );
-    let (channels, engine) =
-        EngineBuilder::new(NeuroContext::new(&genesis.chain_id), engine_config)
-            .with_default_wal(WalContext::new(home.wal(), WireCodec::default()))
+    let builder = EngineBuilder::new(NeuroContext::new(&genesis.chain_id), engine_config)
+        .with_default_wal(WalContext::new(home.wal(), WireCodec::default()));
+    let (channels, engine) = if options.equivocate {
+        #[cfg(feature = "byzantine")]
+        {
+            use malachitebft_app_channel::ByzantineContext;
+            use malachitebft_engine_byzantine::{ByzantineConfig, Trigger};
+            use crate::consensus::BlockHash;
+            // Every vote this validator casts goes out with a second, conflicting one, signed
+            // without the sign state's guard.
+            let conflicting = |v: Option<&BlockHash>| {
+                let mut h = v.map_or([0xEE; 32], |b| b.0);
+                h[31] ^= 1;
+                BlockHash(h)
+            };
+            builder
+                .with_byzantine_network(ByzantineContext {
+                    identity,
+                    codec: WireCodec::watched(watcher.clone()),
+                    config: ByzantineConfig::new(Some(7)).with_equivocate_votes(Trigger::Always),
+                    signer: Box::new(Signer::new(key.clone(), &genesis.chain_id)),
+                    address: me,
+                    conflicting_value_fn: None,
+                    conflicting_vote_value_fn: Some(Box::new(conflicting)),
+                })
+                .await?
+                .with_default_sync(SyncContext::new(WireCodec::default()))
+                .with_default_consensus(consensus)
+                .with_default_request(RequestContext::new(16))
+                .build()
+                .await?
+        }
+        #[cfg(not(feature = "byzantine"))]
+        {
+            return Err(eyre::eyre!(
+                "this build has no byzantine test modes (build with the `test-modes` feature)"
+            ));
+        }
+    } else {
+        builder
             .with_default_network(NetworkContext::new(
                 identity,
                 WireCodec::watched(watcher.clone()),
@@ -248,7 +282,8 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
             .with_default_consensus(consensus)
             .with_default_request(RequestContext::new(16))
             .build()
-            .await?;
+            .await?
+    };
     let events = channels.events.clone();
 
     let app = app::App {

@@ -14,9 +14,9 @@ use malachitebft_app_channel::app::engine::util::streaming::StreamContent;
 use malachitebft_app_channel::app::streaming::{StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, CommitSignature, ExtendedCommitCertificate, NilOrVal, PolkaCertificate, PolkaSignature, Round,
-    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof, Validity,
-    VoteType,
+    CommitCertificate, CommitSignature, ExtendedCommitCertificate, NilOrVal, PolkaCertificate,
+    PolkaSignature, Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage,
+    ValidatorProof, Validity, VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{self, RawDecidedValue};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
@@ -657,7 +657,12 @@ fn response_to_wire(r: &sync::Response<Ctx>) -> WireValueResponseRef<'_> {
         values: r
             .values
             .iter()
-            .map(|v| (v.value_bytes.as_ref(), commit_to_wire(&v.certificate.trim_vote_extensions())))
+            .map(|v| {
+                (
+                    v.value_bytes.as_ref(),
+                    commit_to_wire(&v.certificate.trim_vote_extensions()),
+                )
+            })
             .collect(),
     }
 }

@@ -55,7 +55,11 @@ pub struct BadLength {
 
 impl fmt::Display for BadLength {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} is {} bytes, got {}", self.what, self.expected, self.got)
+        write!(
+            f,
+            "a {} is {} bytes, got {}",
+            self.what, self.expected, self.got
+        )
     }
 }
 
@@ -66,9 +70,11 @@ impl mc::SigningScheme for K256 {
     type PrivateKey = SecretKey;
 
     fn decode_signature(bytes: &[u8]) -> Result<ConsensusSignature, BadLength> {
-        let array: [u8; 64] = bytes
-            .try_into()
-            .map_err(|_| BadLength { what: "signature", expected: 64, got: bytes.len() })?;
+        let array: [u8; 64] = bytes.try_into().map_err(|_| BadLength {
+            what: "signature",
+            expected: 64,
+            got: bytes.len(),
+        })?;
         Ok(ConsensusSignature(Signature(array)))
     }
 
@@ -77,9 +83,11 @@ impl mc::SigningScheme for K256 {
     }
 
     fn decode_public_key(bytes: &[u8]) -> Result<PublicKey, BadLength> {
-        let array: [u8; 33] = bytes
-            .try_into()
-            .map_err(|_| BadLength { what: "public key", expected: 33, got: bytes.len() })?;
+        let array: [u8; 33] = bytes.try_into().map_err(|_| BadLength {
+            what: "public key",
+            expected: 33,
+            got: bytes.len(),
+        })?;
         Ok(PublicKey(array))
     }
 
@@ -249,7 +257,10 @@ fn verdict(ok: bool) -> Result<VerificationResult, SigningError> {
 
 #[async_trait]
 impl signing::Signer<NeuroContext> for Signer {
-    async fn sign_vote(&self, vote: Vote) -> Result<SignedMessage<NeuroContext, Vote>, SigningError> {
+    async fn sign_vote(
+        &self,
+        vote: Vote,
+    ) -> Result<SignedMessage<NeuroContext, Vote>, SigningError> {
         Ok(self.sign_vote_now(vote))
     }
 

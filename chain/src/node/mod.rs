@@ -19,20 +19,20 @@ use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
 use malachitebft_app_channel::app::types::core::LinearTimeouts;
 use malachitebft_app_channel::app::types::Keypair;
 use malachitebft_app_channel::{
-    ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity,
-    RequestContext, SyncContext, WalContext,
+    ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity, RequestContext,
+    SyncContext, WalContext,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::consensus::codec::MAX_SYNC_RESPONSE_BYTES;
-use app::SYNC_BATCH;
 use crate::consensus::{
     Height, NeuroContext, SignState, Signer, ValidatorAddress, VoteWatcher, WireCodec,
 };
 use crate::executor::ChainState;
 use crate::mempool::{Mempool, MempoolLimits};
+use app::SYNC_BATCH;
 pub use config::{Home, HomeLock, NodeConfig};
 use shared::Shared;
 pub use shared::{NodeApi, Status, SubmitError};
@@ -220,10 +220,7 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
     );
     let watcher = Arc::new(watcher);
     let engine_config = engine_config(&config)?;
-    let signer = || {
-        Signer::new(key.clone(), &genesis.chain_id)
-            .with_watcher(watcher.clone())
-    };
+    let signer = || Signer::new(key.clone(), &genesis.chain_id).with_watcher(watcher.clone());
     let identity = NetworkIdentity::new(
         config.moniker.clone(),
         Keypair::ed25519_from_bytes(node_key)?,
@@ -239,9 +236,9 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
     let (channels, engine) = if options.equivocate {
         #[cfg(feature = "byzantine")]
         {
+            use crate::consensus::BlockHash;
             use malachitebft_app_channel::ByzantineContext;
             use malachitebft_engine_byzantine::{ByzantineConfig, Trigger};
-            use crate::consensus::BlockHash;
             // Every vote this validator casts goes out with a second, conflicting one, signed
             // without the sign state's guard.
             let conflicting = |v: Option<&BlockHash>| {

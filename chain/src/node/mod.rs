@@ -17,7 +17,9 @@ use malachitebft_app_channel::app::config::{
 };
 use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
 use malachitebft_app_channel::app::types::core::LinearTimeouts;
+use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::Keypair;
+use malachitebft_signing as signing;
 use malachitebft_app_channel::{
     ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity, RequestContext,
     SyncContext, WalContext,
@@ -221,10 +223,20 @@ pub async fn start_locked(lock: HomeLock, options: StartOptions) -> eyre::Result
     let watcher = Arc::new(watcher);
     let engine_config = engine_config(&config)?;
     let signer = || Signer::new(key.clone(), &genesis.chain_id).with_watcher(watcher.clone());
-    let identity = NetworkIdentity::new(
+    // Proof of validator (Malachite's ADR-006): the validator key vouches for this node's
+    // libp2p peer id, so peers know which connection speaks for which validator.
+    let p2p_key = Keypair::ed25519_from_bytes(node_key)?;
+    let proof = signing::Signer::sign_validator_proof(
+        &signer(),
+        key.public_key().0.to_vec(),
+        p2p_key.public().to_peer_id().to_bytes(),
+    )
+    .await?;
+    let identity = NetworkIdentity::new_validator(
         config.moniker.clone(),
-        Keypair::ed25519_from_bytes(node_key)?,
-        Some(me.to_string()),
+        p2p_key,
+        me.to_string(),
+        Codec::encode(&WireCodec::default(), &proof)?,
     );
     let consensus = ConsensusContext::new_validator(
         me,

@@ -16,14 +16,14 @@ use malachitebft_app_channel::app::config::{
     ConsensusConfig, P2pConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
-use malachitebft_app_channel::app::types::core::LinearTimeouts;
 use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::LinearTimeouts;
 use malachitebft_app_channel::app::types::Keypair;
-use malachitebft_signing as signing;
 use malachitebft_app_channel::{
     ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity, RequestContext,
     SyncContext, WalContext,
 };
+use malachitebft_signing as signing;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tracing::info;

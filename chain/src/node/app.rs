@@ -5,8 +5,10 @@
 //! * `ReceivedProposalPart`: reassemble a peer's block, check the proposer's signature and
 //!   execute it; reply with its hash and validity.
 //! * `Decided`: commit the block with its commit certificate, atomically; prune the mempool;
-//!   start the next height with the validator set the block's `end_block` left.
-//! * `GetDecidedValue` / `ProcessSyncedValue`: value sync from the store.
+//!   read the validator set the block's `end_block` left.
+//! * `Finalized` (at the height's target time, the block interval): start the next height with
+//!   that set, or run this one again if the block did not commit.
+//! * `GetDecidedValues` / `ProcessSyncedValue`: value sync from the store, a few blocks a time.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

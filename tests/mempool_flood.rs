@@ -65,6 +65,7 @@ fn future_nonce_floods_from_fresh_keys_leave_room_for_an_honest_transfer() {
                         batches: 10,
                         ..WorkMetrics::default()
                     },
+                    data_server: None,
                     timestamp_ms: now_ms(),
                 }),
             );

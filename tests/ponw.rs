@@ -449,6 +449,7 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
                 batches,
                 ..WorkMetrics::default()
             },
+            data_server: None,
             timestamp_ms: now_ms(),
         };
         // ~6 s since registration allow at most ~600 batches at 100 per second.

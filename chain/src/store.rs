@@ -38,7 +38,8 @@ use crate::error::ChainError;
 /// v8: segment chains (proofs name their start and end inner states; proof and node records
 /// changed).
 /// v9: shared replay (a drawn proof's record names its replayers).
-const SCHEMA: &[u8] = b"neuroshard-store-v9";
+/// v10: the data reward (proofs name their data server; proof records its share and wallet).
+const SCHEMA: &[u8] = b"neuroshard-store-v10";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

@@ -98,6 +98,7 @@ fn fund(chain: &mut ChainState, wallet: &SecretKey) {
             batches: 500,
             ..Default::default()
         },
+        data_server: None,
         timestamp_ms: time,
     };
     let p = sign(chain, &node, 0, TxBody::SubmitProof(proof));

@@ -201,6 +201,10 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "acceptedMs": p.accepted_ms,
         "maturesAtMs": p.matures_at_ms,
         "gross": amount(p.gross),
+        // Of the gross, the data reward of its samples, and who served them (that share of
+        // what it is paid goes to the server's wallet).
+        "dataGross": amount(p.data_gross),
+        "dataServer": p.data_server.map(|d| json!({"node": d.node, "wallet": d.wallet})),
         "reward": amount(p.reward),
         "covered": amount(p.covered),
         "collateral": amount(p.collateral),
@@ -289,6 +293,7 @@ fn tx_json(tx: &SignedTransaction) -> Value {
                 "samples": p.metrics.samples,
                 "uptimeSecs": p.metrics.uptime_secs,
             },
+            "dataServer": p.data_server,
             "timestampMs": p.timestamp_ms,
         }),
         TxBody::WithdrawUnbonded => json!({}),

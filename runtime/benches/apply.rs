@@ -171,6 +171,7 @@ fn proof(s: &Setup, node: &SecretKey, first_batch: u64, batches: u64) -> Proof {
             samples: 10,
             uptime_secs: 10,
         },
+        data_server: None,
         timestamp_ms: s.time_ms,
     }
 }

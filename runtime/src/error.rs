@@ -86,6 +86,8 @@ pub enum TxError {
     StillJailedForDowntime { until_ms: u64 },
     #[error("node {0} is not registered to any wallet")]
     UnknownNode(Address),
+    #[error("the proof names node {0} as its data server, but no such node is registered")]
+    UnknownDataServer(Address),
     #[error("node {0} is already registered")]
     NodeAlreadyRegistered(Address),
     #[error("this block already registered {max} nodes (the most one block takes): try the next")]

@@ -198,8 +198,9 @@ pub fn payout(params: &Params, proof: &ProofRecord) -> Amount {
     }
 }
 
-/// Mints a matured proof's pay into its wallet's bond; what nobody checked and the bond did
-/// not cover is never minted.
+/// Mints a matured proof's pay into its wallet's bond, less the data server's share, which goes
+/// into the server wallet's bond; what nobody checked and the bond did not cover is never
+/// minted.
 fn pay<S: Storage>(
     ov: &mut Overlay<'_, S>,
     params: &Params,
@@ -210,6 +211,14 @@ fn pay<S: Storage>(
 ) -> Result<(), StorageError> {
     let pending = proof.reward;
     let amount = payout(params, proof);
+    // The data server's share of the pay; the trainer keeps the rest (both bonded).
+    let data = match proof.data_server {
+        Some(server) if server.wallet != proof.wallet => {
+            rewards::data_share(amount, proof.data_gross, proof.gross)
+        }
+        _ => Amount::ZERO, // none, or its own wallet's: all of it goes one way
+    };
+    let trainer = amount.saturating_sub(data);
     let account_key = keys::account(&proof.wallet);
     let mut account: Account = ov.get(&account_key)?.unwrap_or_default();
     account.pending = account.pending.saturating_sub(pending);
@@ -220,10 +229,29 @@ fn pay<S: Storage>(
         training,
         proof.wallet,
         &mut account,
-        amount,
+        trainer,
         now_ms,
     );
     ov.put(account_key, &account);
+    if let (Some(server), false) = (proof.data_server, data.is_zero()) {
+        let key = keys::account(&server.wallet);
+        let mut account: Account = ov.get(&key)?.unwrap_or_default();
+        bond::bond_reward(
+            ov,
+            params,
+            training,
+            server.wallet,
+            &mut account,
+            data,
+            now_ms,
+        );
+        ov.put(key, &account);
+        let node_key = keys::node(&server.node);
+        if let Some(mut node) = ov.get::<NodeRecord>(&node_key)? {
+            node.earned = node.earned.saturating_add(data);
+            ov.put(node_key, &node);
+        }
+    }
 
     let mut supply: Supply = ov.get(keys::SUPPLY)?.unwrap_or_default();
     supply.pending = supply.pending.saturating_sub(pending);
@@ -238,7 +266,7 @@ fn pay<S: Storage>(
         .get(&node_key)?
         .ok_or_else(|| missing(node_key.clone()))?;
     node.pending_proofs.retain(|p| p != &entry.proof);
-    node.earned = node.earned.saturating_add(amount);
+    node.earned = node.earned.saturating_add(trainer);
     ov.put(node_key, &node);
 
     // The network's diminishing returns count what was paid, in the window it was paid in.

@@ -53,6 +53,8 @@ pub struct Params {
     /// second follow from it and the model ([`Params::max_batches_per_sec`]).
     pub max_node_flops: u64,
     pub max_inference_tokens_per_sec: u64,
+    /// Samples served a proof may claim per second (its own batches' samples, served by the
+    /// node it names); at least `max_batches_per_sec × batch_size`.
     pub max_samples_per_sec: u64,
 
     // --- Spending and fees ---
@@ -212,7 +214,7 @@ impl Params {
             // TFLOP per batch allows 537 batches/s, beside 0.01-0.1 on a laptop CPU.
             max_node_flops: 1_000_000_000_000_000,
             max_inference_tokens_per_sec: 5_000,
-            max_samples_per_sec: 1_000,
+            max_samples_per_sec: 10_000,
             burn_bps: 500,
             min_fee: Amount(100_000_000_000_000), // 0.0001
             min_validator_stake: Amount::neuro(100),
@@ -414,6 +416,18 @@ impl Params {
                 format!(
                     "below one batch per second of this model ({} FLOP per batch)",
                     self.flops_per_batch()
+                ),
+            ));
+        }
+        let samples_at_full_rate = self
+            .max_batches_per_sec()
+            .saturating_mul(u64::from(self.training.batch_size));
+        if self.max_samples_per_sec < samples_at_full_rate {
+            return Err(bad(
+                "max_samples_per_sec",
+                format!(
+                    "below the {samples_at_full_rate} samples per second of a node training at \
+                     the batch limit: an honest trainer's served samples would be refused"
                 ),
             ));
         }

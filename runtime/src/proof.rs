@@ -42,7 +42,10 @@ pub struct WorkMetrics {
     pub batches: u64,
     /// Inference tokens generated for paying requests.
     pub tokens: u64,
-    /// Data samples served to other nodes.
+    /// Samples of this proof's own batches that [`Proof::data_server`] served: at most
+    /// `batches × batch_size`. Their data reward (FAQ: 0.00001 NEURO per sample served) goes to
+    /// the server's wallet when, and as far as, the proof itself is paid, so it is bounded by
+    /// checked training (see `crate::rewards`).
     pub samples: u64,
     /// Seconds online.
     pub uptime_secs: u64,
@@ -89,6 +92,10 @@ pub struct Proof {
     /// paid at most once.
     pub first_batch: u64,
     pub metrics: WorkMetrics,
+    /// The registered node that served the corpus shards this proof's batches came from (the
+    /// node itself when it held the corpus): paid the data reward for `metrics.samples`.
+    /// `None`: no samples are claimed.
+    pub data_server: Option<Address>,
     /// When the node built the proof (Unix ms). Rate limits use block time, never this.
     pub timestamp_ms: u64,
 }

@@ -5,6 +5,13 @@
 //! **Gross reward** of a proof:
 //! `batches × reward_per_batch × layers_held / model_layers`
 //! `+ uptime_secs × reward_per_uptime_minute / 60 + samples × reward_per_sample`.
+//!
+//! **Data reward.** The samples are those of the proof's own batches (at most
+//! `batches × batch_size`) that a named node served; whatever the proof is paid, that share of
+//! it ([`data_share`]) goes to the server's wallet. So the data reward is minted only for
+//! samples that fed training which was itself paid (checked, or covered by the trainer's bond),
+//! and lost with it; naming oneself or a second wallet changes who holds it, never how much
+//! the work mints, so a split earns no more than one wallet.
 //! A node holding every layer earns the full 0.0005 NEURO per batch; the stages of a pipeline
 //! split it by the layers each holds.
 //!
@@ -55,14 +62,30 @@ pub fn gross_reward(params: &Params, proof: &Proof) -> Result<Amount, TxError> {
         .ok_or(TxError::Overflow)?
         .mul_div_floor(1, 60)
         .ok_or(TxError::Overflow)?;
-    let data = params
-        .reward_per_sample
-        .checked_mul(u128::from(m.samples))
-        .ok_or(TxError::Overflow)?;
+    let data = data_reward(params, proof)?;
     training
         .checked_add(uptime)
         .and_then(|a| a.checked_add(data))
         .ok_or(TxError::Overflow)
+}
+
+/// The data reward in a proof's gross: `samples × reward_per_sample`, owed to the node that
+/// served the samples (`Proof::data_server`).
+pub fn data_reward(params: &Params, proof: &Proof) -> Result<Amount, TxError> {
+    params
+        .reward_per_sample
+        .checked_mul(u128::from(proof.metrics.samples))
+        .ok_or(TxError::Overflow)
+}
+
+/// The data server's part of `paid`, what a proof of gross `gross` (of which `data_gross` is
+/// its data reward) was paid: the same share of the pay as of the gross, rounded down, so that
+/// whatever the proof is paid (covered, drawn, after diminishing returns) splits alike.
+pub fn data_share(paid: Amount, data_gross: Amount, gross: Amount) -> Amount {
+    if gross.is_zero() {
+        return Amount::ZERO;
+    }
+    Amount(mul_div_wide(paid.0, data_gross.0.min(gross.0), gross.0))
 }
 
 /// Basis points in one.
@@ -253,6 +276,7 @@ mod tests {
                 samples,
                 uptime_secs,
             },
+            data_server: None,
             timestamp_ms: 0,
         }
     }

@@ -281,6 +281,13 @@ pub struct VerdictRecord {
     pub power: u64,
 }
 
+/// The node that served a training proof's samples, and its wallet (paid the data reward).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DataServer {
+    pub node: Address,
+    pub wallet: Address,
+}
+
 /// An accepted Proof of Neural Work and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ProofRecord {
@@ -292,6 +299,13 @@ pub struct ProofRecord {
     pub matures_at_ms: u64,
     /// Reward before diminishing returns.
     pub gross: Amount,
+    /// The part of `gross` that is the data reward of the samples its batches were served
+    /// (`samples × reward_per_sample`): that share of whatever the proof is paid goes to
+    /// `data_server`'s wallet.
+    pub data_gross: Amount,
+    /// Who served its samples ([`crate::proof::Proof::data_server`]), with the wallet it was
+    /// registered to when the proof was accepted; `None` if it claims no samples.
+    pub data_server: Option<DataServer>,
     /// The reward after diminishing returns (what is left of it after any penalty): what the
     /// proof is worth in expectation, and what is pending.
     pub reward: Amount,

@@ -241,7 +241,7 @@ fn run(ops: Vec<Op>) {
                 let proof = Proof {
                     role: Role::Worker,
                     layer_start: 0,
-                    layer_end: 2,
+                    layer_end: c.ledger.params().model.layers,
                     round: training.round,
                     model_version: training.model_version,
                     data_seed: record.data_seed,
@@ -256,6 +256,9 @@ fn run(ops: Vec<Op>) {
                         samples,
                         uptime_secs: uptime,
                     },
+                    // Served by itself or by another node (whose wallet is then paid).
+                    data_server: (samples % 3 != 0)
+                        .then(|| node_key((node + (samples % 7) as u8) % USERS).address()),
                     timestamp_ms: c.time_ms,
                 };
                 let tx = sign(
@@ -423,6 +426,7 @@ proptest! {
                 data_seed: [4; 32], data_shard: [2; 32],
                 pseudo_gradient: [3; 32], start_state: [0; 32], end_state: [0; 32], first_batch,
                 metrics: WorkMetrics { batches: metrics.0, tokens: metrics.1, samples: metrics.2, uptime_secs: metrics.3 },
+                data_server: None,
                 timestamp_ms: nonce,
             }),
         };

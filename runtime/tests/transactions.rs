@@ -410,7 +410,7 @@ fn claims_nobody_can_check_are_refused_and_mint_nothing() {
             },
         )
     };
-    // Samples served: no trainer's proof names them yet.
+    // Samples served by nobody named (the data reward needs a server to go to).
     let p = claim(&c, &node, 10, 50, 0);
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(p))).unwrap();
     assert!(
@@ -574,7 +574,7 @@ fn proofs_over_physical_limits_are_rejected_not_clipped() {
     let r = c
         .apply(c.sign(&node, TxBody::SubmitProof(samples)))
         .unwrap();
-    // Samples served are not paid at all yet (no trainer's proof names them).
+    // Samples with no batches of the proof's own are not paid (nor past the rate limit).
     assert!(matches!(r.result, Err(TxError::UncheckableClaim { .. })));
 }
 

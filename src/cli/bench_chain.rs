@@ -204,6 +204,7 @@ async fn bench(
                 batches: 500,
                 ..WorkMetrics::default()
             },
+            data_server: None,
             timestamp_ms: now_ms(),
         };
         let bytes = tx(chain_id, w, 0, "0", TxBody::SubmitProof(proof));

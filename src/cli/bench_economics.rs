@@ -48,7 +48,9 @@ pub enum Strategy {
     UptimeOnly,
     /// A stage (one layer range) of training that nobody replays.
     StageRange,
-    /// A trainer that also claims the samples it served itself.
+    /// Honest first half (building a bond), then fabricated batches whose samples a partner
+    /// wallet's node is named to have served, so that the data reward lands outside the
+    /// cheater's bond.
     OwnData,
     /// Honest first half, then fabricated claims, with a partner validator that steers the draw
     /// as far as it can: whenever its block would close a draw window that draws a partner
@@ -80,14 +82,17 @@ impl Strategy {
             Strategy::SamplesOnly => "samples served only",
             Strategy::UptimeOnly => "uptime only",
             Strategy::StageRange => "stage range (layers 0..1)",
-            Strategy::OwnData => "training + own data served",
+            Strategy::OwnData => "honest half, then fabricated, data 'served' by a partner",
             Strategy::Grind => "honest half, then fabricated + withholding validator",
         }
     }
 
     /// Whether the strategy starts with honest work (its profit is measured past it).
     fn builds_bond(self) -> bool {
-        matches!(self, Strategy::BondThenFabricate | Strategy::Grind)
+        matches!(
+            self,
+            Strategy::BondThenFabricate | Strategy::Grind | Strategy::OwnData
+        )
     }
 }
 
@@ -128,6 +133,9 @@ struct Play {
     replayed: u64,
     /// Batches of real work claimed.
     trained: u64,
+    /// The node claims name as their samples' server (`None`: the claiming node itself, which
+    /// holds the corpus).
+    data_server: Option<Address>,
 }
 
 fn key(tag: &[u8], i: u64) -> SecretKey {
@@ -162,6 +170,7 @@ impl Play {
             partner: Vec::new(),
             replayed: 0,
             trained: 0,
+            data_server: None,
         })
     }
 
@@ -178,6 +187,7 @@ impl Play {
             partner: self.partner.clone(),
             replayed: self.replayed,
             trained: self.trained,
+            data_server: self.data_server,
         })
     }
 
@@ -387,6 +397,8 @@ impl Play {
             end_state: [0; 32],
             first_batch,
             metrics,
+            data_server: (metrics.samples > 0)
+                .then(|| self.data_server.unwrap_or_else(|| node.address())),
             timestamp_ms: self.time_ms,
         };
         let tx = self.sign(node, TxBody::SubmitProof(proof))?;
@@ -443,10 +455,11 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
     let layers = (0, params.model.layers);
     let interval_s = params.proof_interval_ms / 1_000;
     let max = chain.max_batches();
+    // Every trainer holds the pinned corpus and names itself as its samples' server.
     let training = |batches| WorkMetrics {
         batches,
         tokens: 0,
-        samples: 0,
+        samples: batches * u64::from(params.training.batch_size),
         uptime_secs: interval_s,
     };
     let mut wallets = vec![wallet.address()];
@@ -506,9 +519,13 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
                 chain.prove(&node, training(max), (0, 1), false)?;
             }
             Strategy::OwnData => {
-                let mut m = training(max);
-                m.samples = max * u64::from(params.training.batch_size);
-                chain.prove(&node, m, layers, true)?;
+                if chain.data_server.is_none() {
+                    let (w, n) = (key(b"econ-partner-wallet", 0), key(b"econ-partner-node", 0));
+                    chain.register(&w, &n)?;
+                    wallets.push(w.address());
+                    chain.data_server = Some(n.address());
+                }
+                chain.prove(&node, training(max), layers, false)?;
             }
         }
     }

@@ -86,6 +86,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
                 batches: done.batches,
                 ..WorkMetrics::default()
             },
+            data_server: None,
             timestamp_ms: 0,
         };
         let tx = Transaction {
@@ -172,6 +173,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
             uptime_secs: uptime,
             ..WorkMetrics::default()
         },
+        data_server: None,
         timestamp_ms: 0,
     };
     let gross_one = gross_reward(&params, &proof(per_proof, interval_s as u64))?;

@@ -428,6 +428,7 @@ pub async fn earn(node: &NodeProc, chain_id: &str, wallet: &SecretKey, worker: &
             batches: 100,
             ..WorkMetrics::default()
         },
+        data_server: None,
         timestamp_ms: now_ms(),
     };
     let id = client

@@ -33,10 +33,23 @@ const PATIENCE: Duration = Duration::from_secs(300);
 /// and the second finds what the first fetched.
 static LOADING: Mutex<()> = Mutex::new(());
 
+/// Where a node's copy of the corpus came from: what its training proofs name as their data
+/// server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Its own machine: it serves its own samples (and names itself).
+    Local,
+    /// Peers, over the blob plane. Which node served which shard is not known to the blob
+    /// plane (its peers are libp2p identities, not registered nodes), so such a node names no
+    /// server and claims no data reward (`ARCHITECTURE.md`, "The data reward").
+    Peers,
+}
+
 /// The corpus genesis pins (`pinned`): `corpus` if it matches, else (with no `--corpus` given)
 /// fetched from peers. Either way it is then served to peers.
-pub fn load(api: &NodeApi, corpus: &Corpus, pinned: &Hash32) -> anyhow::Result<Dataset> {
+pub fn load(api: &NodeApi, corpus: &Corpus, pinned: &Hash32) -> anyhow::Result<(Dataset, Source)> {
     let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
+    let mut source = Source::Local;
     let dataset = match corpus.load_pinned(pinned) {
         Ok(dataset) => dataset,
         Err(local) if *corpus == Corpus::Pinned => {
@@ -44,6 +57,7 @@ pub fn load(api: &NodeApi, corpus: &Corpus, pinned: &Hash32) -> anyhow::Result<D
                 corpus = %hex::encode(&pinned[..8]),
                 "the pinned corpus is not on this machine: fetching it from peers"
             );
+            source = Source::Peers;
             fetch(api.blobs(), pinned).with_context(|| {
                 format!("{local:#}; nor could it be fetched from peers (give `--corpus DIR`)")
             })?
@@ -53,7 +67,7 @@ pub fn load(api: &NodeApi, corpus: &Corpus, pinned: &Hash32) -> anyhow::Result<D
     if let Err(e) = serve(api.blobs(), &dataset) {
         warn!("cannot serve the corpus to peers: {e:#}");
     }
-    Ok(dataset)
+    Ok((dataset, source))
 }
 
 /// Puts the manifest and every shard of `dataset` in the blob store (those not there yet), so

@@ -112,7 +112,7 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(500));
     }
     let params = api.with_chain(|c| c.ledger().params().clone());
-    let dataset = crate::corpus::load(&api, &corpus, &params.training.corpus)?;
+    let (dataset, _) = crate::corpus::load(&api, &corpus, &params.training.corpus)?;
     let diloco = DilocoConfig {
         outer_lr: f64::from(params.training.outer_lr_ppm) / 1e6,
         outer_momentum: f64::from(params.training.outer_momentum_ppm) / 1e6,

@@ -25,6 +25,7 @@ use neuroshard_runtime::tx::{node_registration_digest, registration_expiry};
 use neuroshard_runtime::{Hash32, Params, SecretKey, TxBody};
 use tracing::{debug, info, warn};
 
+use crate::corpus::Source;
 use crate::models::{ModelStore, RecentStates};
 use crate::spec::{schedule_step_of, train_config_of, Corpus};
 
@@ -114,18 +115,19 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let node = cfg.node_key.address();
     let wallet = cfg.wallet.address();
     let models = ModelStore::new(&api)?;
-    let dataset = if cfg.training {
+    let (dataset, corpus_source) = if cfg.training {
         let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
-        let d = crate::corpus::load(&api, &cfg.corpus, &pinned)?;
+        let (d, source) = crate::corpus::load(&api, &cfg.corpus, &pinned)?;
         info!(
             corpus = %cfg.corpus.describe(),
             hash = %hex::encode(&pinned[..8]),
             shards = d.shards.len(),
+            ?source,
             "training data loaded (the corpus genesis pins)"
         );
-        Some(d)
+        (Some(d), source)
     } else {
-        None
+        (None, Source::Local)
     };
     register(&api, &cfg, &stop)?;
     info!(%node, %wallet, training = cfg.training, "worker started; rewards go to the wallet");
@@ -210,9 +212,10 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let (Some(claim), Some(record)) = (claim, v.node.as_ref()) else {
+        let (Some(mut claim), Some(record)) = (claim, v.node.as_ref()) else {
             continue;
         };
+        claim.corpus_source = corpus_source;
         submit(&api, &cfg, &v, record, claim, started, &bar)?;
     }
     bar.finish_and_clear();
@@ -401,6 +404,8 @@ struct Claim {
     start_state: Hash32,
     end_state: Hash32,
     data_shard: Hash32,
+    /// Where this node's copy of the corpus came from (who served the batches' samples).
+    corpus_source: Source,
 }
 
 /// How long before a round's deadline a worker stops training, so that its proof still lands.
@@ -529,6 +534,7 @@ fn train_segment(
         start_state,
         end_state,
         data_shard: segment::dataset_hash(dataset),
+        corpus_source: Source::Local,
     };
     match cfg.cheat {
         Some(Cheat::Inflate) => claim.batches = (claim.batches * 2).min(cap),
@@ -614,6 +620,18 @@ fn submit(
         .saturating_sub(1)
         .min(v.params.max_claim_window_ms / 1_000)
         .min(started.elapsed().as_secs() + v.params.proof_interval_ms / 1_000);
+    // A node that holds the corpus on its own machine served its batches' samples itself, and
+    // says so (the data reward, paid with the proof). One that fetched it from peers cannot
+    // tell which node served what, so it claims no samples.
+    let (samples, data_server) = match claim.corpus_source {
+        Source::Local => (
+            claim
+                .batches
+                .saturating_mul(u64::from(v.params.training.batch_size)),
+            Some(node),
+        ),
+        Source::Peers => (0, None),
+    };
     let proof = Proof {
         role: Role::Driver,
         layer_start: 0,
@@ -629,9 +647,10 @@ fn submit(
         metrics: WorkMetrics {
             batches: claim.batches,
             tokens: 0,
-            samples: 0,
+            samples,
             uptime_secs,
         },
+        data_server,
         timestamp_ms: now,
     };
     // Durable before the signature leaves this process.

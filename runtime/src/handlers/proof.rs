@@ -3,8 +3,8 @@
 //! Checks, in order: the node is registered; the proof trains the open round's model version
 //! (before the round's deadline, if it claims batches) from the data seed the chain assigned to
 //! the node, on the corpus genesis pins; the claim is one the network can check
-//! (`check_claim_is_checkable`: whole-model training, no samples served, no uptime without
-//! training); a `Validator` role belongs to a wallet in the validator set; the proof's timestamp
+//! (`check_claim_is_checkable`: whole-model training, samples served only within its own
+//! batches and by a named, registered node, no uptime without training); a `Validator` role belongs to a wallet in the validator set; the proof's timestamp
 //! is near block time; enough block time has passed since the node's previous proof; every
 //! metric is within what is physically possible in that time (batches from the model's FLOPs
 //! and `max_node_flops`; claims above the limit are rejected, never clipped); at most one
@@ -28,7 +28,7 @@ use crate::proof::{next_data_seed, Proof, Role, NO_STATE};
 use crate::receipt::Event;
 use crate::rewards;
 use crate::state::{
-    keys, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, RoundRecord, SegmentHead,
+    keys, DataServer, MaturityEntry, NodeRecord, ProofRecord, ProofStatus, RoundRecord, SegmentHead,
 };
 use crate::storage::Storage;
 
@@ -143,7 +143,18 @@ pub(super) fn submit_proof<S: Storage>(
         record.next_batch = range.end;
     }
 
+    let data_server = match proof.data_server {
+        Some(server) => Some(DataServer {
+            node: server,
+            wallet: ctx
+                .node(&server)?
+                .ok_or(TxError::UnknownDataServer(server))?
+                .wallet,
+        }),
+        None => None,
+    };
     let gross = rewards::gross_reward(&params, proof)?;
+    let data_gross = rewards::data_reward(&params, proof)?;
     // Diminishing returns are the network's: one rate for every proof of this window (what
     // proofs are paid is counted when they are paid: `maturity`).
     let curve = rewards::curve_at(&params, &ctx.reward_curve()?, now);
@@ -190,6 +201,8 @@ pub(super) fn submit_proof<S: Storage>(
             accepted_ms: now,
             matures_at_ms,
             gross,
+            data_gross,
+            data_server,
             reward: amount,
             covered: cover.covered,
             collateral: cover.collateral,
@@ -294,8 +307,9 @@ fn check_segment_chain(record: &NodeRecord, proof: &Proof) -> Result<Option<Hash
 }
 
 /// Refuses what nobody can check yet, so it is never paid: a stage (partial layer range) claim
-/// of training, since only whole-model segments are re-executed; samples served, since no
-/// trainer's proof names the data it was served yet; and uptime on its own, since a node's
+/// of training, since only whole-model segments are re-executed; samples served beyond the
+/// proof's own batches (`batches × batch_size`), or served by nobody named, since the data
+/// reward is only ever paid with the training it fed; and uptime on its own, since a node's
 /// uptime is evidenced only by the training segment it rides on (which is sampled and replayed
 /// like any other).
 fn check_claim_is_checkable(params: &Params, proof: &Proof) -> Result<(), TxError> {
@@ -317,10 +331,19 @@ fn check_claim_is_checkable(params: &Params, proof: &Proof) -> Result<(), TxErro
             why: "only whole-model segments can be re-executed until stage work is replayable",
         });
     }
-    if m.samples > 0 {
+    let own_samples = m
+        .batches
+        .saturating_mul(u64::from(params.training.batch_size));
+    if m.samples > own_samples {
         return Err(TxError::UncheckableClaim {
-            what: format!("{} samples served", m.samples),
-            why: "no trainer's accepted proof names the data it was served yet",
+            what: format!("{} samples served for {} batches", m.samples, m.batches),
+            why: "only the samples of the proof's own batches are paid, on its training's check",
+        });
+    }
+    if m.samples > 0 && proof.data_server.is_none() {
+        return Err(TxError::UncheckableClaim {
+            what: format!("{} samples served by nobody named", m.samples),
+            why: "the data reward goes to the node that served them, which the proof must name",
         });
     }
     if m.uptime_secs > 0 && m.batches == 0 {

@@ -228,6 +228,7 @@ impl Chain {
             end_state: [0; 32],
             first_batch: *self.next_batch.get(&node.address()).unwrap_or(&0),
             metrics,
+            data_server: None,
             timestamp_ms: self.time_ms,
         }
     }

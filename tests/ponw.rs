@@ -177,6 +177,16 @@ fn a_fresh_token_trains_and_earns_exactly_its_paid_proofs() {
             let verdicts = p["proof"]["verdicts"].as_array().unwrap();
             assert!(verdicts.iter().all(|v| v["valid"] == json!(true)), "{p}");
             assert!(!verdicts.is_empty(), "paid without a verdict: {p}");
+            // It holds the corpus, so it served its own samples: the data reward of its
+            // batches' samples (4 per batch at dev, 0.00001 NEURO each) is in its pay.
+            let r = &p["proof"];
+            assert_eq!(r["dataServer"]["node"], r["node"], "{p}");
+            let batches = u128::from(r["batches"].as_u64().unwrap());
+            assert_eq!(
+                base_units(&r["dataGross"]),
+                batches * 4 * 10_000_000_000_000,
+                "{p}"
+            );
         }
         // Training is recorded: a round that took training proofs closed with all of them.
         // (Round 0 opened at the genesis time, long past: it closes at once, empty.)

@@ -521,6 +521,19 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
             "{p}"
         );
         assert_ne!(p["status"], json!("voided"));
+        // It fetched the corpus, so it names the validator node that served it the most as its
+        // data server, which is paid the data reward of its batches' samples (4 per batch, at
+        // 0.00001 NEURO each) with the proof.
+        let server = &p["dataServer"];
+        assert!(server["node"].is_string(), "no data server named: {p}");
+        assert_ne!(server["node"], p["node"], "{p}");
+        assert_ne!(server["wallet"], json!(wallet), "{p}");
+        let batches = u128::from(p["batches"].as_u64().unwrap());
+        assert_eq!(
+            p["dataGross"]["base"],
+            json!((batches * 4 * 10_000_000_000_000).to_string()),
+            "{p}"
+        );
         // Its model came from peers: it was never computed on this node.
         let model = p["modelVersion"].as_str().unwrap().trim_start_matches("0x");
         assert!(home.models().join(format!("{model}.safetensors")).exists());

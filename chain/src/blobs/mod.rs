@@ -1,6 +1,6 @@
 //! Content-addressed blobs between peers: model weights, outer momentum and pseudo-gradients
 //! travel as blobs named by their BLAKE3 hash, fetched from any peer that holds them over
-//! libp2p request-response (`/neuroshard/blobs/1`, on the node's gossip swarm) and verified piece
+//! libp2p request-response (`/neuroshard/blobs/2`, on the node's gossip swarm) and verified piece
 //! by piece with `bao-tree`'s verified streaming before a byte is written.
 //!
 //! * [`store`]: the blobs a node holds, on disk under `Home::blobs()`, with a byte cap; downloads

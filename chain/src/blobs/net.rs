@@ -5,11 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
+use neuroshard_runtime::Address;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -62,6 +63,9 @@ pub(crate) enum Command {
 pub struct FetchProgress {
     received: std::sync::atomic::AtomicU64,
     size: std::sync::atomic::AtomicU64,
+    /// Verified bytes by the registered node each piece's server said it was (pieces from
+    /// servers that named none are not counted).
+    servers: Mutex<HashMap<Address, u64>>,
 }
 
 impl FetchProgress {
@@ -76,6 +80,20 @@ impl FetchProgress {
         self.size.store(size, Relaxed);
         self.received.store(received.min(size), Relaxed);
     }
+
+    fn served(&self, server: Address, bytes: u64) {
+        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let n = servers.entry(server).or_default();
+        *n = n.saturating_add(bytes);
+    }
+
+    /// Verified bytes of this fetch by the node each piece's server named.
+    pub fn servers(&self) -> HashMap<Address, u64> {
+        self.servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// A handle on the node's blobs: the local store and fetching from peers.
@@ -83,11 +101,18 @@ impl FetchProgress {
 pub struct BlobClient {
     store: Arc<BlobStore>,
     commands: mpsc::Sender<Command>,
+    serving_as: Arc<RwLock<Option<Address>>>,
 }
 
 impl BlobClient {
     pub fn store(&self) -> &BlobStore {
         &self.store
+    }
+
+    /// Names `node` (this process's registered training identity) in every piece it serves
+    /// from now on, so that trainers fed by it can name it as their data server.
+    pub fn serve_as(&self, node: Address) {
+        *self.serving_as.write().unwrap_or_else(|p| p.into_inner()) = Some(node);
     }
 
     /// Blob `hash`, from the local store or fetched from peers (at most `max_size` bytes);
@@ -157,6 +182,12 @@ impl PendingBlob {
         self.progress.get()
     }
 
+    /// Verified bytes by the registered node that served them (see [`FetchProgress::servers`]);
+    /// empty for a blob that was already held.
+    pub fn servers(&self) -> HashMap<Address, u64> {
+        self.progress.servers()
+    }
+
     /// The verified file's path or why the fetch failed, once known; `None` while it runs.
     pub fn poll(&mut self) -> Option<Result<PathBuf, BlobError>> {
         match &mut self.asked {
@@ -195,6 +226,7 @@ pub(crate) struct BlobNet {
     requests: HashMap<OutboundRequestId, (BlobHash, u64, PeerId)>,
     serving: HashMap<PeerId, usize>,
     served_tx: mpsc::Sender<Served>,
+    serving_as: Arc<RwLock<Option<Address>>>,
 }
 
 /// A piece encoded off the swarm task, to be answered on it.
@@ -215,10 +247,12 @@ pub(crate) fn new(
 ) {
     let (commands, command_rx) = mpsc::channel(64);
     let (served_tx, served_rx) = mpsc::channel(MAX_SERVING);
+    let serving_as = Arc::new(RwLock::new(None));
     (
         BlobClient {
             store: store.clone(),
             commands,
+            serving_as: serving_as.clone(),
         },
         BlobNet {
             store,
@@ -226,6 +260,7 @@ pub(crate) fn new(
             requests: HashMap::new(),
             serving: HashMap::new(),
             served_tx,
+            serving_as,
         },
         command_rx,
         served_rx,
@@ -440,9 +475,14 @@ impl BlobNet {
         *self.serving.entry(peer).or_default() += 1;
         let store = self.store.clone();
         let tx = self.served_tx.clone();
+        let server = *self.serving_as.read().unwrap_or_else(|p| p.into_inner());
         tokio::task::spawn_blocking(move || {
             let response = match store.encode_piece(&request.hash, request.piece) {
-                Ok(Some((size, encoded))) => BlobResponse::Piece { size, encoded },
+                Ok(Some((size, encoded))) => BlobResponse::Piece {
+                    size,
+                    encoded,
+                    server,
+                },
                 Ok(None) => BlobResponse::NotFound,
                 Err(e) => {
                     warn!("cannot serve blob {}: {e}", hex::encode(&request.hash[..8]));
@@ -462,8 +502,12 @@ impl BlobNet {
             return;
         };
         f.in_flight.remove(&piece);
-        let (size, encoded) = match response {
-            BlobResponse::Piece { size, encoded } => (size, encoded),
+        let (size, encoded, server) = match response {
+            BlobResponse::Piece {
+                size,
+                encoded,
+                server,
+            } => (size, encoded, server),
             BlobResponse::Busy => {
                 f.busy.insert(peer, Instant::now() + BUSY_BACKOFF);
                 return;
@@ -509,8 +553,14 @@ impl BlobNet {
         if first {
             debug!(blob = %hex::encode(&hash[..8]), size, pieces = size.div_ceil(PIECE_BYTES), "blob size proven");
         }
+        let piece_bytes = size
+            .saturating_sub(piece.saturating_mul(PIECE_BYTES))
+            .min(PIECE_BYTES);
         for p in &f.progress {
             p.set(partial.received(), partial.size);
+            if let Some(server) = server {
+                p.served(server, piece_bytes);
+            }
         }
         f.partial = Some(partial);
         if !f.holders.contains(&peer) {

@@ -192,7 +192,11 @@ async fn lying_peer(seed: u8, store: Arc<BlobStore>) -> (PeerId, Multiaddr) {
                     Ok(Some((size, mut encoded))) => {
                         let at = encoded.len() - 1;
                         encoded[at] ^= 0x80;
-                        BlobResponse::Piece { size, encoded }
+                        BlobResponse::Piece {
+                            size,
+                            encoded,
+                            server: None,
+                        }
                     }
                     _ => BlobResponse::NotFound,
                 };
@@ -299,7 +303,10 @@ async fn two_blob_nodes_fetch_from_each_other_and_serve_what_they_fetched() {
     }
     let path = nb.client.fetch(hash, 1 << 30).await.unwrap();
     assert_eq!(std::fs::read(path).unwrap(), data);
-    // What B fetched, B serves: C gets it with A gone.
+    // What B fetched, B serves: C gets it with A gone. B names its training identity in what
+    // it serves (A named none).
+    let b_node = neuroshard_runtime::Address([7; 20]);
+    nb.client.serve_as(b_node);
     drop(na);
     let sc = Arc::new(BlobStore::open(&c, 1 << 30).unwrap());
     let nc = BlobNode::spawn(sc, [23; 32], vec![nb.addr.clone()])
@@ -327,6 +334,11 @@ async fn two_blob_nodes_fetch_from_each_other_and_serve_what_they_fetched() {
     assert!(seen
         .iter()
         .all(|(got, s)| *s == 0 || (*s == size && *got <= size)));
+    // Every verified byte is put down to the node that served it.
+    assert_eq!(
+        pending.servers(),
+        std::collections::HashMap::from([(b_node, size)])
+    );
     for d in [a, b, c] {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -1,4 +1,4 @@
-//! The blob protocol on the wire: `/neuroshard/blobs/1`, libp2p request-response. A request
+//! The blob protocol on the wire: `/neuroshard/blobs/2`, libp2p request-response. A request
 //! names a blob and a piece (1 MiB); the answer is that piece's BLAKE3 verified-streaming
 //! encoding (bao-tree), piece 0 with the last chunk too so that the blob's size is proven. Both
 //! messages are length-prefixed borsh with hard caps, read before anything is allocated.
@@ -11,9 +11,11 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
+use neuroshard_runtime::Address;
+
 use super::BlobHash;
 
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/neuroshard/blobs/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/neuroshard/blobs/2");
 
 /// Chunk groups of 16 KiB: the outboard holds one hash pair per group.
 pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
@@ -35,8 +37,15 @@ pub struct BlobRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum BlobResponse {
-    /// The blob's size and the piece's encoding.
-    Piece { size: u64, encoded: Vec<u8> },
+    /// The blob's size and the piece's encoding, and the registered node (training identity)
+    /// that serves it, if the serving process has one: what a trainer names as its data server
+    /// (`Proof::data_server`). Nobody can check this claim, and nobody gains by a false one: a
+    /// trainer names whom it likes, and the data reward is bounded by its checked training.
+    Piece {
+        size: u64,
+        encoded: Vec<u8>,
+        server: Option<Address>,
+    },
     /// This peer does not hold the blob (or it has no such piece).
     NotFound,
     /// This peer is serving as much as it will: ask another.

@@ -206,6 +206,12 @@ impl Home {
     pub fn signed_batches(&self) -> PathBuf {
         self.dir.join("signed_batches")
     }
+    /// Which registered node served this home the corpus it fetched from peers (the pin and
+    /// the server's address, hex): what its training proofs name as their data server after a
+    /// restart, when the corpus blobs are already held.
+    pub fn corpus_server(&self) -> PathBuf {
+        self.dir.join("corpus_server")
+    }
     /// Malachite's consensus write-ahead log. The file name carries the engine's release line:
     /// a log written by another line is not read (the sign state still guards every vote).
     pub fn wal(&self) -> PathBuf {

@@ -10,6 +10,7 @@
 //!   whole against the pin before it trains on a byte ([`load`]);
 //! * the blobs stay in the store (kept by `ModelStore::prune`), so a restart finds them there.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use neuroshard_chain::blobs::{BlobClient, BlobError, BlobHash};
-use neuroshard_chain::node::NodeApi;
+use neuroshard_chain::node::{Home, NodeApi};
 use neuroshard_compute::data::{CorpusManifest, Dataset};
 use neuroshard_compute::ponw::dataset_hash;
-use neuroshard_runtime::Hash32;
+use neuroshard_runtime::{Address, Hash32};
 use tracing::{info, warn};
 
 use crate::spec::Corpus;
@@ -39,10 +40,10 @@ static LOADING: Mutex<()> = Mutex::new(());
 pub enum Source {
     /// Its own machine: it serves its own samples (and names itself).
     Local,
-    /// Peers, over the blob plane. Which node served which shard is not known to the blob
-    /// plane (its peers are libp2p identities, not registered nodes), so such a node names no
-    /// server and claims no data reward (`ARCHITECTURE.md`, "The data reward").
-    Peers,
+    /// Peers, over the blob plane: `server` is the registered node that served the most of
+    /// its bytes (as the pieces' servers named themselves), which its proofs name; `None` if
+    /// no server named itself.
+    Peers { server: Option<Address> },
 }
 
 /// The corpus genesis pins (`pinned`): `corpus` if it matches, else (with no `--corpus` given)
@@ -57,10 +58,26 @@ pub fn load(api: &NodeApi, corpus: &Corpus, pinned: &Hash32) -> anyhow::Result<(
                 corpus = %hex::encode(&pinned[..8]),
                 "the pinned corpus is not on this machine: fetching it from peers"
             );
-            source = Source::Peers;
-            fetch(api.blobs(), pinned).with_context(|| {
+            let (dataset, server) = fetch(api.blobs(), pinned).with_context(|| {
                 format!("{local:#}; nor could it be fetched from peers (give `--corpus DIR`)")
-            })?
+            })?;
+            // Later loads (the worker's and verifier's, or after a restart) find the blobs
+            // held and learn no server: the home remembers the one that fed it.
+            let file = Home::new(api.home()).corpus_server();
+            let server = match server {
+                Some(s) => {
+                    if let Err(e) = std::fs::write(&file, format!("{} {s}", hex::encode(pinned))) {
+                        warn!("cannot record who served the corpus: {e}");
+                    }
+                    Some(s)
+                }
+                None => std::fs::read_to_string(&file).ok().and_then(|text| {
+                    let (pin, server) = text.trim().split_once(' ')?;
+                    (pin == hex::encode(pinned)).then(|| server.parse().ok())?
+                }),
+            };
+            source = Source::Peers { server };
+            dataset
         }
         Err(e) => return Err(e),
     };
@@ -103,11 +120,20 @@ pub fn held_blobs(blobs: &BlobClient, pinned: &Hash32) -> Vec<BlobHash> {
 }
 
 /// Fetches corpus `pinned` from peers: its manifest, then its shards, with one progress bar
-/// over all their bytes; checks every shard and the whole against the pin.
-pub fn fetch(blobs: &BlobClient, pinned: &Hash32) -> anyhow::Result<Dataset> {
+/// over all their bytes; checks every shard and the whole against the pin. Returns it with the
+/// registered node that served the most of its bytes (if any server named itself).
+pub fn fetch(blobs: &BlobClient, pinned: &Hash32) -> anyhow::Result<(Dataset, Option<Address>)> {
     let began = Instant::now();
     let until = began + PATIENCE;
-    let path = fetch_one(blobs, *pinned, CorpusManifest::MAX_BYTES, until, None)?;
+    let mut served: HashMap<Address, u64> = HashMap::new();
+    let path = fetch_one(
+        blobs,
+        *pinned,
+        CorpusManifest::MAX_BYTES,
+        until,
+        None,
+        &mut served,
+    )?;
     let manifest = CorpusManifest::from_bytes(&std::fs::read(&path)?)?;
     anyhow::ensure!(
         manifest.hash() == *pinned,
@@ -127,7 +153,14 @@ pub fn fetch(blobs: &BlobClient, pinned: &Hash32) -> anyhow::Result<Dataset> {
     let mut shards = Vec::with_capacity(manifest.shards.len());
     let mut done = 0u64;
     for s in &manifest.shards {
-        let path = fetch_one(blobs, s.blake3, s.len, until, Some((&bar, done)))?;
+        let path = fetch_one(
+            blobs,
+            s.blake3,
+            s.len,
+            until,
+            Some((&bar, done)),
+            &mut served,
+        )?;
         shards.push(std::fs::read(&path)?);
         done = done.saturating_add(s.len);
         bar.set_position(done);
@@ -145,22 +178,31 @@ pub fn fetch(blobs: &BlobClient, pinned: &Hash32) -> anyhow::Result<Dataset> {
         secs = format!("{:.1}", began.elapsed().as_secs_f64()),
         "fetched the pinned corpus from peers"
     );
-    Ok(dataset)
+    // The most bytes; ties to the lowest address, so the choice is the same on every run.
+    let server = served
+        .into_iter()
+        .max_by(|(a, x), (b, y)| x.cmp(y).then(b.cmp(a)))
+        .map(|(server, _)| server);
+    Ok((dataset, server))
 }
 
 /// Blob `hash` (at most `max` bytes) from the store or from peers, asking again while no peer
-/// has it until `until`.
+/// has it until `until`; adds the bytes each named server served to `served`.
 fn fetch_one(
     blobs: &BlobClient,
     hash: BlobHash,
     max: u64,
     until: Instant,
     bar: Option<(&ProgressBar, u64)>,
+    served: &mut HashMap<Address, u64>,
 ) -> anyhow::Result<PathBuf> {
     loop {
         let result = match blobs.start_fetch(hash, max) {
             Ok(mut pending) => loop {
                 if let Some(r) = pending.poll() {
+                    for (server, bytes) in pending.servers() {
+                        *served.entry(server).or_default() += bytes;
+                    }
                     break r;
                 }
                 if let Some((bar, before)) = bar {

@@ -153,6 +153,8 @@ fn spawn_services(
     if let Some(wallet) = roles.wallet {
         let node_key = home.load_or_create_worker_key()?;
         info!(wallet = %wallet.key.address(), node = %node_key.address(), "working for the wallet");
+        // Trainers this node feeds with the corpus name it as their data server.
+        api.blobs().serve_as(node_key.address());
         let cfg = worker::WorkerConfig {
             wallet: wallet.key,
             node_key,

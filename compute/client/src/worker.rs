@@ -620,18 +620,24 @@ fn submit(
         .saturating_sub(1)
         .min(v.params.max_claim_window_ms / 1_000)
         .min(started.elapsed().as_secs() + v.params.proof_interval_ms / 1_000);
-    // A node that holds the corpus on its own machine served its batches' samples itself, and
-    // says so (the data reward, paid with the proof). One that fetched it from peers cannot
-    // tell which node served what, so it claims no samples.
-    let (samples, data_server) = match claim.corpus_source {
-        Source::Local => (
-            claim
-                .batches
-                .saturating_mul(u64::from(v.params.training.batch_size)),
-            Some(node),
-        ),
-        Source::Peers => (0, None),
+    // The data reward of the batches' samples, paid with the proof, goes to whoever served the
+    // corpus: this node if it holds the corpus on its own machine, else the registered node
+    // that served it the most (a server that is no registered node, or none named, gets
+    // nothing: naming it would have the whole proof refused).
+    let server = match claim.corpus_source {
+        Source::Local => Some(node),
+        Source::Peers { server: Some(s) } if api.with_chain(|c| c.ledger().node(&s))?.is_some() => {
+            Some(s)
+        }
+        Source::Peers { .. } => None,
     };
+    let samples = match server {
+        Some(_) => claim
+            .batches
+            .saturating_mul(u64::from(v.params.training.batch_size)),
+        None => 0,
+    };
+    let data_server = server;
     let proof = Proof {
         role: Role::Driver,
         layer_start: 0,

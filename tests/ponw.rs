@@ -476,7 +476,16 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             .to_string();
         assert!(err.contains("physically possible"), "{err}");
         assert!(err.contains("batches"), "{err}");
-        // Uptime alone is refused: nothing shows the node was up.
+        // Uptime with no liveness answer is refused: nothing shows the node was up; so is
+        // uptime beside training (the training pays for that time).
+        let mut p = claim(1);
+        p.metrics.uptime_secs = 5;
+        let err = client
+            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be checked"), "{err}");
         let mut p = claim(0);
         p.metrics.uptime_secs = 10;
         let err = client
@@ -485,9 +494,10 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot be checked"), "{err}");
-        // Inflated uptime is refused as inflated batches are.
-        let mut p = claim(1);
+        // Inflated uptime is refused as inflated batches are, answered or not.
+        let mut p = claim(0);
         p.metrics.uptime_secs = 3_600;
+        p.pseudo_gradient = [9; 32];
         let err = client
             .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
             .await
@@ -523,12 +533,43 @@ fn a_no_training_node_mints_nothing_on_its_word_and_sells_inference_with_5_perce
         &["--no-training", "--no-verify", "--inference-price", "0.001"],
     );
     rt().block_on(async {
-        // Two proof intervals (10 s each) pass: an idle node claims nothing (uptime is paid
-        // only alongside a training segment), so it holds nothing.
+        // An idle node proves uptime each proof interval (10 s) with a liveness answer, but
+        // nobody here replays them (`--no-verify`), and every proof is drawn: so however many it
+        // proves, none is paid. It mints nothing on its word.
         wait_height(&dev, 1, Duration::from_secs(30)).await;
-        tokio::time::sleep(Duration::from_secs(21)).await;
-        assert!(proofs(&dev, &wallet).await.is_empty());
+        let uptime = until(
+            "two uptime proofs",
+            Duration::from_secs(60),
+            &[&dev],
+            || async {
+                let all = proofs(&dev, &wallet).await;
+                (all.len() >= 2).then_some(all)
+            },
+        )
+        .await;
+        for p in &uptime {
+            let r = &p["proof"];
+            assert_eq!(r["batches"], json!(0), "{p}");
+            assert!(r["uptimeSecs"].as_u64().unwrap() >= 5, "{p}");
+            assert_ne!(r["pseudoGradient"], json!(format!("0x{}", "0".repeat(64))), "{p}");
+        }
+        let first = uptime.iter().map(|p| p["proof"]["maturesAtMs"].as_u64().unwrap()).min();
+        until(
+            "the first uptime proof's window to close",
+            Duration::from_secs(60),
+            &[&dev],
+            || async {
+                let all = proofs(&dev, &wallet).await;
+                all.iter()
+                    .any(|p| Some(p["proof"]["maturesAtMs"].as_u64().unwrap()) == first
+                        && status(p) != "pending")
+                    .then_some(())
+            },
+        )
+        .await;
+        let account = call(&dev, "neuro_getAccount", vec![json!(wallet)]).await;
         assert_eq!(balance(&dev, &wallet).await, 0);
+        assert_eq!(base_units(&account["bond"]), 0, "{account}");
         assert!(
             !dev.log_text().contains("proof refused"),
             "{}",

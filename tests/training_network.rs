@@ -568,6 +568,44 @@ fn a_node_joining_later_fetches_the_model_from_peers_and_its_proofs_are_accepted
             "{}",
             reader.log_tail()
         );
+        // It proves its uptime with liveness answers on that model and the corpus it fetched,
+        // and a validator replays one and finds it valid (every proof is drawn here).
+        let reader_wallet = SecretKey::from_hex_token(&token(10))
+            .unwrap()
+            .address()
+            .to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let uptime = loop {
+            let page = call(
+                &nodes[0],
+                "neuro_getProofs",
+                vec![json!(reader_wallet), json!({"limit": 20})],
+            )
+            .await;
+            let verified = page["items"].as_array().unwrap().iter().find(|i| {
+                let p = &i["proof"];
+                p["uptimeSecs"].as_u64() > Some(0)
+                    && p["verdicts"].as_array().is_some_and(|v| !v.is_empty())
+            });
+            if let Some(item) = verified {
+                break item["proof"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no replayed uptime proof from the inference-only node\n{}",
+                reader.log_tail()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        assert_eq!(uptime["batches"], json!(0), "{uptime}");
+        assert!(
+            uptime["verdicts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|v| v["valid"] == json!(true)),
+            "{uptime}"
+        );
         // A validator's wallet, paid for its verified proofs, buys an inference from it.
         let buyer = token(0);
         let buyer_address = SecretKey::from_hex_token(&buyer)

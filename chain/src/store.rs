@@ -39,7 +39,8 @@ use crate::error::ChainError;
 /// changed).
 /// v9: shared replay (a drawn proof's record names its replayers).
 /// v10: the data reward (proofs name their data server; proof records its share and wallet).
-const SCHEMA: &[u8] = b"neuroshard-store-v10";
+/// v11: uptime by liveness answers (proof records their uptime).
+const SCHEMA: &[u8] = b"neuroshard-store-v11";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

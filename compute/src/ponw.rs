@@ -238,6 +238,39 @@ pub fn replay(
     segment.finish()
 }
 
+/// Batch ids of liveness answers start here, far from any training segment's.
+const LIVENESS_FIRST_BATCH: u64 = 1 << 62;
+
+/// A **liveness answer**: the BLAKE3 hash of `model`'s losses (f64 bits, in order) on
+/// `batches` batches assigned by `data_seed`, evaluated without gradients on the CPU (where it
+/// reproduces bit for bit), under a domain of its own. What an uptime proof commits to and a
+/// validator replays: nobody knows the seed before the node's previous proof is accepted, and
+/// no answer comes without the forward passes on the round's model.
+pub fn liveness_answer(
+    model: &NeuroLlm,
+    dataset: &Dataset,
+    data_seed: &[u8; 32],
+    batches: u64,
+    cfg: &TrainConfig,
+) -> Result<[u8; 32], ComputeError> {
+    let cpu;
+    let model = if model.device() == Device::Cpu {
+        model
+    } else {
+        cpu = NeuroLlm::build_on(model.config(), model.layer_range(), None, Device::Cpu)?;
+        cpu.copy_weights_from(model)?;
+        &cpu
+    };
+    let mut h = blake3::Hasher::new();
+    h.update(b"neuroshard-liveness-v1");
+    h.update(data_seed);
+    for i in 0..batches {
+        let batch = assigned_batch(dataset, data_seed, LIVENESS_FIRST_BATCH + i, cfg)?;
+        h.update(&model.eval_loss(&batch)?.to_bits().to_le_bytes());
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
 /// One update per segment chain: `updates[i]` continues the chain of `previous[i]` (an earlier
 /// index of the same list) or starts one. A chain's pseudo-gradients add up to its worker's
 /// whole inner trajectory of the round, which the robust rule then weighs as one worker's.
@@ -457,6 +490,33 @@ mod tests {
         assert_eq!(
             start.weights_hash(),
             genesis_model(&cfg, 3).unwrap().weights_hash()
+        );
+    }
+
+    #[test]
+    fn a_liveness_answer_reproduces_and_needs_the_model_the_seed_and_every_batch() {
+        deterministic_cpu();
+        let cfg = ModelConfig::tiny();
+        let model = genesis_model(&cfg, 3).unwrap();
+        let data = SyntheticCorpus::new(1).dataset(3, 4_000);
+        let train = spec(0).train;
+        let answer = liveness_answer(&model, &data, &[7; 32], 2, &train).unwrap();
+        assert_eq!(
+            liveness_answer(&model, &data, &[7; 32], 2, &train).unwrap(),
+            answer
+        );
+        assert_ne!(
+            liveness_answer(&model, &data, &[8; 32], 2, &train).unwrap(),
+            answer
+        );
+        assert_ne!(
+            liveness_answer(&model, &data, &[7; 32], 1, &train).unwrap(),
+            answer
+        );
+        let other = genesis_model(&cfg, 4).unwrap();
+        assert_ne!(
+            liveness_answer(&other, &data, &[7; 32], 2, &train).unwrap(),
+            answer
         );
     }
 

@@ -212,6 +212,8 @@ pub fn proof_record_json(p: &ProofRecord) -> Value {
         "paidMs": p.paid_ms,
         "firstBatch": p.first_batch,
         "batches": p.batches,
+        // An uptime proof's seconds (its `pseudoGradient` is then its liveness answer).
+        "uptimeSecs": p.uptime_secs,
         "layers": [p.layer_start, p.layer_end],
         "modelVersion": hex32(&p.model_version),
         "dataSeed": hex32(&p.data_seed),

@@ -168,10 +168,10 @@ fn proof(s: &Setup, node: &SecretKey, first_batch: u64, batches: u64) -> Proof {
         metrics: WorkMetrics {
             batches,
             tokens: 0,
-            samples: 10,
-            uptime_secs: 10,
+            samples: batches * u64::from(s.ledger.params().training.batch_size),
+            uptime_secs: 0,
         },
-        data_server: None,
+        data_server: Some(node.address()),
         timestamp_ms: s.time_ms,
     }
 }

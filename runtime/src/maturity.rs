@@ -80,7 +80,7 @@ pub(crate) fn draw_samples<S: Storage>(
             break;
         }
         if proof.newcomer && proof.sampled.is_none() {
-            newcomers = newcomers.saturating_add(proof.batches);
+            newcomers = newcomers.saturating_add(proof.replay_batches());
         }
         i += 1;
     }
@@ -96,8 +96,9 @@ pub(crate) fn draw_samples<S: Storage>(
             break; // accepted after the window opened: the next window draws it
         }
         if proof.sampled.is_none() {
-            // Proofs without batches (inference tokens only) mint nothing: never drawn.
-            let drawn = if proof.batches == 0 {
+            // Proofs with nothing to re-execute (inference tokens only) mint nothing: never
+            // drawn.
+            let drawn = if proof.replay_batches() == 0 {
                 false
             } else if proof.newcomer {
                 proof.lottery_p = chance;

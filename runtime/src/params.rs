@@ -419,6 +419,16 @@ impl Params {
                 ),
             ));
         }
+        // A minute of uptime is shown by one forward batch, about a third of a training batch's
+        // compute (`proof::liveness_batches`): paid more, a machine would earn more answering
+        // for many identities than training.
+        if self.reward_per_uptime_minute.0.saturating_mul(3) > self.reward_per_batch.0 {
+            return Err(bad(
+                "reward_per_uptime_minute",
+                "above a third of reward_per_batch: a liveness answer (one forward batch a minute) \
+                 would pay more per unit of compute than training",
+            ));
+        }
         let samples_at_full_rate = self
             .max_batches_per_sec()
             .saturating_mul(u64::from(self.training.batch_size));

@@ -47,7 +47,8 @@ pub struct WorkMetrics {
     /// the server's wallet when, and as far as, the proof itself is paid, so it is bounded by
     /// checked training (see `crate::rewards`).
     pub samples: u64,
-    /// Seconds online.
+    /// Seconds online since the node's previous proof, shown by a liveness answer: only in a
+    /// proof without batches, whose `pseudo_gradient` is the answer (see [`liveness_batches`]).
     pub uptime_secs: u64,
 }
 
@@ -118,6 +119,17 @@ impl Proof {
 
 /// The start state of a segment that starts a chain: the round's model with fresh moments.
 pub const NO_STATE: Hash32 = [0; 32];
+
+/// Forward batches a liveness answer for `uptime_secs` of uptime covers: one per started
+/// minute. An uptime proof's `pseudo_gradient` is its **liveness answer**: the hash of the
+/// round model's losses on that many batches drawn from the node's data seed (which nobody knew
+/// before its previous proof was accepted), replayed by validators on a sample like a training
+/// segment. A forward batch costs about a third of a training batch, so with genesis requiring
+/// `3 × reward_per_uptime_minute ≤ reward_per_batch`, a machine earns no more per unit of
+/// compute answering for any number of identities than training with that compute.
+pub fn liveness_batches(uptime_secs: u64) -> u64 {
+    uptime_secs.div_ceil(60)
+}
 
 /// The data seed a node gets after a proof (or its registration) is accepted in a block whose
 /// predecessor's state root is `prev_root`.

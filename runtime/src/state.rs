@@ -323,6 +323,8 @@ pub struct ProofRecord {
     pub paid_ms: u64,
     pub first_batch: u64,
     pub batches: u64,
+    /// Uptime claimed (a liveness proof: no batches; its `pseudo_gradient` is the answer).
+    pub uptime_secs: u64,
     pub layer_start: u32,
     pub layer_end: u32,
     pub model_version: Hash32,
@@ -362,6 +364,14 @@ pub struct ProofRecord {
 }
 
 impl ProofRecord {
+    /// Batches a validator runs to re-execute it: its training batches, or the forward batches
+    /// of its liveness answer ([`crate::proof::liveness_batches`]; counted whole, though each
+    /// is about a third of a training batch). 0: nothing minted, never drawn.
+    pub fn replay_batches(&self) -> u64 {
+        self.batches
+            .saturating_add(crate::proof::liveness_batches(self.uptime_secs))
+    }
+
     /// A verdict of "invalid" is on record and the proof is neither voided nor verified: the
     /// reward waits for the dispute to end.
     pub fn disputed(&self) -> bool {

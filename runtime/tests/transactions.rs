@@ -349,15 +349,14 @@ fn accepted_proof_mints_exactly_the_faq_rates_to_the_wallet() {
     let metrics = WorkMetrics {
         batches: 100,
         tokens: 0,
-        samples: 0,
-        uptime_secs: 10,
+        samples: 400,
+        uptime_secs: 0,
     };
-    let proof = c.proof(&node, metrics);
+    let mut proof = c.proof(&node, metrics);
+    proof.data_server = Some(node.address());
     let receipt = c.ok(c.sign(&node, TxBody::SubmitProof(proof)));
-    // 100 × 0.0005 + 10 s × 0.0001/60
-    let expected = neuro("0.05")
-        .checked_add(Amount(100_000_000_000_000 * 10 / 60))
-        .unwrap();
+    // 100 × 0.0005 + 400 samples × 0.00001 (uptime: `liveness.rs`)
+    let expected = neuro("0.054");
     // Pending first: not minted, not spendable, until the challenge window closes.
     assert_eq!(c.pending(&wallet.address()), expected);
     assert_eq!(c.balance(&wallet.address()), Amount::ZERO);
@@ -417,8 +416,16 @@ fn claims_nobody_can_check_are_refused_and_mint_nothing() {
         matches!(r.result, Err(TxError::UncheckableClaim { .. })),
         "{r:?}"
     );
-    // Uptime on its own: nothing shows the node was up.
-    let p = claim(&c, &node, 0, 0, 10);
+    // Uptime with no liveness answer: nothing shows the node was up.
+    let mut p = claim(&c, &node, 0, 0, 10);
+    p.pseudo_gradient = [0; 32];
+    let r = c.apply(c.sign(&node, TxBody::SubmitProof(p))).unwrap();
+    assert!(
+        matches!(r.result, Err(TxError::UncheckableClaim { .. })),
+        "{r:?}"
+    );
+    // Uptime beside training: the training pays for that time.
+    let p = claim(&c, &node, 10, 0, 10);
     let r = c.apply(c.sign(&node, TxBody::SubmitProof(p))).unwrap();
     assert!(
         matches!(r.result, Err(TxError::UncheckableClaim { .. })),
@@ -530,7 +537,6 @@ fn proofs_over_physical_limits_are_rejected_not_clipped() {
     let uptime = c.proof(
         &node,
         WorkMetrics {
-            batches: 1,
             uptime_secs: 60,
             ..Default::default()
         },

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use clap::Args;
 use neuroshard_runtime::beacon::BeaconSecret;
-use neuroshard_runtime::proof::{Proof, Role, WorkMetrics};
+use neuroshard_runtime::proof::{liveness_batches, Proof, Role, WorkMetrics};
 use neuroshard_runtime::tx::{node_registration_digest, registration_expiry};
 use neuroshard_runtime::{
     Address, Amount, BlockHeader, Genesis, Hash32, Ledger, MemoryStorage, Params, SecretKey,
@@ -44,8 +44,10 @@ pub enum Strategy {
     FreshWallets,
     /// Samples served, claimed with no training.
     SamplesOnly,
-    /// Uptime, claimed with no training.
+    /// Uptime with made-up liveness answers.
     UptimeOnly,
+    /// An idle node: uptime with real liveness answers (one forward batch a minute).
+    Idle,
     /// A stage (one layer range) of training that nobody replays.
     StageRange,
     /// Honest first half (building a bond), then fabricated batches whose samples a partner
@@ -61,8 +63,9 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 9] = [
+    pub const ALL: [Strategy; 10] = [
         Strategy::Honest,
+        Strategy::Idle,
         Strategy::Fabricate,
         Strategy::BondThenFabricate,
         Strategy::FreshWallets,
@@ -80,7 +83,8 @@ impl Strategy {
             Strategy::BondThenFabricate => "honest half, then fabricated",
             Strategy::FreshWallets => "fabricated, a fresh wallet each",
             Strategy::SamplesOnly => "samples served only",
-            Strategy::UptimeOnly => "uptime only",
+            Strategy::UptimeOnly => "uptime, made-up liveness answers",
+            Strategy::Idle => "idle (real liveness answers)",
             Strategy::StageRange => "stage range (layers 0..1)",
             Strategy::OwnData => "honest half, then fabricated, data 'served' by a partner",
             Strategy::Grind => "honest half, then fabricated + withholding validator",
@@ -88,6 +92,11 @@ impl Strategy {
     }
 
     /// Whether the strategy starts with honest work (its profit is measured past it).
+    /// Real work (all its claims reproduce).
+    fn is_honest(self) -> bool {
+        matches!(self, Strategy::Honest | Strategy::Idle)
+    }
+
     fn builds_bond(self) -> bool {
         matches!(
             self,
@@ -460,7 +469,7 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
         batches,
         tokens: 0,
         samples: batches * u64::from(params.training.batch_size),
-        uptime_secs: interval_s,
+        uptime_secs: 0,
     };
     let mut wallets = vec![wallet.address()];
     let mut baseline = 0u128;
@@ -508,12 +517,12 @@ pub fn play(params: &Params, strategy: Strategy, proofs: u64) -> anyhow::Result<
                 };
                 chain.prove(&node, m, layers, false)?;
             }
-            Strategy::UptimeOnly => {
+            Strategy::UptimeOnly | Strategy::Idle => {
                 let m = WorkMetrics {
                     uptime_secs: interval_s,
                     ..WorkMetrics::default()
                 };
-                chain.prove(&node, m, layers, false)?;
+                chain.prove(&node, m, layers, strategy == Strategy::Idle)?;
             }
             Strategy::StageRange => {
                 chain.prove(&node, training(max), (0, 1), false)?;
@@ -572,6 +581,9 @@ pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
         "strategy", "claims", "NEURO total", "NEURO/claim", "NEURO/day", "replayed/h"
     );
     let mut worst = f64::NEG_INFINITY;
+    let mut honest_per_claim = 0.0;
+    let max = Play::new(&params)?.max_batches();
+    let interval_s = params.proof_interval_ms / 1_000;
     let mut worst_name = "";
     for s in Strategy::ALL {
         let o = play(&params, s, args.proofs)?;
@@ -584,7 +596,19 @@ pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
             neuro(o.per_day),
             o.replayed_per_hour
         );
+        if s == Strategy::Idle {
+            // Pay per unit of compute: a liveness answer is one forward batch per started
+            // minute, a training batch about three forward batches' work.
+            let forward = liveness_batches(interval_s) as f64;
+            let per_answer = neuro(o.per_claim);
+            let training = neuro(honest_per_claim) / (3.0 * max as f64);
+            println!(
+                "    {per_answer:.6} NEURO per forward batch answering, {training:.6} per forward-batch of compute training ({:.0}%): an identity more earns less than training with its compute",
+                100.0 * per_answer / forward / training.max(1e-30),
+            );
+        }
         if s == Strategy::Honest {
+            honest_per_claim = o.per_claim;
             // A replay costs what training does (bench ponw: 0.99x), so batches compare CPU.
             println!(
                 "    validator replay CPU: {:.2}% of the network's training CPU per validator ({:.0} of {:.0} batches/h; goal <= 3%)",
@@ -599,7 +623,7 @@ pub fn run(args: BenchEconomicsArgs) -> anyhow::Result<()> {
                 o.withheld
             );
         }
-        if s != Strategy::Honest && o.per_day > worst {
+        if !s.is_honest() && o.per_day > worst {
             worst = o.per_day;
             worst_name = s.name();
         }
@@ -623,7 +647,7 @@ mod tests {
         let honest = play(&params, Strategy::Honest, 60).unwrap();
         assert!(honest.profit > 0, "{honest:?}");
         for s in Strategy::ALL {
-            if s == Strategy::Honest {
+            if s.is_honest() {
                 continue;
             }
             let o = play(&params, s, 60).unwrap();

@@ -156,7 +156,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         .min(f64::from(params.training.inner_steps));
     let per_proof = (per_sec * interval_s).min(cap).floor() as u64;
     let proofs_per_day = (86_400.0 / (interval_s + 1.0)).floor() as u64;
-    let proof = |batches: u64, uptime: u64| Proof {
+    let proof = |batches: u64| Proof {
         role: Role::Driver,
         layer_start: 0,
         layer_end: params.model.layers,
@@ -170,13 +170,12 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         first_batch: 0,
         metrics: WorkMetrics {
             batches,
-            uptime_secs: uptime,
             ..WorkMetrics::default()
         },
         data_server: None,
         timestamp_ms: 0,
     };
-    let gross_one = gross_reward(&params, &proof(per_proof, interval_s as u64))?;
+    let gross_one = gross_reward(&params, &proof(per_proof))?;
     let gross_day = gross_one
         .checked_mul(u128::from(proofs_per_day))
         .unwrap_or(Amount::ZERO);

@@ -28,6 +28,8 @@ pub mod corpus;
 #[cfg(feature = "training")]
 pub mod inference;
 #[cfg(feature = "training")]
+pub mod liveness;
+#[cfg(feature = "training")]
 pub mod models;
 #[cfg(feature = "training")]
 pub mod spec;

@@ -46,7 +46,7 @@ use neuroshard_compute::diloco::{DilocoConfig, OuterOptimizer};
 use neuroshard_compute::ponw::{self as segment, SegmentResult, SegmentSpec, Update};
 use neuroshard_compute::train::InnerState;
 use neuroshard_runtime::params::Aggregation;
-use neuroshard_runtime::proof::NO_STATE;
+use neuroshard_runtime::proof::{liveness_batches, NO_STATE};
 use neuroshard_runtime::round::{self, RoundResult};
 use neuroshard_runtime::state::{ProofRecord, ProofStatus};
 use neuroshard_runtime::{Hash32, Params, SecretKey, SignedTransaction, TxBody};
@@ -332,8 +332,8 @@ impl Verifier {
             self.voted.insert(id);
             return Ok(());
         }
-        if p.batches == 0 {
-            self.voted.insert(id); // no training (inference tokens only): nothing to re-execute
+        if p.replay_batches() == 0 {
+            self.voted.insert(id); // inference tokens only: nothing to re-execute
             return Ok(());
         }
         if !self.models.holds(params, &p.model_version) {
@@ -389,6 +389,13 @@ impl Verifier {
         if let Some(&valid) = self.replays.get(&id) {
             return Ok(Some(valid));
         }
+        if p.batches == 0 {
+            let valid = self.replay_liveness(params, p)?;
+            if let Some(valid) = valid {
+                self.replays.insert(id, valid);
+            }
+            return Ok(valid);
+        }
         match self.replay(params, p)? {
             Replay::Unverifiable(why) => {
                 warn!(proof = %hex::encode(&id[..8]), "cannot re-execute: {why}");
@@ -413,6 +420,29 @@ impl Verifier {
                 Ok(Some(valid))
             }
         }
+    }
+
+    /// Whether an uptime proof's liveness answer reproduces (`crate::liveness`); `None` if this
+    /// node cannot compute it (another corpus, a model it does not hold).
+    fn replay_liveness(
+        &mut self,
+        params: &Params,
+        p: &ProofRecord,
+    ) -> anyhow::Result<Option<bool>> {
+        if p.data_shard != self.dataset_hash {
+            return Ok(None);
+        }
+        let Some(model) = self.models.get(params, &p.model_version)? else {
+            return Ok(None);
+        };
+        let answer = segment::liveness_answer(
+            &model,
+            &self.dataset,
+            &p.data_seed,
+            liveness_batches(p.uptime_secs),
+            &train_config_of(params),
+        )?;
+        Ok(Some(answer == p.pseudo_gradient))
     }
 
     fn replay(&mut self, params: &Params, p: &ProofRecord) -> anyhow::Result<Replay> {

@@ -6,8 +6,9 @@
 //! it signed before, even in a proof that never committed: it never signs two overlapping
 //! proofs), until the proof interval is over (or the genesis cap on batches per segment). The
 //! claim never exceeds what the chain's rate limit allows for the time since the node's previous
-//! proof. A `--no-training` node proves nothing (uptime is paid only alongside training); it keeps
-//! the open round's model fetched from peers for the inference it sells. The loop acts on one
+//! proof. A `--no-training` node keeps the open round's model fetched from peers for the inference
+//! it sells, and proves uptime once per proof interval with a liveness answer
+//! ([`crate::liveness`]); a training node's time is paid by its training. The loop acts on one
 //! [`Phase`] at a time. Runs on its own OS thread; chain access is through [`NodeApi`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +86,7 @@ pub struct WorkerConfig {
     pub cheat: Option<Cheat>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -115,19 +116,24 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
     let node = cfg.node_key.address();
     let wallet = cfg.wallet.address();
     let models = ModelStore::new(&api)?;
-    let (dataset, corpus_source) = if cfg.training {
-        let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
-        let (d, source) = crate::corpus::load(&api, &cfg.corpus, &pinned)?;
-        info!(
-            corpus = %cfg.corpus.describe(),
-            hash = %hex::encode(&pinned[..8]),
-            shards = d.shards.len(),
-            ?source,
-            "training data loaded (the corpus genesis pins)"
-        );
-        (Some(d), source)
-    } else {
-        (None, Source::Local)
+    // Training reads the corpus; so do the liveness answers of a node that does not train.
+    let pinned = api.with_chain(|c| c.ledger().params().training.corpus);
+    let (dataset, corpus_source) = match crate::corpus::load(&api, &cfg.corpus, &pinned) {
+        Ok((d, source)) => {
+            info!(
+                corpus = %cfg.corpus.describe(),
+                hash = %hex::encode(&pinned[..8]),
+                shards = d.shards.len(),
+                ?source,
+                "training data loaded (the corpus genesis pins)"
+            );
+            (Some(d), source)
+        }
+        Err(e) if !cfg.training => {
+            warn!("no uptime without the pinned corpus (liveness answers are computed on it): {e:#}");
+            (None, Source::Local)
+        }
+        Err(e) => return Err(e),
     };
     register(&api, &cfg, &stop)?;
     info!(%node, %wallet, training = cfg.training, "worker started; rewards go to the wallet");
@@ -146,7 +152,6 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let v = view(&api, &node)?;
         let loaded = model.as_ref().map(|(h, _)| *h);
         let interval = Duration::from_millis(v.params.proof_interval_ms);
-        let started = Instant::now();
         let claim = match Phase::of(&v, now_ms(), loaded, dataset.is_some()) {
             Phase::Unregistered => {
                 // A registration lapses if no proof lands in time (`registration_ttl_ms`, say a
@@ -200,12 +205,38 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                 _ => None,
             },
             Phase::Serving => {
-                // An inference-only node proves nothing: uptime is paid only alongside a
-                // training segment (the segment is what shows the node was up), and inference
-                // is paid by its buyers. It keeps the open round's model on disk, fetched from
-                // peers like any node's, so that its inference serves the current model.
+                // An inference-only node keeps the open round's model on disk, fetched from
+                // peers like any node's, so that its inference serves the current model; its
+                // inference is paid by its buyers, and its uptime by a liveness answer each
+                // proof interval (`liveness`), computed with that model.
                 follow_model(&api, &models, &v);
-                sleep_unless(&stop, interval);
+                let version = v.training.model_version;
+                if loaded != Some(version) {
+                    if let Some(m) = models.get(&v.params, &version)? {
+                        model = Some((version, m));
+                    }
+                }
+                let due = v
+                    .node
+                    .as_ref()
+                    .and_then(|r| crate::liveness::due(&v.params, r, now_ms()));
+                let fresh = model.as_ref().filter(|(h, _)| *h == version);
+                match (due, fresh, dataset.as_ref(), v.node.as_ref()) {
+                    (Some(secs), Some((_, m)), Some(dataset), Some(record)) => {
+                        crate::liveness::prove(
+                            &api,
+                            &cfg.node_key,
+                            &v.params,
+                            &v.training,
+                            record,
+                            m,
+                            dataset,
+                            secs,
+                            &bar,
+                        )?
+                    }
+                    _ => sleep_unless(&stop, Duration::from_millis(500)),
+                }
                 None
             }
         };
@@ -216,7 +247,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
             continue;
         };
         claim.corpus_source = corpus_source;
-        submit(&api, &cfg, &v, record, claim, started, &bar)?;
+        submit(&api, &cfg, &v, record, claim, &bar)?;
     }
     bar.finish_and_clear();
     let _ = status_line.join();
@@ -589,7 +620,6 @@ fn submit(
     v: &View,
     record: &NodeRecord,
     claim: Claim,
-    started: Instant,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     let node = cfg.node_key.address();
@@ -615,11 +645,6 @@ fn submit(
         return Ok(());
     }
     let now = now_ms();
-    let since_last_s = now.saturating_sub(record.last_proof_ms) / 1_000;
-    let uptime_secs = since_last_s
-        .saturating_sub(1)
-        .min(v.params.max_claim_window_ms / 1_000)
-        .min(started.elapsed().as_secs() + v.params.proof_interval_ms / 1_000);
     // The data reward of the batches' samples, paid with the proof, goes to whoever served the
     // corpus: this node if it holds the corpus on its own machine, else the registered node
     // that served it the most (a server that is no registered node, or none named, gets
@@ -654,7 +679,7 @@ fn submit(
             batches: claim.batches,
             tokens: 0,
             samples,
-            uptime_secs,
+            uptime_secs: 0, // training pays for its own time (uptime: liveness answers)
         },
         data_server,
         timestamp_ms: now,

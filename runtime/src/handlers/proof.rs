@@ -4,7 +4,8 @@
 //! (before the round's deadline, if it claims batches) from the data seed the chain assigned to
 //! the node, on the corpus genesis pins; the claim is one the network can check
 //! (`check_claim_is_checkable`: whole-model training, samples served only within its own
-//! batches and by a named, registered node, no uptime without training); a `Validator` role belongs to a wallet in the validator set; the proof's timestamp
+//! batches and by a named, registered node, uptime only with a liveness answer and never beside
+//! training); a `Validator` role belongs to a wallet in the validator set; the proof's timestamp
 //! is near block time; enough block time has passed since the node's previous proof; every
 //! metric is within what is physically possible in that time (batches from the model's FLOPs
 //! and `max_node_flops`; claims above the limit are rejected, never clipped); at most one
@@ -67,7 +68,8 @@ pub(super) fn submit_proof<S: Storage>(
         });
     }
 
-    if proof.metrics.batches > 0 && proof.data_shard != params.training.corpus {
+    let answers = proof.metrics.uptime_secs > 0;
+    if (proof.metrics.batches > 0 || answers) && proof.data_shard != params.training.corpus {
         return Err(TxError::WrongCorpus {
             pinned: hex::encode(params.training.corpus),
             got: hex::encode(proof.data_shard),
@@ -170,7 +172,8 @@ pub(super) fn submit_proof<S: Storage>(
     );
     // A claim its bond covers less than half of is a newcomer's: drawn with the chance the
     // newcomer budget allows, and undrawn it pays nothing, so no bond is reserved (`lottery`).
-    let newcomer = proof.metrics.batches > 0 && lottery::is_newcomer_claim(amount, cover.covered);
+    let newcomer = (proof.metrics.batches > 0 || answers)
+        && lottery::is_newcomer_claim(amount, cover.covered);
     if newcomer {
         cover = rewards::Cover {
             covered: Amount::ZERO,
@@ -211,6 +214,7 @@ pub(super) fn submit_proof<S: Storage>(
             paid_ms: 0,
             first_batch: proof.first_batch,
             batches: proof.metrics.batches,
+            uptime_secs: proof.metrics.uptime_secs,
             layer_start: proof.layer_start,
             layer_end: proof.layer_end,
             model_version: proof.model_version,
@@ -309,9 +313,9 @@ fn check_segment_chain(record: &NodeRecord, proof: &Proof) -> Result<Option<Hash
 /// Refuses what nobody can check yet, so it is never paid: a stage (partial layer range) claim
 /// of training, since only whole-model segments are re-executed; samples served beyond the
 /// proof's own batches (`batches × batch_size`), or served by nobody named, since the data
-/// reward is only ever paid with the training it fed; and uptime on its own, since a node's
-/// uptime is evidenced only by the training segment it rides on (which is sampled and replayed
-/// like any other).
+/// reward is only ever paid with the training it fed; and uptime without a liveness answer
+/// ([`crate::proof::liveness_batches`]), or beside training: uptime per identity that costs no
+/// compute of its own would pay a machine for every identity it splits into.
 fn check_claim_is_checkable(params: &Params, proof: &Proof) -> Result<(), TxError> {
     let layers = params.model.layers;
     let m = &proof.metrics;
@@ -346,10 +350,17 @@ fn check_claim_is_checkable(params: &Params, proof: &Proof) -> Result<(), TxErro
             why: "the data reward goes to the node that served them, which the proof must name",
         });
     }
-    if m.uptime_secs > 0 && m.batches == 0 {
+    if m.uptime_secs > 0 && m.batches > 0 {
         return Err(TxError::UncheckableClaim {
-            what: format!("{} s of uptime without training", m.uptime_secs),
-            why: "uptime is paid alongside a training segment, which is what shows the node was up",
+            what: format!("{} s of uptime beside training", m.uptime_secs),
+            why: "uptime is paid for answered liveness challenges; training pays for its own time",
+        });
+    }
+    if m.uptime_secs > 0 && proof.pseudo_gradient == NO_STATE {
+        return Err(TxError::UncheckableClaim {
+            what: format!("{} s of uptime without a liveness answer", m.uptime_secs),
+            why: "uptime is paid only for a liveness answer (the round model's losses on one \
+                  batch a minute), which validators replay on a sample",
         });
     }
     Ok(())

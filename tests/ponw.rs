@@ -551,9 +551,16 @@ fn a_no_training_node_mints_nothing_on_its_word_and_sells_inference_with_5_perce
             let r = &p["proof"];
             assert_eq!(r["batches"], json!(0), "{p}");
             assert!(r["uptimeSecs"].as_u64().unwrap() >= 5, "{p}");
-            assert_ne!(r["pseudoGradient"], json!(format!("0x{}", "0".repeat(64))), "{p}");
+            assert_ne!(
+                r["pseudoGradient"],
+                json!(format!("0x{}", "0".repeat(64))),
+                "{p}"
+            );
         }
-        let first = uptime.iter().map(|p| p["proof"]["maturesAtMs"].as_u64().unwrap()).min();
+        let first = uptime
+            .iter()
+            .map(|p| p["proof"]["maturesAtMs"].as_u64().unwrap())
+            .min();
         until(
             "the first uptime proof's window to close",
             Duration::from_secs(60),
@@ -561,8 +568,10 @@ fn a_no_training_node_mints_nothing_on_its_word_and_sells_inference_with_5_perce
             || async {
                 let all = proofs(&dev, &wallet).await;
                 all.iter()
-                    .any(|p| Some(p["proof"]["maturesAtMs"].as_u64().unwrap()) == first
-                        && status(p) != "pending")
+                    .any(|p| {
+                        Some(p["proof"]["maturesAtMs"].as_u64().unwrap()) == first
+                            && status(p) != "pending"
+                    })
                     .then_some(())
             },
         )

@@ -61,10 +61,7 @@ fn an_answered_challenge_is_paid_the_faq_rate_once_a_validator_replays_it() {
     assert_eq!(held(&c, &wallet), Amount(100_000_000_000_000 * 8 / 60));
     c.assert_supply_invariant();
     // One forward batch per started minute.
-    assert_eq!(
-        [0, 1, 60, 61, 120].map(liveness_batches),
-        [0, 1, 1, 2, 2]
-    );
+    assert_eq!([0, 1, 60, 61, 120].map(liveness_batches), [0, 1, 1, 2, 2]);
 }
 
 #[test]

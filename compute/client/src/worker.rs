@@ -130,7 +130,9 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
             (Some(d), source)
         }
         Err(e) if !cfg.training => {
-            warn!("no uptime without the pinned corpus (liveness answers are computed on it): {e:#}");
+            warn!(
+                "no uptime without the pinned corpus (liveness answers are computed on it): {e:#}"
+            );
             (None, Source::Local)
         }
         Err(e) => return Err(e),

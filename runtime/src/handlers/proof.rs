@@ -172,8 +172,8 @@ pub(super) fn submit_proof<S: Storage>(
     );
     // A claim its bond covers less than half of is a newcomer's: drawn with the chance the
     // newcomer budget allows, and undrawn it pays nothing, so no bond is reserved (`lottery`).
-    let newcomer = (proof.metrics.batches > 0 || answers)
-        && lottery::is_newcomer_claim(amount, cover.covered);
+    let newcomer =
+        (proof.metrics.batches > 0 || answers) && lottery::is_newcomer_claim(amount, cover.covered);
     if newcomer {
         cover = rewards::Cover {
             covered: Amount::ZERO,

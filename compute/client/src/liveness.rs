@@ -39,7 +39,8 @@ pub fn due(params: &Params, record: &NodeRecord, now_ms: u64) -> Option<u64> {
 }
 
 /// Answers the node's challenge for `uptime_secs` with `model` (the open round's) and submits
-/// the uptime proof; waits until the chain has it (or drops it after 30 s).
+/// the uptime proof; waits until the chain has it (or drops it after 30 s). Whether the chain
+/// took it.
 #[allow(clippy::too_many_arguments)]
 pub fn prove(
     api: &NodeApi,
@@ -51,7 +52,7 @@ pub fn prove(
     dataset: &Dataset,
     uptime_secs: u64,
     bar: &ProgressBar,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let batches = liveness_batches(uptime_secs);
     let began = Instant::now();
     let answer = segment::liveness_answer(
@@ -84,7 +85,7 @@ pub fn prove(
         Ok(h) => h,
         Err(e) => {
             warn!("uptime proof refused: {e}");
-            return Ok(());
+            return Ok(false);
         }
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -102,11 +103,11 @@ pub fn prove(
                 "uptime proof accepted: {uptime_secs} s, reward {} NEURO (pending until replayed or covered)",
                 p.reward.to_neuro_string()
             ));
-            return Ok(());
+            return Ok(true);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let dropped = api.drop_pending_from(&node_key.address());
     warn!(proof = %hex::encode(hash), dropped, "uptime proof not committed within 30 s; dropped");
-    Ok(())
+    Ok(false)
 }

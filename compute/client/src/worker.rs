@@ -154,7 +154,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let v = view(&api, &node)?;
         let loaded = model.as_ref().map(|(h, _)| *h);
         let interval = Duration::from_millis(v.params.proof_interval_ms);
-        let claim = match Phase::of(&v, now_ms(), loaded, dataset.is_some()) {
+        let claim = match Phase::of(&v, now_ms(), loaded, cfg.training && dataset.is_some()) {
             Phase::Unregistered => {
                 // A registration lapses if no proof lands in time (`registration_ttl_ms`, say a
                 // long model download): a training node registers again.
@@ -225,7 +225,7 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                 let fresh = model.as_ref().filter(|(h, _)| *h == version);
                 match (due, fresh, dataset.as_ref(), v.node.as_ref()) {
                     (Some(secs), Some((_, m)), Some(dataset), Some(record)) => {
-                        crate::liveness::prove(
+                        let taken = crate::liveness::prove(
                             &api,
                             &cfg.node_key,
                             &v.params,
@@ -235,7 +235,11 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
                             dataset,
                             secs,
                             &bar,
-                        )?
+                        )?;
+                        if !taken {
+                            // Not again at once (a round may be closing): next interval.
+                            sleep_unless(&stop, interval);
+                        }
                     }
                     _ => sleep_unless(&stop, Duration::from_millis(500)),
                 }

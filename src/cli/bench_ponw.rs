@@ -168,8 +168,10 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         start_state: [0; 32],
         end_state: [0; 32],
         first_batch: 0,
+        // A node that holds the corpus serves its own samples: the data reward is its own.
         metrics: WorkMetrics {
             batches,
+            samples: batches * u64::from(params.training.batch_size),
             ..WorkMetrics::default()
         },
         data_server: None,
@@ -180,7 +182,7 @@ pub fn run(args: BenchPonwArgs) -> anyhow::Result<()> {
         .checked_mul(u128::from(proofs_per_day))
         .unwrap_or(Amount::ZERO);
     println!(
-        "earnings here: {} batches per {:.0} s proof, {} proofs/day: {} NEURO/day at the full \
+        "earnings here: {} batches (and their samples served) per {:.0} s proof, {} proofs/day: {} NEURO/day at the full \
          rate, paid while the network is paid for under {} NEURO of gross a day (FAQ: laptop 8 GB \
          ~40-60, server 200-400)",
         per_proof,

@@ -62,6 +62,7 @@ pub fn prove(
         batches,
         &train_config_of(params),
     )?;
+    let answer_secs = began.elapsed().as_secs_f64();
     let proof = Proof {
         role: Role::Worker,
         layer_start: 0,
@@ -95,7 +96,7 @@ pub fn prove(
                 proof = %hex::encode(&hash[..8]),
                 uptime_secs,
                 forward_batches = batches,
-                answer_secs = format!("{:.2}", began.elapsed().as_secs_f64()),
+                answer_secs = format!("{answer_secs:.3}"),
                 reward = %p.reward.to_neuro_string(),
                 "uptime proof accepted (a liveness answer)"
             );

@@ -329,7 +329,7 @@ impl Play {
                         .iter()
                         .filter(|v| !valid || p.replayers.contains(&v.address()))
                         .collect();
-                    self.replayed += p.batches * judges.len() as u64;
+                    self.replayed += p.replay_batches() * judges.len() as u64;
                     for v in judges {
                         // One verdict per validator per drawn proof, in this block.
                         let nonce = self.ledger.account(&v.address())?.nonce

@@ -478,22 +478,16 @@ fn claims_faster_than_physically_possible_are_refused_with_the_reason() {
         assert!(err.contains("batches"), "{err}");
         // Uptime with no liveness answer is refused: nothing shows the node was up; so is
         // uptime beside training (the training pays for that time).
-        let mut p = claim(1);
-        p.metrics.uptime_secs = 5;
-        let err = client
-            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cannot be checked"), "{err}");
-        let mut p = claim(0);
-        p.metrics.uptime_secs = 10;
-        let err = client
-            .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cannot be checked"), "{err}");
+        for (batches, uptime_secs) in [(1, 5), (0, 10)] {
+            let mut p = claim(batches);
+            p.metrics.uptime_secs = uptime_secs;
+            let err = client
+                .send_raw_transaction(&sign(&chain_id, &worker, 0, "0", TxBody::SubmitProof(p)))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("cannot be checked"), "{err}");
+        }
         // Inflated uptime is refused as inflated batches are, answered or not.
         let mut p = claim(0);
         p.metrics.uptime_secs = 3_600;

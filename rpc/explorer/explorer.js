@@ -306,7 +306,13 @@ async function pageProof(hash) {
   return [
     h("h1", {}, "Proof of Neural Work ", badge(p.status)), h("p", { class: "sub mono" }, hash),
     kv([["Node", addr(p.node)], ["Wallet", addr(p.wallet)], ["Block", blockLink(p.height)],
-      ["Round", h("a", { href: `#/round/${p.round}` }, p.round)], ["Batches", `${p.batches} from batch ${p.firstBatch}`],
+      ["Round", h("a", { href: `#/round/${p.round}` }, p.round)],
+      p.uptimeSecs
+        ? ["Uptime", `${p.uptimeSecs} s, shown by a liveness answer (the round model's losses on one forward batch a minute)`]
+        : ["Batches", `${p.batches} from batch ${p.firstBatch}`],
+      ...(p.dataServer
+        ? [["Data served by", h("span", {}, addr(p.dataServer.node), ` (${p.dataGross.neuro} NEURO of the gross, paid to its wallet in proportion)`)]]
+        : []),
       ["Layers", `${p.layers[0]}..${p.layers[1]}`], ["Gross", `${p.gross.neuro} NEURO`], ["Reward", `${p.reward.neuro} NEURO`],
       ["Covered by bond", `${p.covered.neuro} NEURO (paid if not drawn)`], ["Paid", `${p.paid.neuro} NEURO`],
       ["Drawn", p.sampled === null ? "not yet" : p.sampled ? (p.drawnInFull ? "yes (window spoiled)" : "yes") : "no"],
@@ -317,7 +323,7 @@ async function pageProof(hash) {
         ? `newcomer: its bond covered less than half of it, so it is paid only if drawn${p.newcomerChance ? ` (chance ${(Number(p.newcomerChance) * 100).toPrecision(3)}%), reward ÷ chance` : ""}`
         : "bonded"],
       ["Accepted", when(p.acceptedMs)], ["Matures", when(p.maturesAtMs)], ["Model", p.modelVersion],
-      ["Data seed", p.dataSeed], ["Pseudo-gradient", p.pseudoGradient]]),
+      ["Data seed", p.dataSeed], [p.uptimeSecs ? "Liveness answer" : "Pseudo-gradient", p.pseudoGradient]]),
     h("h2", {}, "Verdicts"),
     table(["Validator", "Verdict", "Power"], p.verdicts.map((v) => h("tr", {}, h("td", {}, addr(v.validator)),
       h("td", {}, badge(v.valid ? "valid" : "invalid")), h("td", {}, v.power))), "Not re-executed (not drawn for sampling)."),

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN;
 use neuroshard_runtime::proof::WorkMetrics;
 use neuroshard_runtime::state::ProofStatus;
 use neuroshard_runtime::*;
@@ -115,17 +114,7 @@ fn a_voided_proof_pays_its_server_nothing() {
     c.register(&server_wallet, &server);
     let (id, r) = prove(&mut c, &trainer, fed(100, 100 * batch_size), Some(&server));
     assert_eq!(r, Ok(()));
-    let validator = SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN).unwrap();
-    let r = c
-        .apply(c.sign(
-            &validator,
-            TxBody::Verdict {
-                proof: id,
-                valid: false,
-            },
-        ))
-        .unwrap();
-    assert_eq!(r.result, Ok(()));
+    assert_eq!(c.dev_verdict(id, false).result, Ok(()));
     c.mature();
     assert_eq!(
         c.ledger.proof(&id).unwrap().unwrap().status,

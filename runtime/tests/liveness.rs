@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN;
 use neuroshard_runtime::proof::{liveness_batches, WorkMetrics};
 use neuroshard_runtime::state::ProofStatus;
 use neuroshard_runtime::*;
@@ -71,17 +70,7 @@ fn a_wrong_answer_is_voided_and_pays_nothing() {
     c.register(&wallet, &node);
     let (id, r) = answer(&mut c, &node, 8, [6; 32]);
     assert_eq!(r.result, Ok(()));
-    let validator = SecretKey::from_hex_token(DEV_VALIDATOR_TOKEN).unwrap();
-    let r = c
-        .apply(c.sign(
-            &validator,
-            TxBody::Verdict {
-                proof: id,
-                valid: false,
-            },
-        ))
-        .unwrap();
-    assert_eq!(r.result, Ok(()));
+    assert_eq!(c.dev_verdict(id, false).result, Ok(()));
     c.mature();
     assert_eq!(
         c.ledger.proof(&id).unwrap().unwrap().status,

@@ -19,8 +19,9 @@ use tracing::{debug, info};
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Serve inference only (paid by its buyers); do not train. Such a node claims no uptime:
-    /// uptime is paid only alongside training.
+    /// Serve inference only (paid by its buyers); do not train. Such a node proves its uptime
+    /// each proof interval with a liveness answer (one forward pass a minute on the round's
+    /// model), paid 0.0001 NEURO a minute once validators replay it or the bond covers it.
     #[arg(long)]
     pub no_training: bool,
     /// Run this node home (from `testnet init`, or a full node's) instead of the local dev chain.

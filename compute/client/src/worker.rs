@@ -157,8 +157,9 @@ pub fn run(api: NodeApi, cfg: WorkerConfig, stop: Arc<AtomicBool>) -> anyhow::Re
         let claim = match Phase::of(&v, now_ms(), loaded, cfg.training && dataset.is_some()) {
             Phase::Unregistered => {
                 // A registration lapses if no proof lands in time (`registration_ttl_ms`, say a
-                // long model download): a training node registers again.
-                if cfg.training {
+                // long model download): a node that proves (training, or uptime with the
+                // corpus at hand) registers again.
+                if cfg.training || dataset.is_some() {
                     info!(%node, "the node's registration lapsed before its first proof: registering again");
                     register(&api, &cfg, &stop)?;
                 } else {

@@ -377,6 +377,13 @@ impl Chain {
         self.block(bond, &[]);
     }
 
+    /// The dev validator's verdict on `proof` (valid or not), applied in a block of its own.
+    pub fn dev_verdict(&mut self, proof: Hash32, valid: bool) -> Receipt {
+        let validator = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
+        self.apply(self.sign(&validator, TxBody::Verdict { proof, valid }))
+            .unwrap()
+    }
+
     pub fn pending(&self, who: &Address) -> Amount {
         self.ledger.account(who).unwrap().pending
     }

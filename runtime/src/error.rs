@@ -47,6 +47,47 @@ pub enum StorageError {
     Tree(String),
 }
 
+/// Why a NeuroDAO proposal, deposit or vote was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GovError {
+    #[error("a proposal must change something")]
+    EmptyProposal,
+    #[error("a proposal changes at most {max} parameters")]
+    TooManyChanges { max: usize },
+    #[error("parameter {0:?} is changed twice")]
+    DuplicateChange(String),
+    #[error("no parameter is named {0:?} (names as in genesis/README.md, e.g. reward_per_batch or gov.quorum_bps)")]
+    UnknownParam(String),
+    #[error("{name:?} cannot be changed by a vote: {why}")]
+    NotGovernable { name: String, why: &'static str },
+    #[error("bad value for {name:?}: {reason}")]
+    BadValue { name: String, reason: String },
+    #[error("the change breaks a rule genesis enforces: {0}")]
+    BreaksRule(String),
+    #[error("a title has at most {max} bytes")]
+    TitleTooLong { max: usize },
+    #[error("a deposit of {got} is below the {min} a proposal must start with")]
+    DepositTooSmall { min: Amount, got: Amount },
+    #[error("{max} proposals are already open; wait for one to close")]
+    TooManyOpenProposals { max: usize },
+    #[error("a proposal takes deposits from at most {max} accounts")]
+    TooManyDepositors { max: usize },
+    #[error("no proposal {0}")]
+    UnknownProposal(u64),
+    #[error("proposal {0} is not in its deposit period")]
+    NotInDepositPeriod(u64),
+    #[error("proposal {0} is not open for votes")]
+    NotVoting(u64),
+    #[error("{0} has no voting power (bonded stake of a validator that is not jailed)")]
+    NoVotingPower(Address),
+    #[error("{voter} already voted on proposal {id}; a vote is counted once")]
+    AlreadyVoted { id: u64, voter: Address },
+    #[error("the governance escrow holds deposits and cannot be paid")]
+    PaysEscrow,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
 /// Why a transaction was refused (before or during execution).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
@@ -180,6 +221,8 @@ pub enum TxError {
     NothingToSlash,
     #[error("no block is in progress")]
     NoBlockInProgress,
+    #[error(transparent)]
+    Gov(#[from] GovError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -93,6 +93,7 @@ impl<S: Storage> Ledger<S> {
             let mut ov = Overlay::new(&store, &mut changes);
             ov.put(keys::CHAIN.to_vec(), &chain);
             ov.put(keys::PARAMS.to_vec(), &genesis.params);
+            ov.put(keys::GENESIS_PARAMS.to_vec(), &genesis.params);
             ov.put(keys::SUPPLY.to_vec(), &Supply::default());
             let model = genesis.params.training.genesis_model;
             ov.put(
@@ -162,7 +163,11 @@ impl<S: Storage> Ledger<S> {
             return Self::init_chain(store, genesis);
         }
         let ledger = Self::open(store)?;
-        if ledger.chain.chain_id != genesis.chain_id || ledger.params != genesis.params {
+        // NeuroDAO may have changed the parameters since: the genesis file is checked against
+        // the ones genesis set.
+        let at_genesis: Option<Params> = read(&ledger.store, keys::GENESIS_PARAMS)?;
+        if ledger.chain.chain_id != genesis.chain_id || at_genesis.as_ref() != Some(&genesis.params)
+        {
             return Err(BlockError::AlreadyInitialized(ledger.chain.chain_id));
         }
         Ok(ledger)
@@ -335,6 +340,7 @@ impl<S: Storage> Ledger<S> {
         maturity::mature_rewards(&mut ov, &self.params, block.header.time_ms)?;
         crate::bond::release_due(&mut ov, &self.params, block.header.time_ms)?;
         crate::registrations::expire_due(&mut ov, block.header.time_ms)?;
+        crate::gov::block::on_block(&mut ov, &self.params, &block.header)?;
         Ok(updates)
     }
 
@@ -352,7 +358,13 @@ impl<S: Storage> Ledger<S> {
                 when: "no block is in progress",
             });
         };
+        let params_changed = block.changes.contains_key(keys::PARAMS);
         let root = Self::write_version(&mut self.store, block.changes, block.header.height)?;
+        if params_changed {
+            // A NeuroDAO change applied in this block: in force from the next one.
+            self.params =
+                read(&self.store, keys::PARAMS)?.ok_or_else(|| corrupt(keys::PARAMS, "missing"))?;
+        }
         self.chain.height = block.header.height;
         self.chain.time_ms = block.header.time_ms;
         self.chain.proposer = block.header.proposer;
@@ -404,6 +416,40 @@ impl<S: Storage> Ledger<S> {
     /// window sees [`crate::rewards::curve_at`] of it).
     pub fn reward_curve(&self) -> Result<crate::state::RewardCurve, StorageError> {
         Ok(read(&self.store, keys::REWARD_CURVE)?.unwrap_or_default())
+    }
+
+    /// NeuroDAO's bookkeeping: next proposal id, open and queued proposals.
+    pub fn gov(&self) -> Result<crate::gov::GovState, StorageError> {
+        Ok(read(&self.store, keys::GOV)?.unwrap_or_default())
+    }
+    /// Proposal `id`, if it was ever submitted.
+    pub fn proposal(&self, id: u64) -> Result<Option<crate::gov::Proposal>, StorageError> {
+        read(&self.store, &keys::proposal(id))
+    }
+    /// `voter`'s vote on proposal `id`.
+    pub fn vote(
+        &self,
+        id: u64,
+        voter: &Address,
+    ) -> Result<Option<crate::gov::VoteOption>, StorageError> {
+        read(&self.store, &keys::vote(id, voter))
+    }
+    /// The tally of proposal `id` as it would close now: its final tally once closed, else
+    /// every current voter's power and vote.
+    pub fn tally(&self, id: u64) -> Result<Option<crate::gov::Tally>, StorageError> {
+        let Some(p) = self.proposal(id)? else {
+            return Ok(None);
+        };
+        if p.tally.is_some() {
+            return Ok(p.tally);
+        }
+        let mut empty = Changes::new();
+        crate::gov::block::count(&Overlay::new(&self.store, &mut empty), id).map(Some)
+    }
+    /// The parameters genesis set (NeuroDAO may have changed [`Ledger::params`] since).
+    pub fn genesis_params(&self) -> Result<Params, StorageError> {
+        read(&self.store, keys::GENESIS_PARAMS)?
+            .ok_or_else(|| corrupt(keys::GENESIS_PARAMS, "missing"))
     }
 
     /// The open training round and the maturity queue.

@@ -25,6 +25,7 @@ pub mod error;
 pub mod evidence;
 mod execute;
 pub mod genesis;
+pub mod gov;
 mod handlers;
 pub mod ledger;
 pub mod liveness;
@@ -45,7 +46,9 @@ pub mod tx;
 pub use amount::Amount;
 pub use crypto::{Address, Hash32, PublicKey, SecretKey, Signature};
 pub use ctx::BlockHeader;
-pub use error::{BlockError, CryptoError, DecodeError, GenesisError, StorageError, TxError};
+pub use error::{
+    BlockError, CryptoError, DecodeError, GenesisError, GovError, StorageError, TxError,
+};
 pub use genesis::Genesis;
 pub use ledger::{Ledger, ValidatorInfo, ValidatorUpdate};
 pub use merkle::StateRoot;

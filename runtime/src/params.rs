@@ -104,6 +104,54 @@ pub struct Params {
     // --- NeuroLLM and training ---
     pub model: ModelParams,
     pub training: TrainingParams,
+
+    // --- NeuroDAO (`crate::gov`) ---
+    /// Proposals, deposits, votes and the tally. Absent from a genesis file: the mainnet
+    /// defaults.
+    #[serde(default = "GovParams::mainnet_defaults")]
+    pub gov: GovParams,
+}
+
+/// NeuroDAO's rules, as Cosmos SDK's `x/gov` has them: a proposal needs `min_deposit` within
+/// `max_deposit_period_ms` to go to a vote, the vote lasts `voting_period_ms` of block time,
+/// and a change that passed applies `timelock_blocks` heights later. Voting power is bonded stake
+/// (`crate::gov::voting_power`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovParams {
+    /// Deposit a proposal needs before its vote opens. At submission it must carry at least a
+    /// quarter of it.
+    pub min_deposit: Amount,
+    /// How long a proposal may wait for `min_deposit`; one that never finds it is spam or
+    /// unwanted, and its deposits are burned.
+    pub max_deposit_period_ms: u64,
+    /// How long a vote lasts, in block time.
+    pub voting_period_ms: u64,
+    /// Share of all voting power that must vote (abstain counts) for a tally to count; below
+    /// it the deposit is burned.
+    pub quorum_bps: u16,
+    /// Share of the yes, no and veto power that must say yes for a proposal to pass.
+    pub threshold_bps: u16,
+    /// Share of the power that voted at which `veto` rejects the proposal and burns its deposit.
+    pub veto_threshold_bps: u16,
+    /// Heights between the tally that passed a change and the height it applies at.
+    pub timelock_blocks: u64,
+}
+
+impl GovParams {
+    /// Cosmos Hub's rules (33.4% quorum, 50% threshold, 33.4% veto), a 7-day vote, and a day
+    /// of 5 s blocks between a pass and its effect.
+    pub fn mainnet_defaults() -> GovParams {
+        GovParams {
+            min_deposit: Amount::neuro(100),
+            max_deposit_period_ms: 14 * 86_400_000,
+            voting_period_ms: 7 * 86_400_000,
+            quorum_bps: 3_340,
+            threshold_bps: 5_000,
+            veto_threshold_bps: 3_340,
+            timelock_blocks: 17_280,
+        }
+    }
 }
 
 /// The genesis version of NeuroLLM's shape.
@@ -266,6 +314,7 @@ impl Params {
                 // No public corpus is chosen yet: a launch genesis pins its own.
                 corpus: [0; 32],
             },
+            gov: GovParams::mainnet_defaults(),
         }
     }
 
@@ -284,6 +333,9 @@ impl Params {
             ("slash_fraud_bps", self.slash_fraud_bps),
             ("downtime_max_missed_bps", self.downtime_max_missed_bps),
             ("reporter_share_bps", self.reporter_share_bps),
+            ("gov.quorum_bps", self.gov.quorum_bps),
+            ("gov.threshold_bps", self.gov.threshold_bps),
+            ("gov.veto_threshold_bps", self.gov.veto_threshold_bps),
             ("training.trim_bps", self.training.trim_bps),
             (
                 "training.verify_sample_bps",
@@ -316,6 +368,8 @@ impl Params {
             ("challenge_window_ms", self.challenge_window_ms),
             ("bond_period_ms", self.bond_period_ms),
             ("round_length_ms", self.round_length_ms),
+            ("gov.max_deposit_period_ms", self.gov.max_deposit_period_ms),
+            ("gov.voting_period_ms", self.gov.voting_period_ms),
         ];
         for (name, value) in nonzero_ms {
             if value == 0 {
@@ -440,6 +494,89 @@ impl Params {
                      the batch limit: an honest trainer's served samples would be refused"
                 ),
             ));
+        }
+        self.validate_gov()?;
+        self.validate_honest_pay()
+    }
+
+    fn validate_gov(&self) -> Result<(), GenesisError> {
+        let g = &self.gov;
+        let bad = |name, reason: &str| GenesisError::InvalidParam {
+            name,
+            reason: reason.into(),
+        };
+        if g.min_deposit.is_zero() {
+            return Err(bad(
+                "gov.min_deposit",
+                "must be greater than zero: proposals would be free to spam",
+            ));
+        }
+        if g.quorum_bps == 0 {
+            return Err(bad(
+                "gov.quorum_bps",
+                "must be above 0: a vote nobody cast would decide",
+            ));
+        }
+        if g.threshold_bps < 5_000 {
+            return Err(bad(
+                "gov.threshold_bps",
+                "must be at least 50%: a minority would decide",
+            ));
+        }
+        if g.veto_threshold_bps == 0 {
+            return Err(bad(
+                "gov.veto_threshold_bps",
+                "must be above 0: every proposal would be vetoed",
+            ));
+        }
+        if g.timelock_blocks == 0 {
+            return Err(bad(
+                "gov.timelock_blocks",
+                "must be at least 1: a passed change applies after the height that tallied it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The structural rules of honest pay (`rewards::cover`): a fabricated claim must have a
+    /// negative expected profit. The draw must check some proofs and a caught fraud must cost
+    /// something beyond the claim's pay (its collateral is held until its draw or verdict
+    /// whatever the bond period). Played, not assumed: [`crate::rewards::fabricated_claim_profit`]
+    /// over small, typical and the largest claims, against empty and full bonds.
+    fn validate_honest_pay(&self) -> Result<(), GenesisError> {
+        let bad = |name, reason: String| GenesisError::InvalidParam { name, reason };
+        if self.fraud_penalty.is_zero() {
+            return Err(bad(
+                "fraud_penalty",
+                "must be greater than zero: a caught fabricated claim would cost nothing beyond \
+                 its bond"
+                    .into(),
+            ));
+        }
+        let largest = self
+            .reward_per_batch
+            .0
+            .saturating_mul(u128::from(self.max_batches_per_sec()))
+            .saturating_mul(u128::from(self.max_claim_window_ms / 1_000).max(1));
+        for reward in [1, self.reward_per_batch.0, largest] {
+            for bond in [0, reward, largest.saturating_mul(10)] {
+                let profit = crate::rewards::fabricated_claim_profit(
+                    self.training.verify_sample_bps,
+                    Amount(reward),
+                    Amount(bond),
+                    self.fraud_penalty,
+                );
+                if profit >= 0 {
+                    return Err(bad(
+                        "training.verify_sample_bps",
+                        format!(
+                            "a fabricated claim of {} base units against a bond of {bond} would \
+                             expect a profit of {profit} base units",
+                            reward
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

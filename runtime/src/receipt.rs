@@ -123,6 +123,23 @@ pub enum Event {
     ValidatorUnjailed {
         validator: Address,
     },
+    /// NeuroDAO: proposal `id` was submitted.
+    ProposalSubmitted {
+        id: u64,
+        proposer: Address,
+    },
+    /// NeuroDAO: `amount` went into escrow for proposal `id`.
+    Deposited {
+        id: u64,
+        depositor: Address,
+        amount: Amount,
+    },
+    /// NeuroDAO: `voter` voted on proposal `id`.
+    Voted {
+        id: u64,
+        voter: Address,
+        option: crate::gov::VoteOption,
+    },
 }
 
 impl Event {
@@ -150,6 +167,9 @@ impl Event {
             Event::ValidatorJailed { validator } | Event::ValidatorUnjailed { validator } => {
                 vec![*validator]
             }
+            Event::ProposalSubmitted { proposer, .. } => vec![*proposer],
+            Event::Deposited { depositor, .. } => vec![*depositor],
+            Event::Voted { voter, .. } => vec![*voter],
         }
     }
 }

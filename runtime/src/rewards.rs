@@ -134,6 +134,25 @@ pub fn cover(sample_bps: u16, reward: Amount, free_bond: Amount) -> Cover {
     }
 }
 
+/// Expected profit, in base units (negative: a loss), of a **fabricated** claim worth `reward`
+/// made by a wallet whose free bond is `bond`: undrawn (chance `1 − s`) it is paid its
+/// [`cover`]; drawn (chance `s`) the replay fails, and the wallet forfeits its whole bond and
+/// pays `penalty` (`fraud_penalty`, from its balance, stake and pending rewards). Rounded toward
+/// the attacker (the loss down), so a negative value is negative in exact arithmetic too.
+pub fn fabricated_claim_profit(
+    sample_bps: u16,
+    reward: Amount,
+    bond: Amount,
+    penalty: Amount,
+) -> i128 {
+    let s = u128::from(sample_bps).min(BPS);
+    let paid = cover(sample_bps, reward, bond).covered.0;
+    let gain = paid.saturating_mul(BPS - s).div_ceil(BPS);
+    let loss = bond.0.saturating_add(penalty.0).saturating_mul(s) / BPS;
+    let clamp = |v: u128| i128::try_from(v).unwrap_or(i128::MAX);
+    clamp(gain).saturating_sub(clamp(loss))
+}
+
 /// What a drawn proof that more than two thirds of validator power verified pays:
 /// `(reward − (1 − s) × covered) / s`, rounded down, so that `s × drawn + (1 − s) × covered`
 /// is the reward (at least `reward`, at most `reward / s`).

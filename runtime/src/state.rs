@@ -37,6 +37,13 @@ pub mod keys {
     /// Bounds of the registration expiry queue ([`super::QueueBounds`]).
     pub const REGISTRATION_QUEUE: &[u8] = b"s/regq";
     pub const REGISTRATION_PREFIX: &[u8] = b"s/rege/";
+    /// The parameters genesis set, as they were: what a restart's genesis file is checked
+    /// against once NeuroDAO has changed [`PARAMS`].
+    pub const GENESIS_PARAMS: &[u8] = b"s/params0";
+    /// NeuroDAO's bookkeeping ([`crate::gov::GovState`]).
+    pub const GOV: &[u8] = b"s/gov";
+    pub const PROPOSAL_PREFIX: &[u8] = b"s/gprop/";
+    pub const VOTE_PREFIX: &[u8] = b"s/gvote/";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()
@@ -90,6 +97,14 @@ pub mod keys {
     /// Entry `index` of the bond release queue.
     pub fn bond_release(index: u64) -> Vec<u8> {
         join(BOND_RELEASE_PREFIX, &index.to_be_bytes())
+    }
+    /// Proposal `id` ([`crate::gov::Proposal`]).
+    pub fn proposal(id: u64) -> Vec<u8> {
+        join(PROPOSAL_PREFIX, &id.to_be_bytes())
+    }
+    /// `voter`'s vote on proposal `id`.
+    pub fn vote(id: u64, voter: &Address) -> Vec<u8> {
+        [VOTE_PREFIX, &id.to_be_bytes(), &voter.0].concat()
     }
     /// Entry `index` of the registration expiry queue.
     pub fn registration(index: u64) -> Vec<u8> {

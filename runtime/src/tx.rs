@@ -13,6 +13,7 @@ use crate::beacon::{BeaconKey, BeaconSig};
 use crate::crypto::{domain_hash, Address, Hash32, PublicKey, SecretKey, Signature};
 use crate::error::{DecodeError, TxError};
 use crate::evidence::Evidence;
+use crate::gov::{ProposalAction, VoteOption};
 use crate::proof::Proof;
 use crate::round::{RoundResult, MAX_INCLUDED_BYTES};
 
@@ -81,11 +82,23 @@ pub enum TxBody {
     /// Signed by a validator jailed for downtime ([`crate::liveness`]) once its jail time has
     /// passed: its voting power comes back.
     Unjail,
+    /// NeuroDAO: propose `action`, depositing `deposit` (at least a quarter of
+    /// `gov.min_deposit`) from the signer's balance ([`crate::gov`]).
+    SubmitProposal {
+        title: String,
+        action: ProposalAction,
+        deposit: Amount,
+    },
+    /// NeuroDAO: add `amount` to the deposit of proposal `proposal` in its deposit period.
+    Deposit { proposal: u64, amount: Amount },
+    /// NeuroDAO: the signer's vote on proposal `proposal`, once; its weight is the signer's
+    /// bonded stake when the vote closes ([`crate::gov::voting_power`]).
+    Vote { proposal: u64, option: VoteOption },
 }
 
 /// Every transaction kind's name (as the RPC, the explorer and fee estimates spell it) and
 /// whether it is fee-exempt, in [`TxBody`] order.
-pub const TX_KINDS: [(&str, bool); 12] = [
+pub const TX_KINDS: [(&str, bool); 15] = [
     ("transfer", false),
     ("registerNode", true),
     ("submitProof", true),
@@ -98,6 +111,10 @@ pub const TX_KINDS: [(&str, bool); 12] = [
     ("attestRound", true),
     ("setBeaconKey", true),
     ("unjail", true),
+    ("submitProposal", false),
+    ("deposit", false),
+    // Bootstrap validators hold no balance to pay with; one vote per voter and proposal.
+    ("vote", true),
 ];
 
 impl TxBody {
@@ -116,6 +133,9 @@ impl TxBody {
             TxBody::AttestRound { .. } => 9,
             TxBody::SetBeaconKey { .. } => 10,
             TxBody::Unjail => 11,
+            TxBody::SubmitProposal { .. } => 12,
+            TxBody::Deposit { .. } => 13,
+            TxBody::Vote { .. } => 14,
         }
     }
 
@@ -199,7 +219,11 @@ impl SignedTransaction {
             TxBody::Transfer { amount, .. }
             | TxBody::Stake { amount }
             | TxBody::Unstake { amount }
-            | TxBody::Spend { amount, .. } => {
+            | TxBody::Spend { amount, .. }
+            | TxBody::Deposit { amount, .. }
+            | TxBody::SubmitProposal {
+                deposit: amount, ..
+            } => {
                 if amount.is_zero() {
                     return Err(TxError::ZeroAmount);
                 }
@@ -232,7 +256,10 @@ impl SignedTransaction {
                     )));
                 }
             }
-            TxBody::WithdrawUnbonded | TxBody::Verdict { .. } | TxBody::Unjail => {}
+            TxBody::WithdrawUnbonded
+            | TxBody::Verdict { .. }
+            | TxBody::Unjail
+            | TxBody::Vote { .. } => {}
             // The possession signature is a pairing check: the handler does it once the signer
             // is known to be a validator without a key, so strangers cannot make nodes pay it.
             TxBody::SetBeaconKey { .. } => {}

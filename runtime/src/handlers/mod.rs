@@ -3,6 +3,7 @@
 
 mod beacon;
 mod fraud;
+pub(crate) mod gov;
 mod proof;
 mod register;
 mod round;
@@ -46,5 +47,12 @@ pub(crate) fn execute<S: Storage>(
             beacon::set_beacon_key(ctx, sender, key, possession)
         }
         TxBody::Unjail => staking::unjail(ctx, sender),
+        TxBody::SubmitProposal {
+            title,
+            action,
+            deposit,
+        } => gov::submit(ctx, sender, title, action, *deposit),
+        TxBody::Deposit { proposal, amount } => gov::deposit(ctx, sender, *proposal, *amount),
+        TxBody::Vote { proposal, option } => gov::vote(ctx, sender, *proposal, *option),
     }
 }

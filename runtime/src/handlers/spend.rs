@@ -16,6 +16,9 @@ pub(super) fn spend<S: Storage>(
     amount: Amount,
     purpose: SpendPurpose,
 ) -> Result<(), TxError> {
+    if super::gov::is_escrow(&to) {
+        return Err(crate::error::GovError::PaysEscrow.into());
+    }
     ctx.debit(&from, amount)?;
     let (burned, rest) = ctx.burn_share(amount)?;
     ctx.credit(&to, rest)?;

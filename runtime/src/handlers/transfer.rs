@@ -13,6 +13,9 @@ pub(super) fn transfer<S: Storage>(
     to: Address,
     amount: Amount,
 ) -> Result<(), TxError> {
+    if super::gov::is_escrow(&to) {
+        return Err(crate::error::GovError::PaysEscrow.into());
+    }
     ctx.debit(&from, amount)?;
     ctx.credit(&to, amount)?;
     ctx.events.push(Event::Transfer { from, to, amount });

@@ -40,7 +40,8 @@ use crate::error::ChainError;
 /// v9: shared replay (a drawn proof's record names its replayers).
 /// v10: the data reward (proofs name their data server; proof records its share and wallet).
 /// v11: uptime by liveness answers (proof records their uptime).
-const SCHEMA: &[u8] = b"neuroshard-store-v11";
+/// v12: NeuroDAO (proposals, votes, the genesis parameters kept beside the ones in force).
+const SCHEMA: &[u8] = b"neuroshard-store-v12";
 const CF_STATE: &str = "state";
 const CF_BLOCKS: &str = "blocks";
 const CF_INDEX: &str = "index";

@@ -176,6 +176,18 @@ pub fn event_json(e: &Event) -> Value {
         Event::ValidatorUnjailed { validator } => {
             json!({"type": "validatorUnjailed", "validator": validator})
         }
+        Event::ProposalSubmitted { id, proposer } => {
+            json!({"type": "proposalSubmitted", "proposal": id, "proposer": proposer})
+        }
+        Event::Deposited {
+            id,
+            depositor,
+            amount: a,
+        } => json!({"type": "deposited", "proposal": id, "depositor": depositor,
+            "amount": amount(*a)}),
+        Event::Voted { id, voter, option } => {
+            json!({"type": "voted", "proposal": id, "voter": voter, "option": option.name()})
+        }
     }
 }
 
@@ -310,6 +322,19 @@ fn tx_json(tx: &SignedTransaction) -> Value {
             "evalLoss": neuroshard_runtime::round::micro_to_decimal(result.eval_loss_micro)}),
         TxBody::SetBeaconKey { key, .. } => json!({"beaconKey": key.to_string()}),
         TxBody::Unjail => json!({}),
+        TxBody::SubmitProposal {
+            title,
+            action,
+            deposit,
+        } => json!({"title": title, "action": crate::gov::action_json(action),
+            "deposit": amount(*deposit)}),
+        TxBody::Deposit {
+            proposal,
+            amount: a,
+        } => json!({"proposal": proposal, "amount": amount(*a)}),
+        TxBody::Vote { proposal, option } => {
+            json!({"proposal": proposal, "option": option.name()})
+        }
     };
     json!({
         "hash": hex32(&tx.hash()),

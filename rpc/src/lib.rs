@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod explorer;
+pub mod gov;
 pub mod listener;
 pub mod page;
 pub mod server;

@@ -135,6 +135,7 @@ pub fn module(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Regis
     })?;
     explorer::register(&mut module)?;
     crate::training::register(&mut module)?;
+    crate::gov::register(&mut module)?;
     module.register_method("rpc.discover", |_params, _api, _| {
         serde_json::from_str::<Value>(OPENRPC).map_err(|e| err(codes::INTERNAL, e.to_string()))
     })?;

@@ -9,6 +9,7 @@ mod bench_ponw;
 mod bench_round;
 mod bench_rpc;
 mod genesis;
+mod gov;
 mod infer;
 mod node;
 mod query;

@@ -84,6 +84,9 @@ pub enum WalletCommand {
     },
     /// Minted, burned, slashed and circulating NEURO.
     Supply,
+    /// NeuroDAO: propose parameter changes, deposit, vote, show proposals.
+    #[command(subcommand)]
+    Gov(super::gov::GovCommand),
 }
 
 pub(super) fn key_file() -> anyhow::Result<PathBuf> {
@@ -138,7 +141,7 @@ pub(super) fn save_key(key: &SecretKey, force: bool) -> anyhow::Result<PathBuf> 
     Ok(path)
 }
 
-fn parse_amount(s: &str) -> anyhow::Result<Amount> {
+pub(super) fn parse_amount(s: &str) -> anyhow::Result<Amount> {
     s.parse::<Amount>()
         .map_err(|e| anyhow::anyhow!("{s:?} is not an amount of NEURO: {e}"))
 }
@@ -152,11 +155,11 @@ fn target(address: &Option<String>, chain: Option<&str>) -> anyhow::Result<Addre
     }
 }
 
-fn client(args: &WalletArgs) -> anyhow::Result<RpcClient> {
+pub(super) fn client(args: &WalletArgs) -> anyhow::Result<RpcClient> {
     Ok(RpcClient::new(&args.node)?)
 }
 
-fn print(args: &WalletArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
+pub(super) fn print(args: &WalletArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
     if args.json {
         println!(
             "{}",
@@ -167,7 +170,7 @@ fn print(args: &WalletArgs, value: &Value, human: impl FnOnce(&Value) -> String)
     }
 }
 
-fn neuro(v: &Value) -> String {
+pub(super) fn neuro(v: &Value) -> String {
     v.get("neuro")
         .and_then(Value::as_str)
         .unwrap_or("?")
@@ -227,7 +230,7 @@ pub(super) fn check_fee(fee: Amount, max: Amount) -> anyhow::Result<()> {
 }
 
 /// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
-async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
+pub(super) async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
     let max_fee = parse_amount(&args.max_fee).context("--max-fee")?;
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;
@@ -323,7 +326,7 @@ async fn register_beacon_key(args: &WalletArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the receipt; a transaction whose body failed (fee still paid) is an error exit.
-fn report(args: &WalletArgs, v: &Value) -> anyhow::Result<()> {
+pub(super) fn report(args: &WalletArgs, v: &Value) -> anyhow::Result<()> {
     print(args, v, receipt_line);
     if v["receipt"]["success"].as_bool() != Some(true) {
         bail!(
@@ -531,6 +534,7 @@ async fn run_async(args: &WalletArgs) -> anyhow::Result<()> {
         WalletCommand::Proofs { address, limit } => {
             listing(args, "neuro_getProofs", address, *limit).await?
         }
+        WalletCommand::Gov(command) => super::gov::run(args, command).await?,
         WalletCommand::Supply => {
             let v = call(&client(args)?, "neuro_getSupply", vec![]).await?;
             print(args, &v, |v| {

@@ -112,15 +112,22 @@ pub fn register(
         let opts = opts.unwrap_or(Value::Null);
         let limit = match &opts["limit"] {
             Value::Null => 20,
-            v => v.as_u64().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
-                err(codes::INVALID_PARAMS, format!("limit must be 1..={MAX_PAGE}"))
-            })?,
+            v => v
+                .as_u64()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        codes::INVALID_PARAMS,
+                        format!("limit must be 1..={MAX_PAGE}"),
+                    )
+                })?,
         };
         let before = match &opts["before"] {
             Value::Null => None,
-            v => Some(v.as_u64().ok_or_else(|| {
-                err(codes::INVALID_PARAMS, "before must be a proposal id")
-            })?),
+            v => Some(
+                v.as_u64()
+                    .ok_or_else(|| err(codes::INVALID_PARAMS, "before must be a proposal id"))?,
+            ),
         };
         api.with_chain(|c| {
             let ledger = c.ledger();

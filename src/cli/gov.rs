@@ -188,8 +188,11 @@ mod tests {
 
     #[test]
     fn changes_are_name_value_pairs() {
-        let c = parse_changes(&["reward_per_batch=0.001".into(), "gov.quorum_bps = 4000".into()])
-            .unwrap();
+        let c = parse_changes(&[
+            "reward_per_batch=0.001".into(),
+            "gov.quorum_bps = 4000".into(),
+        ])
+        .unwrap();
         assert_eq!(c[0], ParamChange::new("reward_per_batch", "0.001"));
         assert_eq!(c[1], ParamChange::new("gov.quorum_bps", "4000"));
         assert!(parse_changes(&["nothing".into()]).is_err());

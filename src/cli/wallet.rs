@@ -230,7 +230,12 @@ pub(super) fn check_fee(fee: Amount, max: Amount) -> anyhow::Result<()> {
 }
 
 /// Signs `body` with the next nonce, submits it, waits for the block and returns the receipt.
-pub(super) async fn send(args: &WalletArgs, kind: &str, body: TxBody, spend: Amount) -> anyhow::Result<Value> {
+pub(super) async fn send(
+    args: &WalletArgs,
+    kind: &str,
+    body: TxBody,
+    spend: Amount,
+) -> anyhow::Result<Value> {
     let max_fee = parse_amount(&args.max_fee).context("--max-fee")?;
     let c = client(args)?;
     let status = call(&c, "neuro_status", vec![]).await?;

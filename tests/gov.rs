@@ -199,6 +199,44 @@ fn a_change_voted_by_stake_applies_on_every_node_at_its_height_and_a_thin_vote_c
     assert_eq!(p1["status"], "noQuorum", "{p1}");
     let (_, shown) = wallet(&dir.0, &nodes[0], &proposer_token, &["gov", "show", "0"]);
     assert!(shown.contains("applied at height"), "{shown}");
+
+    // The explorer page shows both proposals, the outcome and each vote.
+    let driver = browser::Driver::start();
+    rt.block_on(async {
+        let c = driver.browser().await;
+        c.goto(&format!("{}/#/governance", nodes[0].rpc_url))
+            .await
+            .unwrap();
+        let list = browser::text_when(&c, "#view", Duration::from_secs(30), |t| {
+            t.contains("dearer spam") && t.contains("more for data")
+        })
+        .await;
+        assert!(list.contains("min_fee = 0.0002"), "{list}");
+        assert!(
+            list.contains(&format!("applied at block {applied}")),
+            "{list}"
+        );
+        assert!(list.contains("noQuorum"), "{list}");
+        browser::click(&c, "tr.proposal:last-child td a").await;
+        let page = browser::text_when(&c, "#view", Duration::from_secs(15), |t| {
+            t.contains("Proposal 0") && t.contains("Final tally")
+        })
+        .await;
+        assert!(
+            page.contains("yes 30 · no 0 · abstain 0 · veto 0 of 40"),
+            "{page}"
+        );
+        let votes = c
+            .find_all(fantoccini::Locator::Css("tr.vote"))
+            .await
+            .unwrap();
+        assert_eq!(votes.len(), 3);
+        let png = c.screenshot().await.unwrap();
+        let shot = browser::screenshot_dir().join("explorer-proposal.png");
+        std::fs::write(&shot, &png).unwrap();
+        eprintln!("screenshot: {}", shot.display());
+    });
+    drop(driver);
     rt.block_on(async {
         for n in &nodes {
             wait_height(n, applied + 2, Duration::from_secs(60)).await;

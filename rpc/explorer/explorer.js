@@ -456,6 +456,60 @@ async function pageRound(n) {
   ];
 }
 
+// ---------- NeuroDAO ----------
+
+const pct = (bps) => `${(Number(bps) / 100).toFixed(2).replace(/\.?0+$/, "")}%`;
+const changesText = (p) => (p.action.changes || []).map((c) => `${c.name} = ${c.value}`).join(", ");
+function statusText(p) {
+  if (p.status === "passed") return `passed, applies at block ${p.activationHeight}`;
+  if (p.status === "applied") return `applied at block ${p.appliedHeight}`;
+  if (p.status === "failed") return `failed at block ${p.failedHeight}: ${p.reason}`;
+  if (p.status === "voting") return `voting until ${when(p.votingEndMs)}`;
+  if (p.status === "deposit") return `waiting for deposit until ${when(p.depositEndMs)}`;
+  return p.status;
+}
+function tallyText(t) {
+  if (!t) return "—";
+  return `yes ${neuro(t.yes)} · no ${neuro(t.no)} · abstain ${neuro(t.abstain)} · veto ${neuro(t.veto)} of ${neuro(t.totalPower)} NEURO of power`;
+}
+
+async function pageGovernance() {
+  const g = await rpc("neuro_getProposals", [{ limit: 50 }]);
+  const r = g.rules;
+  return [
+    h("h1", {}, "Governance"),
+    h("p", { class: "sub" }, "NeuroDAO: holders of bonded stake vote on reward rates, slashing and protocol parameters. No vote can change the model's size, restrict who takes part, mint or move a balance: the ledger refuses such proposals."),
+    h("div", { class: "cards", id: "gov-rules" },
+      card("Deposit to vote", neuro(r.minDeposit), "NEURO"), card("Voting period", `${Math.round(r.votingPeriodMs / 1000)}`, "s"),
+      card("Quorum", pct(r.quorumBps), "of power"), card("Threshold", pct(r.thresholdBps), "yes"),
+      card("Veto", pct(r.vetoThresholdBps), "of votes"), card("Timelock", r.timelockBlocks, "blocks")),
+    h("h2", {}, "Proposals"),
+    table(["#", "Title", "Changes", "Status", "Deposit", "Tally"], g.proposals.map((p) => h("tr", { class: "proposal" },
+      h("td", {}, h("a", { href: `#/proposal/${p.id}` }, p.id)), h("td", {}, p.title),
+      h("td", { class: "mono" }, changesText(p)), h("td", {}, badge(p.status), " ", h("span", { class: "sub" }, statusText(p))),
+      h("td", {}, `${neuro(p.totalDeposit)} / ${neuro(p.minDeposit)}`), h("td", {}, tallyText(p.tally)))),
+    "No proposal yet."),
+  ];
+}
+
+async function pageProposal(n) {
+  const p = await maybe("neuro_getProposal", [Number(n)]);
+  if (!p) throw new Error(`There is no proposal ${n}.`);
+  return [
+    h("h1", {}, `Proposal ${p.id}: ${p.title} `, badge(p.status)),
+    kv([["Changes", h("span", { class: "mono" }, changesText(p))], ["Status", statusText(p)],
+      ["Proposer", addr(p.proposer)], ["Submitted", `${when(p.submittedMs)} (block ${p.submittedHeight})`],
+      ["Deposit", `${neuro(p.totalDeposit)} of ${neuro(p.minDeposit)} NEURO`],
+      [p.final ? "Final tally" : "Tally if it closed now", p.tally ? `${tallyText(p.tally)} → ${p.final ? "" : "would be "}${p.tally.outcome}` : "—"]]),
+    h("h2", {}, "Votes"),
+    table(["Voter", "Vote", "Power"], (p.votes || []).map((v) => h("tr", { class: "vote" },
+      h("td", {}, addr(v.voter)), h("td", {}, badge(v.option)), h("td", {}, `${neuro(v.power)} NEURO`))), "No vote yet."),
+    h("h2", {}, "Deposits"),
+    table(["Depositor", "Amount"], p.deposits.map((d) => h("tr", {},
+      h("td", {}, addr(d.depositor)), h("td", {}, `${neuro(d.amount)} NEURO`)))),
+  ];
+}
+
 // ---------- routing and live updates ----------
 
 const routes = [
@@ -468,6 +522,8 @@ const routes = [
   [/^#\/supply$/, pageSupply],
   [/^#\/training$/, pageTraining],
   [/^#\/round\/(\d+)$/, pageRound],
+  [/^#\/governance$/, pageGovernance],
+  [/^#\/proposal\/(\d+)$/, pageProposal],
 ];
 
 let rendering = null;

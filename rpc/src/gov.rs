@@ -27,7 +27,7 @@ pub fn action_json(action: &ProposalAction) -> Value {
 
 fn tally_json(t: &Tally, rules: &GovParams) -> Value {
     let outcome = match t.outcome(rules) {
-        neuroshard_runtime::gov::tally::Outcome::Passed => "passes",
+        neuroshard_runtime::gov::tally::Outcome::Passed => "passed",
         neuroshard_runtime::gov::tally::Outcome::Rejected => "rejected",
         neuroshard_runtime::gov::tally::Outcome::NoQuorum => "noQuorum",
         neuroshard_runtime::gov::tally::Outcome::Vetoed => "vetoed",

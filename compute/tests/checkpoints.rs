@@ -149,6 +149,44 @@ fn growing_deeper_preserves_the_function() {
 }
 
 #[test]
+fn an_attention_change_keeps_the_weights_and_a_longer_context_keeps_the_function() {
+    let cfg = ModelConfig::tiny();
+    let model = NeuroLlm::new(&cfg, 3).unwrap();
+    let tokens = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([1, 6]);
+    let out = |m: &NeuroLlm| m.forward(StageInput::Tokens(&tokens)).unwrap();
+    let longer = model
+        .reconfigured(&ModelConfig {
+            version: cfg.version + 1,
+            context: cfg.context * 2,
+            ..cfg.clone()
+        })
+        .unwrap();
+    assert_eq!(longer.weights_hash(), model.weights_hash());
+    let diff = f64::try_from((out(&model) - out(&longer)).abs().max()).unwrap();
+    assert!(diff < 1e-6, "{diff}");
+    let rotated = model
+        .reconfigured(&ModelConfig {
+            version: cfg.version + 1,
+            rope_theta: cfg.rope_theta * 50.0,
+            ..cfg.clone()
+        })
+        .unwrap();
+    assert_eq!(rotated.weights_hash(), model.weights_hash());
+    assert_eq!(rotated.config().rope_theta, cfg.rope_theta * 50.0);
+    let diff = f64::try_from((out(&model) - out(&rotated)).abs().max()).unwrap();
+    assert!(diff > 1e-6, "a new rotary base changes what attention sees");
+    // A change that reshapes weights is no attention change.
+    let reshaped = ModelConfig {
+        kv_heads: cfg.heads,
+        ..cfg.clone()
+    };
+    assert!(matches!(
+        model.reconfigured(&reshaped),
+        Err(ComputeError::Config(_))
+    ));
+}
+
+#[test]
 fn kv_cache_generation_equals_full_recomputation() {
     let data = SyntheticCorpus::new(1).dataset(1, 50_000);
     let shard = data.shards[0].hash;

@@ -462,6 +462,7 @@ const pct = (bps) => `${(Number(bps) / 100).toFixed(2).replace(/\.?0+$/, "")}%`;
 const changesText = (p) => (p.action.changes || []).map((c) => `${c.name} = ${c.value}`).join(", ");
 function statusText(p) {
   if (p.status === "passed") return `passed, applies at block ${p.activationHeight}`;
+  if (p.status === "nextRound") return `passed; the next training round opens with it (scheduled at block ${p.scheduledHeight})`;
   if (p.status === "applied") return `applied at block ${p.appliedHeight}`;
   if (p.status === "failed") return `failed at block ${p.failedHeight}: ${p.reason}`;
   if (p.status === "voting") return `voting until ${when(p.votingEndMs)}`;

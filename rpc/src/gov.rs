@@ -22,6 +22,16 @@ pub fn action_json(action: &ProposalAction) -> Value {
             "changes": changes.iter().map(|c| json!({"name": c.name, "value": c.value}))
                 .collect::<Vec<_>>(),
         }),
+        ProposalAction::Architecture(a) => {
+            let changes: Vec<Value> = [
+                ("model.rope_theta", a.rope_theta),
+                ("model.context", a.context),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.map(|v| json!({"name": name, "value": v.to_string()})))
+            .collect();
+            json!({"type": "architecture", "changes": changes})
+        }
     }
 }
 
@@ -49,6 +59,9 @@ fn status_json(s: &ProposalStatus) -> Value {
             json!({"status": s.name(), "activationHeight": activation_height})
         }
         ProposalStatus::Applied { height } => json!({"status": s.name(), "appliedHeight": height}),
+        ProposalStatus::NextRound { height } => {
+            json!({"status": s.name(), "scheduledHeight": height})
+        }
         ProposalStatus::Failed { height, reason } => {
             json!({"status": s.name(), "failedHeight": height, "reason": reason})
         }

@@ -446,6 +446,14 @@ impl<S: Storage> Ledger<S> {
         let mut empty = Changes::new();
         crate::gov::block::count(&Overlay::new(&self.store, &mut empty), id).map(Some)
     }
+    /// The architecture round `round` trains: genesis's, unless NeuroDAO changed it from an
+    /// earlier round on. Replays of a round's proofs use this, not the shape in force now.
+    pub fn model_for_round(&self, round: u64) -> Result<crate::params::ModelParams, StorageError> {
+        let history: crate::gov::ArchitectureHistory =
+            read(&self.store, keys::ARCHITECTURES)?.unwrap_or_default();
+        Ok(history.at(round, &self.genesis_params()?.model))
+    }
+
     /// The parameters genesis set (NeuroDAO may have changed [`Ledger::params`] since).
     pub fn genesis_params(&self) -> Result<Params, StorageError> {
         read(&self.store, keys::GENESIS_PARAMS)?

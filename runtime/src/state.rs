@@ -44,6 +44,8 @@ pub mod keys {
     pub const GOV: &[u8] = b"s/gov";
     pub const PROPOSAL_PREFIX: &[u8] = b"s/gprop/";
     pub const VOTE_PREFIX: &[u8] = b"s/gvote/";
+    /// Which round trained which architecture ([`crate::gov::ArchitectureHistory`]).
+    pub const ARCHITECTURES: &[u8] = b"s/arch";
 
     fn join(prefix: &[u8], id: &[u8]) -> Vec<u8> {
         [prefix, id].concat()

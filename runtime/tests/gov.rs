@@ -389,3 +389,87 @@ fn proposals_votes_and_changed_parameters_survive_a_restart_on_the_same_genesis(
     other.params.min_fee = neuro("0.001");
     assert!(Ledger::open_or_init(reopened.into_store(), &other).is_err());
 }
+
+#[test]
+fn an_architecture_change_waits_for_the_next_round_and_earlier_rounds_keep_their_shape() {
+    let mut c = gov_chain();
+    let proposer = key(1);
+    c.earn(&proposer, Amount::neuro(3));
+    let genesis_model = c.params().model;
+    let change = neuroshard_runtime::gov::ArchitectureChange {
+        rope_theta: Some(50_000),
+        context: None,
+    };
+    // A context shorter than the training sequences is refused at submission.
+    let short = neuroshard_runtime::gov::ArchitectureChange {
+        rope_theta: None,
+        context: Some(8),
+    };
+    let r = submit(
+        &mut c,
+        &proposer,
+        ProposalAction::Architecture(short),
+        Amount::neuro(1),
+    );
+    assert!(
+        matches!(r.result, Err(TxError::Gov(GovError::BreaksRule(_)))),
+        "{r:?}"
+    );
+    submit(
+        &mut c,
+        &proposer,
+        ProposalAction::Architecture(change),
+        Amount::neuro(1),
+    )
+    .result
+    .unwrap();
+    for v in 0..3 {
+        vote(&mut c, v, 0, VoteOption::Yes).unwrap().result.unwrap();
+    }
+    wait(&mut c, 10_000);
+    for _ in 0..3 {
+        c.block(1_000, &[]);
+    }
+    assert!(
+        matches!(status(&c, 0), ProposalStatus::NextRound { .. }),
+        "{:?}",
+        status(&c, 0)
+    );
+    assert_eq!(
+        c.params().model,
+        genesis_model,
+        "nothing changes inside a round"
+    );
+    // Round 0 closes (the earning proof included): three of four validators attest its result.
+    c.block(c.params().round_length_ms, &[]);
+    let result = neuroshard_runtime::round::RoundResult {
+        included: neuroshard_runtime::round::bitmap([true]),
+        aggregate: [5; 32],
+        next_model: [6; 32],
+        momentum: [7; 32],
+        model_blob: [8; 32],
+        momentum_blob: [9; 32],
+        eval_loss_micro: 2_500_000,
+    };
+    for v in 0..3 {
+        let key = c.validators[v].clone();
+        let tx = c.sign(
+            &key,
+            TxBody::AttestRound {
+                round: 0,
+                result: result.clone(),
+            },
+        );
+        c.apply(tx).unwrap().result.unwrap();
+    }
+    assert_eq!(c.ledger.training().unwrap().round, 1);
+    let model = c.params().model;
+    assert_eq!(model.rope_theta, 50_000);
+    assert_eq!(model.version, genesis_model.version + 1);
+    assert_eq!(model.parameter_count(), genesis_model.parameter_count());
+    assert_eq!(c.ledger.model_for_round(0).unwrap(), genesis_model);
+    assert_eq!(c.ledger.model_for_round(1).unwrap(), model);
+    assert!(matches!(status(&c, 0), ProposalStatus::Applied { .. }));
+    assert!(c.ledger.gov().unwrap().next_architecture.is_none());
+    c.assert_supply_invariant();
+}

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use neuroshard_runtime::gov::{ParamChange, ProposalAction, VoteOption};
+use neuroshard_runtime::gov::{ArchitectureChange, ParamChange, ProposalAction, VoteOption};
 use neuroshard_runtime::{Amount, TxBody};
 use serde_json::{json, Value};
 
@@ -11,16 +11,23 @@ use super::wallet::{call, client, neuro, parse_amount, print, report, send, Wall
 
 #[derive(Debug, Subcommand)]
 pub enum GovCommand {
-    /// Propose changing parameters (names as in genesis/README.md), depositing DEPOSIT NEURO
-    /// (at least a quarter of gov.min_deposit; the vote opens once the proposal holds all of it).
+    /// Propose changing parameters (names as in genesis/README.md) or NeuroLLM's attention,
+    /// depositing DEPOSIT NEURO (at least a quarter of gov.min_deposit; the vote opens once the
+    /// proposal holds all of it).
     Propose {
         /// One line saying what the change is for.
         #[arg(long)]
         title: String,
         /// NAME=VALUE, as the genesis file spells the value (e.g. reward_per_batch=0.001,
         /// gov.voting_period_ms=86400000); repeat for several.
-        #[arg(long = "set", required = true, value_name = "NAME=VALUE")]
+        #[arg(long = "set", value_name = "NAME=VALUE", required_unless_present_any = ["rope_theta", "context"], conflicts_with_all = ["rope_theta", "context"])]
         set: Vec<String>,
+        /// Architecture: attention's rotary base, from the next training round on.
+        #[arg(long)]
+        rope_theta: Option<u32>,
+        /// Architecture: the context attention spans, from the next training round on.
+        #[arg(long)]
+        context: Option<u32>,
         #[arg(long)]
         deposit: String,
     },
@@ -82,6 +89,9 @@ fn proposal_lines(p: &Value) -> String {
     if let Some(h) = p["activationHeight"].as_u64() {
         status.push_str(&format!(" (applies at height {h})"));
     }
+    if p["status"] == "nextRound" {
+        status.push_str(" (applies when the next training round opens)");
+    }
     if let Some(h) = p["appliedHeight"].as_u64() {
         status.push_str(&format!(" at height {h}"));
     }
@@ -114,12 +124,22 @@ pub(super) async fn run(args: &WalletArgs, command: &GovCommand) -> anyhow::Resu
         GovCommand::Propose {
             title,
             set,
+            rope_theta,
+            context,
             deposit,
         } => {
             let deposit = parse_amount(deposit)?;
+            let action = if set.is_empty() {
+                ProposalAction::Architecture(ArchitectureChange {
+                    rope_theta: *rope_theta,
+                    context: *context,
+                })
+            } else {
+                ProposalAction::SetParams(parse_changes(set)?)
+            };
             let body = TxBody::SubmitProposal {
                 title: title.clone(),
-                action: ProposalAction::SetParams(parse_changes(set)?),
+                action,
                 deposit,
             };
             let v = send(args, "submitProposal", body, deposit).await?;

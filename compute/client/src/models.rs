@@ -59,13 +59,19 @@ impl ModelStore {
     }
 
     /// The model `version`, if this node holds it (from disk or, for the genesis version, made
-    /// from the seed). Its weights hash is checked.
+    /// from the seed), under `params.model`'s architecture: weights are saved with the
+    /// architecture of the round that made them, and a round that opens after a NeuroDAO
+    /// attention change trains them under the new one. Its weights hash is checked.
     pub fn get(&self, params: &Params, version: &Hash32) -> anyhow::Result<Option<NeuroLlm>> {
         let path = self.path(version);
         if path.exists() {
             let model = checkpoint::load_model(&path, None)
                 .with_context(|| format!("cannot load {}", path.display()))?;
             check(&model, version)?;
+            let cfg = model_config_of(&params.model);
+            if model.config() != &cfg {
+                return Ok(Some(model.reconfigured(&cfg)?));
+            }
             return Ok(Some(model));
         }
         if version == &params.training.genesis_model {

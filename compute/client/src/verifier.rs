@@ -111,6 +111,8 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The corpus and DiLoCo's outer step are fixed at genesis; the rest is read each tick, as
+    // NeuroDAO may change it.
     let params = api.with_chain(|c| c.ledger().params().clone());
     let (dataset, _) = crate::corpus::load(&api, &corpus, &params.training.corpus)?;
     let diloco = DilocoConfig {
@@ -140,6 +142,7 @@ pub fn run(
     };
     info!(validator = %v.key.address(), "proof verification started");
     while !stop.load(Ordering::Relaxed) {
+        let params = v.api.with_chain(|c| c.ledger().params().clone());
         if let Err(e) = v.tick(&params) {
             warn!("verification: {e:#}");
         }
@@ -162,6 +165,16 @@ pub fn is_active(api: &NodeApi, who: &neuroshard_runtime::Address) -> bool {
 }
 
 impl Verifier {
+    /// `params` with the architecture round `round` trained: a proof is replayed, and a round
+    /// recomputed, as it was trained, whatever NeuroDAO changed since.
+    fn round_params(&self, params: &Params, round: u64) -> anyhow::Result<Params> {
+        let model = self.api.with_chain(|c| c.ledger().model_for_round(round))?;
+        Ok(Params {
+            model,
+            ..params.clone()
+        })
+    }
+
     fn active(&self) -> bool {
         is_active(&self.api, &self.key.address())
     }
@@ -389,6 +402,7 @@ impl Verifier {
         if let Some(&valid) = self.replays.get(&id) {
             return Ok(Some(valid));
         }
+        let params = &self.round_params(params, p.round)?;
         if p.batches == 0 {
             let valid = self.replay_liveness(params, p)?;
             if let Some(valid) = valid {
@@ -700,6 +714,7 @@ impl Verifier {
     /// Recomputes closed round `r`'s adopted next model and momentum, checks them against the
     /// chain and stores them; returns the model and how many proofs went in.
     fn recompute_round(&mut self, params: &Params, r: u64) -> anyhow::Result<(Hash32, usize)> {
+        let params = &self.round_params(params, r)?;
         let (record, proofs) = self.api.with_chain(|c| {
             let l = c.ledger();
             let record = l.round(r)?;
@@ -868,6 +883,7 @@ impl Verifier {
         // Every proof that is not voided goes in: its pseudo-gradient is held here now, from
         // peers or from this node's own re-execution, so every honest validator has the same set.
         let flags = held;
+        let params = &self.round_params(params, training.round)?;
         let Some(start) = self.models.get(params, &training.model_version)? else {
             debug!(round, "cannot attest: this node lacks the round's model");
             return Ok(());

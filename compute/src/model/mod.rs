@@ -152,6 +152,31 @@ impl NeuroLlm {
         Ok(())
     }
 
+    /// The same weights under `cfg`, which must give every weight the shape it has now: an
+    /// attention change (rotary base, context) that NeuroDAO voted for a new model version.
+    pub fn reconfigured(&self, cfg: &ModelConfig) -> Result<NeuroLlm, ComputeError> {
+        let c = &self.cfg;
+        let same_shapes = (c.vocab, c.hidden, c.layers, c.heads, c.kv_heads, c.ffn)
+            == (
+                cfg.vocab,
+                cfg.hidden,
+                cfg.layers,
+                cfg.heads,
+                cfg.kv_heads,
+                cfg.ffn,
+            )
+            && c.tied_embeddings == cfg.tied_embeddings;
+        if !same_shapes {
+            return Err(ComputeError::Config(format!(
+                "model version {} reshapes weights of version {}: not an attention change",
+                cfg.version, c.version
+            )));
+        }
+        let model = Self::build(cfg, self.range.clone(), None)?;
+        model.copy_weights_from(self)?;
+        Ok(model)
+    }
+
     /// The model grown to `layers` layers. New layers are appended with zero output projections
     /// (`wo`, `w2`), so each is an identity residual block and the function is unchanged.
     pub fn grow_depth(&self, layers: i64) -> Result<NeuroLlm, ComputeError> {

@@ -76,8 +76,9 @@ pub(crate) fn on_block<S: Storage>(
     }
     gov.open = still_open;
     let mut waiting = Vec::with_capacity(gov.queued.len());
-    // In id order, so two changes due at one height apply as they were proposed.
-    let mut current = params.clone();
+    // In id order, so two changes due at one height apply as they were proposed; on top of
+    // whatever this block already wrote (a round that opened with a new architecture).
+    let mut current: Params = ov.get(keys::PARAMS)?.unwrap_or_else(|| params.clone());
     let mut changed = false;
     for id in std::mem::take(&mut gov.queued) {
         let mut p = load(ov, id)?;
@@ -102,6 +103,28 @@ pub(crate) fn on_block<S: Storage>(
                     reason: e.to_string(),
                 },
             },
+            ProposalAction::Architecture(change) => {
+                let (mut ids, model) = gov
+                    .next_architecture
+                    .take()
+                    .unwrap_or_else(|| (Vec::new(), current.model.clone()));
+                match super::architecture::apply(&current, &model, change) {
+                    Ok(next) => {
+                        ids.push(id);
+                        gov.next_architecture = Some((ids, next));
+                        ProposalStatus::NextRound {
+                            height: header.height,
+                        }
+                    }
+                    Err(e) => {
+                        gov.next_architecture = (!ids.is_empty()).then_some((ids, model));
+                        ProposalStatus::Failed {
+                            height: header.height,
+                            reason: e.to_string(),
+                        }
+                    }
+                }
+            }
         };
         ov.put(keys::proposal(id), &p);
     }
@@ -112,6 +135,35 @@ pub(crate) fn on_block<S: Storage>(
     if gov != before {
         ov.put(keys::GOV.to_vec(), &gov);
     }
+    Ok(())
+}
+
+/// At a round boundary (the round `round` opens at `height`): the architecture NeuroDAO
+/// scheduled, if any, becomes `params.model` from this round on.
+pub(crate) fn open_round<S: Storage>(
+    ov: &mut Overlay<'_, S>,
+    params: &Params,
+    round: u64,
+    height: u64,
+) -> Result<(), StorageError> {
+    let Some(mut gov) = ov.get::<GovState>(keys::GOV)? else {
+        return Ok(());
+    };
+    let Some((ids, model)) = gov.next_architecture.take() else {
+        return Ok(());
+    };
+    let mut current: Params = ov.get(keys::PARAMS)?.unwrap_or_else(|| params.clone());
+    current.model = model.clone();
+    ov.put(keys::PARAMS.to_vec(), &current);
+    let mut history: super::ArchitectureHistory = ov.get(keys::ARCHITECTURES)?.unwrap_or_default();
+    history.0.push((round, model));
+    ov.put(keys::ARCHITECTURES.to_vec(), &history);
+    for id in ids {
+        let mut p = load(ov, id)?;
+        p.status = ProposalStatus::Applied { height };
+        ov.put(keys::proposal(id), &p);
+    }
+    ov.put(keys::GOV.to_vec(), &gov);
     Ok(())
 }
 

@@ -23,6 +23,7 @@
 //! Burned deposits are the one burn that is not the FAQ's 5% of a spend or fee: the whole
 //! deposit is destroyed and counted in `Supply::burned`.
 
+pub mod architecture;
 pub(crate) mod block;
 pub mod changes;
 pub mod tally;
@@ -32,6 +33,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use crate::amount::Amount;
 use crate::crypto::{domain_hash, Address};
 
+pub use architecture::ArchitectureChange;
 pub use changes::ParamChange;
 pub use tally::{voting_power, Tally};
 
@@ -71,6 +73,9 @@ pub fn derive_escrow() -> Address {
 pub enum ProposalAction {
     /// Set named genesis parameters (`reward_per_batch`, `gov.quorum_bps`, …) to new values.
     SetParams(Vec<ParamChange>),
+    /// Change NeuroLLM's architecture: a new model version that the next training round
+    /// trains, from the weights the round before produced ([`architecture`]).
+    Architecture(ArchitectureChange),
 }
 
 /// A voter's choice.
@@ -115,6 +120,9 @@ pub enum ProposalStatus {
     Voting,
     /// Passed; applies at `activation_height`.
     Passed { activation_height: u64 },
+    /// An architecture change whose height came at `height`: it applies when the next
+    /// training round opens.
+    NextRound { height: u64 },
     /// Yes did not reach the threshold; deposit returned.
     Rejected,
     /// Too few voted; deposit burned.
@@ -135,6 +143,7 @@ impl ProposalStatus {
             ProposalStatus::DepositPeriod => "deposit",
             ProposalStatus::Voting => "voting",
             ProposalStatus::Passed { .. } => "passed",
+            ProposalStatus::NextRound { .. } => "nextRound",
             ProposalStatus::Rejected => "rejected",
             ProposalStatus::NoQuorum => "noQuorum",
             ProposalStatus::Vetoed => "vetoed",
@@ -177,6 +186,28 @@ pub struct GovState {
     pub open: Vec<u64>,
     /// Passed and waiting for their activation height, by id.
     pub queued: Vec<u64>,
+    /// The architecture the next training round opens with, and the proposals that made it.
+    pub next_architecture: Option<(Vec<u64>, crate::params::ModelParams)>,
+}
+
+/// NeuroLLM's architecture by round: each entry is the shape every round from `from_round` on
+/// trains (until the next entry). Empty until NeuroDAO first changes it: genesis's shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ArchitectureHistory(pub Vec<(u64, crate::params::ModelParams)>);
+
+impl ArchitectureHistory {
+    /// The shape round `round` trains, given the genesis one.
+    pub fn at(
+        &self,
+        round: u64,
+        genesis: &crate::params::ModelParams,
+    ) -> crate::params::ModelParams {
+        self.0
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= round)
+            .map_or_else(|| genesis.clone(), |(_, m)| m.clone())
+    }
 }
 
 #[cfg(test)]

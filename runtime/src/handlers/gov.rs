@@ -37,6 +37,13 @@ fn check_submit<S: Storage>(
         ProposalAction::SetParams(changes) => {
             gov::changes::apply(ctx.params(), changes)?;
         }
+        ProposalAction::Architecture(change) => {
+            let model = match &gov.next_architecture {
+                Some((_, next)) => next,
+                None => &ctx.params().model,
+            };
+            gov::architecture::apply(ctx.params(), model, change)?;
+        }
     }
     let min = min_initial_deposit(ctx.params().gov.min_deposit);
     if deposit < min {

@@ -218,6 +218,7 @@ fn adopt<S: Storage>(
     training.momentum = result.momentum;
     training.opened_ms = now;
     ctx.put_training(&training);
+    crate::gov::block::open_round(ctx.ov, ctx.env.params, next, height)?;
     ctx.events.push(Event::RoundClosed {
         round: record.round,
         aggregate: result.aggregate,

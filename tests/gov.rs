@@ -175,7 +175,7 @@ fn a_change_voted_by_stake_applies_on_every_node_at_its_height_and_a_thin_vote_c
                 let p = proposal(&nodes[0], 0).await;
                 p["activationHeight"]
                     .as_u64()
-                    .or_else(|| (p["status"] == "applied").then(|| 0))
+                    .or_else(|| (p["status"] == "applied").then_some(0))
             },
         )
         .await;

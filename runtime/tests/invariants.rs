@@ -72,7 +72,33 @@ enum Op {
     EndBlock {
         advance_ms: u64,
     },
+    /// NeuroDAO: wallet `who` proposes change `change` with a deposit.
+    Propose {
+        who: u8,
+        change: u8,
+        deposit_milli: u64,
+    },
+    /// NeuroDAO: wallet `who` adds to proposal `id`'s deposit.
+    Deposit {
+        who: u8,
+        id: u64,
+        deposit_milli: u64,
+    },
+    /// NeuroDAO: a vote on proposal `id` by wallet `voter` or, for `voter == USERS`, the
+    /// genesis validator.
+    GovVote {
+        voter: u8,
+        id: u64,
+        option: u8,
+    },
 }
+
+/// Changes the property test proposes: each moves money differently once applied.
+const GOV_CHANGES: [(&str, &str); 3] = [
+    ("burn_bps", "1000"),
+    ("reward_per_batch", "2"),
+    ("reporter_share_bps", "2000"),
+];
 
 fn op() -> impl Strategy<Value = Op> {
     let u = 0..USERS;
@@ -92,6 +118,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..=USERS, u.clone(), any::<bool>()).prop_map(|(voter, node, valid)| Op::Verdict { voter, node, valid }),
         3 => (1_000..15_000u64).prop_map(|advance_ms| Op::EndBlock { advance_ms }),
         1 => Just(Op::EndBlock { advance_ms: 25_000 }),
+        1 => (u.clone(), 0..3u8, 0..1_500u64).prop_map(|(who, change, deposit_milli)| Op::Propose { who, change, deposit_milli }),
+        1 => (u.clone(), 0..4u64, 0..1_500u64).prop_map(|(who, id, deposit_milli)| Op::Deposit { who, id, deposit_milli }),
+        2 => (0..=USERS, 0..4u64, 0..4u8).prop_map(|(voter, id, option)| Op::GovVote { voter, id, option }),
     ]
 }
 
@@ -109,6 +138,10 @@ fn run(ops: Vec<Op>) {
     // proposing, and may unjail 20 s later. The dev validator proposes its heights.
     g.params.downtime_window_blocks = 8;
     g.params.downtime_jail_ms = 20_000;
+    g.params.gov.min_deposit = Amount::neuro(1);
+    g.params.gov.max_deposit_period_ms = 30_000;
+    g.params.gov.voting_period_ms = 20_000;
+    g.params.gov.timelock_blocks = 2;
     let mut c = Chain::with_genesis(g);
     c.beacons = true;
     for i in 0..USERS {
@@ -343,6 +376,69 @@ fn run(ops: Vec<Op>) {
                         &mut nonces[voter as usize],
                         Amount::ZERO,
                         TxBody::Verdict { proof, valid },
+                    )
+                }
+            }
+            Op::Propose {
+                who,
+                change,
+                deposit_milli,
+            } => {
+                let (name, value) = GOV_CHANGES[change as usize];
+                sign(
+                    &wallet(who),
+                    &mut nonces[who as usize],
+                    fee,
+                    TxBody::SubmitProposal {
+                        title: String::new(),
+                        action: gov::ProposalAction::SetParams(vec![gov::ParamChange::new(
+                            name, value,
+                        )]),
+                        deposit: Amount(u128::from(deposit_milli) * 1_000_000_000_000_000),
+                    },
+                )
+            }
+            Op::Deposit {
+                who,
+                id,
+                deposit_milli,
+            } => sign(
+                &wallet(who),
+                &mut nonces[who as usize],
+                fee,
+                TxBody::Deposit {
+                    proposal: id,
+                    amount: Amount(u128::from(deposit_milli) * 1_000_000_000_000_000),
+                },
+            ),
+            Op::GovVote { voter, id, option } => {
+                let option = [
+                    gov::VoteOption::Yes,
+                    gov::VoteOption::No,
+                    gov::VoteOption::Abstain,
+                    gov::VoteOption::Veto,
+                ][option as usize];
+                let body = TxBody::Vote {
+                    proposal: id,
+                    option,
+                };
+                if voter == USERS {
+                    let dev = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
+                    let nonce = c.nonce(&dev) + dev_in_block;
+                    dev_in_block += 1;
+                    Transaction {
+                        chain_id: CHAIN.into(),
+                        nonce,
+                        fee: Amount::ZERO,
+                        body,
+                    }
+                    .sign(&dev)
+                } else {
+                    sign(
+                        &wallet(voter),
+                        &mut nonces[voter as usize],
+                        Amount::ZERO,
+                        body,
                     )
                 }
             }

@@ -473,3 +473,50 @@ fn an_architecture_change_waits_for_the_next_round_and_earlier_rounds_keep_their
     assert!(c.ledger.gov().unwrap().next_architecture.is_none());
     c.assert_supply_invariant();
 }
+
+#[test]
+fn small_deposits_cannot_squat_the_open_slots() {
+    let mut c = gov_chain();
+    let (squatter, honest) = (key(1), key(2));
+    c.earn(&squatter, Amount::neuro(10));
+    c.earn(&honest, Amount::neuro(3));
+    let max = neuroshard_runtime::gov::MAX_OPEN_PROPOSALS;
+    let txs: Vec<_> = (0..max as u64)
+        .map(|i| {
+            Transaction {
+                chain_id: CHAIN.into(),
+                nonce: c.nonce(&squatter) + i,
+                fee: c.params().min_fee,
+                body: TxBody::SubmitProposal {
+                    title: format!("squat {i}"),
+                    action: set("min_fee", "0.001"),
+                    deposit: neuro("0.25"),
+                },
+            }
+            .sign(&squatter)
+        })
+        .collect();
+    for r in c.block(1_000, &txs).0 {
+        r.unwrap().result.unwrap();
+    }
+    assert_eq!(c.ledger.gov().unwrap().open.len(), max);
+    let squatter_balance = c.balance(&squatter.address());
+    // An equal deposit does not get in; a larger one displaces the first of the smallest.
+    let r = submit(&mut c, &honest, set("min_fee", "0.002"), neuro("0.25"));
+    assert!(matches!(
+        r.result,
+        Err(TxError::Gov(GovError::TooManyOpenProposals { .. }))
+    ));
+    submit(&mut c, &honest, set("min_fee", "0.002"), Amount::neuro(1))
+        .result
+        .unwrap();
+    assert_eq!(status(&c, 0), ProposalStatus::Displaced);
+    assert_eq!(status(&c, max as u64), ProposalStatus::Voting);
+    assert_eq!(c.ledger.gov().unwrap().open.len(), max);
+    // The displaced deposit went back.
+    assert_eq!(
+        c.balance(&squatter.address()),
+        squatter_balance.saturating_add(neuro("0.25"))
+    );
+    c.assert_supply_invariant();
+}

@@ -41,8 +41,10 @@ pub use tally::{voting_power, Tally};
 pub const MAX_CHANGES: usize = 16;
 /// Longest title, in bytes.
 pub const MAX_TITLE_BYTES: usize = 140;
-/// Most proposals in their deposit period or vote at once. Each holds a deposit, so filling
-/// them costs `min_deposit / 4` each, burned if they find no support.
+/// Most proposals in their deposit period or vote at once. When all are taken, a new proposal
+/// displaces the deposit-period proposal holding the smallest deposit if its own is larger (that
+/// deposit is returned), so filling the slots with small deposits blocks nobody; filling them
+/// with proposals in their vote costs `min_deposit` each, burned without quorum.
 pub const MAX_OPEN_PROPOSALS: usize = 16;
 /// Most distinct depositors of one proposal (each must refund).
 pub const MAX_DEPOSITORS: usize = 32;
@@ -131,6 +133,9 @@ pub enum ProposalStatus {
     Vetoed,
     /// Never found `min_deposit`; deposit burned.
     Expired,
+    /// Pushed out of its deposit period by a proposal with a larger deposit when every slot
+    /// was taken ([`MAX_OPEN_PROPOSALS`]); deposit returned.
+    Displaced,
     /// Its change was written at `height`.
     Applied { height: u64 },
     /// Passed, but at `height` its change no longer held against the parameters then in force.
@@ -148,6 +153,7 @@ impl ProposalStatus {
             ProposalStatus::NoQuorum => "noQuorum",
             ProposalStatus::Vetoed => "vetoed",
             ProposalStatus::Expired => "expired",
+            ProposalStatus::Displaced => "displaced",
             ProposalStatus::Applied { .. } => "applied",
             ProposalStatus::Failed { .. } => "failed",
         }

@@ -49,12 +49,43 @@ fn check_submit<S: Storage>(
     if deposit < min {
         return Err(GovError::DepositTooSmall { min, got: deposit }.into());
     }
-    if gov.open.len() >= MAX_OPEN_PROPOSALS {
+    Ok(())
+}
+
+/// Makes room for a proposal with deposit `deposit` when every slot is taken: the
+/// deposit-period proposal with the smallest deposit, if smaller, is displaced and its deposits
+/// returned.
+fn make_room<S: Storage>(
+    ctx: &mut Ctx<'_, '_, S>,
+    gov: &mut GovState,
+    deposit: Amount,
+) -> Result<(), TxError> {
+    if gov.open.len() < MAX_OPEN_PROPOSALS {
+        return Ok(());
+    }
+    let mut smallest: Option<Proposal> = None;
+    for id in &gov.open {
+        let p = gov::block::load(ctx.ov, *id)?;
+        let smaller = smallest
+            .as_ref()
+            .is_none_or(|s| p.total_deposit < s.total_deposit);
+        if p.status == ProposalStatus::DepositPeriod && smaller {
+            smallest = Some(p);
+        }
+    }
+    let Some(mut out) = smallest.filter(|p| p.total_deposit < deposit) else {
         return Err(GovError::TooManyOpenProposals {
             max: MAX_OPEN_PROPOSALS,
         }
         .into());
+    };
+    ctx.debit(&ESCROW, out.total_deposit)?;
+    for (who, amount) in &out.deposits {
+        ctx.credit(who, *amount)?;
     }
+    out.status = ProposalStatus::Displaced;
+    gov.open.retain(|id| *id != out.id);
+    ctx.ov.put(keys::proposal(out.id), &out);
     Ok(())
 }
 
@@ -67,6 +98,7 @@ pub(super) fn submit<S: Storage>(
 ) -> Result<(), TxError> {
     let mut gov: GovState = ctx.ov.get(keys::GOV)?.unwrap_or_default();
     check_submit(ctx, &gov, title, action, deposit)?;
+    make_room(ctx, &mut gov, deposit)?;
     let id = gov.next_id;
     gov.next_id = id.checked_add(1).ok_or(TxError::Overflow)?;
     gov.open.push(id);

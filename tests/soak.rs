@@ -181,29 +181,8 @@ fn four_validators_survive_kills_freezes_and_restarts_under_load_and_agree() {
             wait_height(n, h + 3, Duration::from_secs(120)).await;
         }
     });
-    let mut logs = String::new();
-    for n in &mut nodes {
-        n.stop();
-        logs.push_str(&n.log_text());
-    }
-    assert!(!logs.contains("panicked"), "a node panicked");
-    let chains: Vec<_> = nodes.iter().map(|n| n.open_chain()).collect();
-    let top = chains.iter().map(|c| c.height()).min().unwrap();
-    for h in 1..=top {
-        let first = chains[0].store().block(h).unwrap().unwrap().hash();
-        for (i, c) in chains.iter().enumerate().skip(1) {
-            assert_eq!(
-                c.store().block(h).unwrap().unwrap().hash(),
-                first,
-                "node {i} differs at height {h}"
-            );
-        }
-    }
-    for c in &chains[1..] {
-        if c.height() == chains[0].height() {
-            assert_eq!(c.ledger().state_root(), chains[0].ledger().state_root());
-        }
-    }
+    let chains = stop_and_open(&mut nodes);
+    let top = assert_agree(&chains);
     // Exactly once: the recipient holds the sum of what was sent, each transfer has one
     // receipt, and every receipt is a success.
     let expected: u128 = sent.iter().map(|s| s.amount).sum();

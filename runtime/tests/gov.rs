@@ -20,6 +20,20 @@ fn gov_chain() -> Chain {
     c
 }
 
+/// A [`gov_chain`] where `key(1)` earned `earned` NEURO and proposed each of `fees` as the
+/// minimum fee, with a deposit of 1 NEURO each (proposals 0, 1, …).
+fn proposed(earned: u64, fees: &[&str]) -> (Chain, SecretKey) {
+    let mut c = gov_chain();
+    let proposer = key(1);
+    c.earn(&proposer, Amount::neuro(earned));
+    for fee in fees {
+        submit(&mut c, &proposer, set("min_fee", fee), Amount::neuro(1))
+            .result
+            .unwrap();
+    }
+    (c, proposer)
+}
+
 fn set(name: &str, value: &str) -> ProposalAction {
     ProposalAction::SetParams(vec![ParamChange::new(name, value)])
 }
@@ -149,15 +163,7 @@ fn a_vote_below_quorum_changes_nothing_and_burns_the_deposit() {
 
 #[test]
 fn a_veto_burns_the_deposit_and_a_plain_no_returns_it() {
-    let mut c = gov_chain();
-    let proposer = key(1);
-    c.earn(&proposer, Amount::neuro(5));
-    submit(&mut c, &proposer, set("min_fee", "0.001"), Amount::neuro(1))
-        .result
-        .unwrap();
-    submit(&mut c, &proposer, set("min_fee", "0.002"), Amount::neuro(1))
-        .result
-        .unwrap();
+    let (mut c, proposer) = proposed(5, &["0.001", "0.002"]);
     vote(&mut c, 0, 0, VoteOption::Yes).unwrap().result.unwrap();
     vote(&mut c, 1, 0, VoteOption::Veto)
         .unwrap()
@@ -248,12 +254,7 @@ fn model_size_minting_and_narrowing_participation_are_refused_at_submission() {
 
 #[test]
 fn a_validator_that_votes_twice_is_counted_once_and_strangers_have_no_vote() {
-    let mut c = gov_chain();
-    let proposer = key(1);
-    c.earn(&proposer, Amount::neuro(3));
-    submit(&mut c, &proposer, set("min_fee", "0.001"), Amount::neuro(1))
-        .result
-        .unwrap();
+    let (mut c, proposer) = proposed(3, &["0.001"]);
     vote(&mut c, 0, 0, VoteOption::Yes).unwrap().result.unwrap();
     let again = vote(&mut c, 0, 0, VoteOption::Yes).unwrap();
     assert!(matches!(

@@ -124,6 +124,21 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A fee-exempt transaction from the genesis validator, after the `in_block` it already sent
+/// in the block being built.
+fn dev_signed(c: &Chain, in_block: &mut u64, body: TxBody) -> SignedTransaction {
+    let dev = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
+    let nonce = c.nonce(&dev) + *in_block;
+    *in_block += 1;
+    Transaction {
+        chain_id: CHAIN.into(),
+        nonce,
+        fee: Amount::ZERO,
+        body,
+    }
+    .sign(&dev)
+}
+
 fn wallet(i: u8) -> SecretKey {
     key(1 + i)
 }
@@ -360,16 +375,7 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 if voter == USERS {
-                    let dev = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
-                    let nonce = c.nonce(&dev) + dev_in_block;
-                    dev_in_block += 1;
-                    Transaction {
-                        chain_id: CHAIN.into(),
-                        nonce,
-                        fee: Amount::ZERO,
-                        body: TxBody::Verdict { proof, valid },
-                    }
-                    .sign(&dev)
+                    dev_signed(&c, &mut dev_in_block, TxBody::Verdict { proof, valid })
                 } else {
                     sign(
                         &wallet(voter),
@@ -423,16 +429,7 @@ fn run(ops: Vec<Op>) {
                     option,
                 };
                 if voter == USERS {
-                    let dev = SecretKey::from_hex_token(genesis::DEV_VALIDATOR_TOKEN).unwrap();
-                    let nonce = c.nonce(&dev) + dev_in_block;
-                    dev_in_block += 1;
-                    Transaction {
-                        chain_id: CHAIN.into(),
-                        nonce,
-                        fee: Amount::ZERO,
-                        body,
-                    }
-                    .sign(&dev)
+                    dev_signed(&c, &mut dev_in_block, body)
                 } else {
                     sign(
                         &wallet(voter),

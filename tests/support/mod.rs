@@ -524,3 +524,36 @@ pub fn hash32(v: &serde_json::Value) -> [u8; 32] {
         .try_into()
         .expect("32 bytes")
 }
+
+/// Stops every node, checks that none panicked, and opens their databases.
+pub fn stop_and_open(nodes: &mut [NodeProc]) -> Vec<ChainState> {
+    let mut logs = String::new();
+    for n in nodes.iter_mut() {
+        n.stop();
+        logs.push_str(&n.log_text());
+    }
+    assert!(!logs.contains("panicked"), "a node panicked");
+    nodes.iter().map(|n| n.open_chain()).collect()
+}
+
+/// Every chain holds the same block at each height they all reached, and chains at the same
+/// height the same state root. Returns that common height.
+pub fn assert_agree(chains: &[ChainState]) -> u64 {
+    let top = chains.iter().map(|c| c.height()).min().unwrap();
+    for h in 1..=top {
+        let first = chains[0].store().block(h).unwrap().unwrap().hash();
+        for (i, c) in chains.iter().enumerate().skip(1) {
+            assert_eq!(
+                c.store().block(h).unwrap().unwrap().hash(),
+                first,
+                "node {i} differs at height {h}"
+            );
+        }
+    }
+    for c in &chains[1..] {
+        if c.height() == chains[0].height() {
+            assert_eq!(c.ledger().state_root(), chains[0].ledger().state_root());
+        }
+    }
+    top
+}

@@ -55,17 +55,19 @@ fn parse_changes(set: &[String]) -> anyhow::Result<Vec<ParamChange>> {
         .collect()
 }
 
-fn tally_line(t: &Value) -> String {
+/// A tally: final once the vote closed, else what it would decide if the vote closed now.
+fn tally_line(t: &Value, closed: bool) -> String {
     if t.is_null() {
         return "no tally".into();
     }
     format!(
-        "yes {} · no {} · abstain {} · veto {} of {} NEURO of power ({})",
+        "yes {} · no {} · abstain {} · veto {} of {} NEURO of power ({}{})",
         neuro(&t["yes"]),
         neuro(&t["no"]),
         neuro(&t["abstain"]),
         neuro(&t["veto"]),
         neuro(&t["totalPower"]),
+        if closed { "" } else { "if it closed now: " },
         t["outcome"].as_str().unwrap_or("?")
     )
 }
@@ -106,7 +108,7 @@ fn proposal_lines(p: &Value) -> String {
         neuro(&p["totalDeposit"]),
         neuro(&p["minDeposit"]),
         p["voters"],
-        tally_line(&p["tally"]),
+        tally_line(&p["tally"], p["final"].as_bool() == Some(true)),
     );
     for v in p["votes"].as_array().into_iter().flatten() {
         out.push_str(&format!(

@@ -720,3 +720,112 @@ fn a_killed_training_node_resumes_and_never_claims_a_batch_twice() {
     worker.stop();
     dev.stop();
 }
+
+/// NeuroDAO's architecture change end to end: a new rotary base voted in applies when the next
+/// round opens, the node trains under it, and the validator's re-execution of those proofs
+/// (under the round's shape) finds them valid: no honest proof is voided across the boundary.
+#[test]
+fn an_attention_change_voted_in_is_trained_and_verified_from_the_next_round_on() {
+    let _serial = serial();
+    let dir = TempDir::new("ponw-arch");
+    let g = genesis(&dir.0, |g| {
+        g.params.round_length_ms = 30_000;
+        g.params.gov.voting_period_ms = 5_000;
+        g.params.gov.timelock_blocks = 2;
+    });
+    let base = free_base_port(1);
+    let t = token(9);
+    let wallet = wallet_of(&t);
+    let mut dev = node(&dir.0, "dev", base, &g, &t, &[]);
+    let cli = |token: &str, args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(["wallet", "--node", &dev.rpc_url])
+            .args(args)
+            .env(
+                "NEUROSHARD_HOME",
+                dir.0.join(format!("cli-{}", &token[..6])),
+            )
+            .env("NEUROSHARD_TOKEN", token)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+    };
+    rt().block_on(async {
+        until(
+            "a balance for the deposit",
+            Duration::from_secs(180),
+            &[&dev],
+            || async { (balance(&dev, &wallet).await >= 20_000_000_000_000_000).then_some(()) },
+        )
+        .await;
+    });
+    cli(
+        &t,
+        &[
+            "gov",
+            "propose",
+            "--title",
+            "rope",
+            "--rope-theta",
+            "20000",
+            "--deposit",
+            "0.01",
+        ],
+    );
+    cli(
+        neuroshard_runtime::genesis::DEV_VALIDATOR_TOKEN,
+        &["gov", "vote", "0", "yes"],
+    );
+    rt().block_on(async {
+        let from = until(
+            "the new architecture",
+            Duration::from_secs(120),
+            &[&dev],
+            || async {
+                let m = call(&dev, "neuro_getModel", vec![]).await;
+                (m["config"]["version"] == json!(2)).then(|| {
+                    assert_eq!(m["config"]["rope_theta"], json!(20000));
+                    m["round"].as_u64().unwrap()
+                })
+            },
+        )
+        .await;
+        // A proof trained under the new shape is re-executed and found valid, and the round
+        // closes with every training proof in it.
+        until(
+            "a verified proof of the new architecture",
+            Duration::from_secs(120),
+            &[&dev],
+            || async {
+                proofs(&dev, &wallet).await.iter().find_map(|p| {
+                    let r = &p["proof"];
+                    let new = r["round"].as_u64() >= Some(from);
+                    (new && matches!(status(p), "verified" | "paid")).then_some(())
+                })
+            },
+        )
+        .await;
+        let closed = until(
+            "the first round of the new architecture closes",
+            Duration::from_secs(120),
+            &[&dev],
+            || async {
+                let r = call(&dev, "neuro_getTrainingRound", vec![json!(from)]).await;
+                (r["open"] == json!(false)).then_some(r)
+            },
+        )
+        .await;
+        assert_eq!(
+            closed["included"], closed["trained"],
+            "every proof of the round is in its result: {closed}"
+        );
+        for p in proofs(&dev, &wallet).await {
+            assert_ne!(status(&p), "voided", "an honest proof was voided: {p}");
+        }
+        let proposal = call(&dev, "neuro_getProposal", vec![json!(0)]).await;
+        assert_eq!(proposal["status"], "applied", "{proposal}");
+    });
+    dev.stop();
+}

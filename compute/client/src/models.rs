@@ -68,11 +68,7 @@ impl ModelStore {
             let model = checkpoint::load_model(&path, None)
                 .with_context(|| format!("cannot load {}", path.display()))?;
             check(&model, version)?;
-            let cfg = model_config_of(&params.model);
-            if model.config() != &cfg {
-                return Ok(Some(model.reconfigured(&cfg)?));
-            }
-            return Ok(Some(model));
+            return Ok(Some(under_architecture(model, params)?));
         }
         if version == &params.training.genesis_model {
             let cfg = model_config_of(&params.model);
@@ -434,4 +430,34 @@ fn check(model: &NeuroLlm, version: &Hash32) -> anyhow::Result<()> {
         hex::encode(version)
     );
     Ok(())
+}
+
+/// `model` under `params.model`'s architecture: as it is if it already has it, else its weights
+/// reconfigured (a NeuroDAO attention change keeps every shape).
+pub(crate) fn under_architecture(model: NeuroLlm, params: &Params) -> anyhow::Result<NeuroLlm> {
+    let cfg = model_config_of(&params.model);
+    if model.config() == &cfg {
+        return Ok(model);
+    }
+    Ok(model.reconfigured(&cfg)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_saved_under_one_architecture_load_under_the_rounds() {
+        let mut params = neuroshard_runtime::Genesis::dev().params;
+        let model = NeuroLlm::new(&model_config_of(&params.model), 1).unwrap();
+        let hash = model.weights_hash();
+        let same = under_architecture(model, &params).unwrap();
+        assert_eq!(same.config().rope_theta, f64::from(params.model.rope_theta));
+        params.model.rope_theta = 20_000;
+        params.model.version += 1;
+        let changed = under_architecture(same, &params).unwrap();
+        assert_eq!(changed.config().rope_theta, 20_000.0);
+        assert_eq!(changed.config().version, params.model.version);
+        assert_eq!(changed.weights_hash(), hash);
+    }
 }

@@ -162,6 +162,13 @@ fn a_change_voted_by_stake_applies_on_every_node_at_its_height_and_a_thin_vote_c
             assert_eq!(p["votes"].as_array().unwrap().len(), 3);
             let p1 = proposal(n, 1).await;
             assert_eq!(p1["tally"]["yes"]["neuro"], "10", "{p1}");
+            let t1 = n
+                .client()
+                .call("neuro_getTally", vec![json!(1)])
+                .await
+                .unwrap();
+            assert_eq!(t1["tally"], p1["tally"]);
+            assert_eq!(t1["tally"]["outcome"], "noQuorum", "{t1}");
         }
     });
 

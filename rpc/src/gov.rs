@@ -174,6 +174,29 @@ pub fn register(
         })
     })?;
 
+    module.register_blocking_method("neuro_getTally", |params, api, _| {
+        let id: u64 = params
+            .one()
+            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+        api.with_chain(|c| {
+            let ledger = c.ledger();
+            let p = ledger
+                .proposal(id)
+                .map_err(internal)?
+                .ok_or_else(|| err(codes::NOT_FOUND, format!("no proposal {id}")))?;
+            let tally = ledger
+                .tally(id)
+                .map_err(internal)?
+                .map(|t| tally_json(&t, &ledger.params().gov));
+            Ok::<_, ErrorObjectOwned>(json!({
+                "id": id,
+                "final": p.tally.is_some(),
+                "status": p.status.name(),
+                "tally": tally,
+            }))
+        })
+    })?;
+
     module.register_blocking_method("neuro_getProposal", |params, api, _| {
         let id: u64 = params
             .one()

@@ -113,6 +113,25 @@ pub fn proposal_json<S: Storage>(
     Ok(out)
 }
 
+/// `f` over the proposal whose id is the one parameter, or the error saying there is none.
+fn with_proposal(
+    params: &jsonrpsee::types::Params<'_>,
+    api: &NodeApi,
+    f: impl FnOnce(&Ledger<neuroshard_chain::RocksStore>, &Proposal) -> Result<Value, ErrorObjectOwned>,
+) -> Result<Value, ErrorObjectOwned> {
+    let id: u64 = params
+        .one()
+        .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
+    api.with_chain(|c| {
+        let ledger = c.ledger();
+        let p = ledger
+            .proposal(id)
+            .map_err(internal)?
+            .ok_or_else(|| err(codes::NOT_FOUND, format!("no proposal {id}")))?;
+        f(ledger, &p)
+    })
+}
+
 pub fn register(
     module: &mut RpcModule<NodeApi>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
@@ -175,21 +194,13 @@ pub fn register(
     })?;
 
     module.register_blocking_method("neuro_getTally", |params, api, _| {
-        let id: u64 = params
-            .one()
-            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        api.with_chain(|c| {
-            let ledger = c.ledger();
-            let p = ledger
-                .proposal(id)
-                .map_err(internal)?
-                .ok_or_else(|| err(codes::NOT_FOUND, format!("no proposal {id}")))?;
+        with_proposal(&params, &api, |ledger, p| {
             let tally = ledger
-                .tally(id)
+                .tally(p.id)
                 .map_err(internal)?
                 .map(|t| tally_json(&t, &ledger.params().gov));
-            Ok::<_, ErrorObjectOwned>(json!({
-                "id": id,
+            Ok(json!({
+                "id": p.id,
                 "final": p.tally.is_some(),
                 "status": p.status.name(),
                 "tally": tally,
@@ -198,17 +209,7 @@ pub fn register(
     })?;
 
     module.register_blocking_method("neuro_getProposal", |params, api, _| {
-        let id: u64 = params
-            .one()
-            .map_err(|e| err(codes::INVALID_PARAMS, e.message()))?;
-        api.with_chain(|c| {
-            let ledger = c.ledger();
-            let p = ledger
-                .proposal(id)
-                .map_err(internal)?
-                .ok_or_else(|| err(codes::NOT_FOUND, format!("no proposal {id}")))?;
-            proposal_json(ledger, &p, true)
-        })
+        with_proposal(&params, &api, |ledger, p| proposal_json(ledger, p, true))
     })?;
     Ok(())
 }

@@ -416,26 +416,40 @@ fn an_architecture_change_waits_for_the_next_round_and_earlier_rounds_keep_their
         matches!(r.result, Err(TxError::Gov(GovError::BreaksRule(_)))),
         "{r:?}"
     );
-    submit(
-        &mut c,
-        &proposer,
-        ProposalAction::Architecture(change),
-        Amount::neuro(1),
-    )
-    .result
-    .unwrap();
-    for v in 0..3 {
-        vote(&mut c, v, 0, VoteOption::Yes).unwrap().result.unwrap();
+    // Two changes that meet at one round boundary.
+    let longer = neuroshard_runtime::gov::ArchitectureChange {
+        rope_theta: None,
+        context: Some(256),
+    };
+    for action in [change, longer] {
+        submit(
+            &mut c,
+            &proposer,
+            ProposalAction::Architecture(action),
+            Amount::neuro(1),
+        )
+        .result
+        .unwrap();
+    }
+    for id in 0..2 {
+        for v in 0..3 {
+            vote(&mut c, v, id, VoteOption::Yes)
+                .unwrap()
+                .result
+                .unwrap();
+        }
     }
     wait(&mut c, 10_000);
     for _ in 0..3 {
         c.block(1_000, &[]);
     }
-    assert!(
-        matches!(status(&c, 0), ProposalStatus::NextRound { .. }),
-        "{:?}",
-        status(&c, 0)
-    );
+    for id in 0..2 {
+        assert!(
+            matches!(status(&c, id), ProposalStatus::NextRound { .. }),
+            "{:?}",
+            status(&c, id)
+        );
+    }
     assert_eq!(
         c.params().model,
         genesis_model,
@@ -465,12 +479,15 @@ fn an_architecture_change_waits_for_the_next_round_and_earlier_rounds_keep_their
     }
     assert_eq!(c.ledger.training().unwrap().round, 1);
     let model = c.params().model;
-    assert_eq!(model.rope_theta, 50_000);
+    assert_eq!((model.rope_theta, model.context), (50_000, 256));
+    // Both make one new version.
     assert_eq!(model.version, genesis_model.version + 1);
     assert_eq!(model.parameter_count(), genesis_model.parameter_count());
     assert_eq!(c.ledger.model_for_round(0).unwrap(), genesis_model);
     assert_eq!(c.ledger.model_for_round(1).unwrap(), model);
-    assert!(matches!(status(&c, 0), ProposalStatus::Applied { .. }));
+    for id in 0..2 {
+        assert!(matches!(status(&c, id), ProposalStatus::Applied { .. }));
+    }
     assert!(c.ledger.gov().unwrap().next_architecture.is_none());
     c.assert_supply_invariant();
 }

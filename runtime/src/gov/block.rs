@@ -109,7 +109,11 @@ pub(crate) fn on_block<S: Storage>(
                     .take()
                     .unwrap_or_else(|| (Vec::new(), current.model.clone()));
                 match super::architecture::apply(&current, &model, change) {
-                    Ok(next) => {
+                    Ok(mut next) => {
+                        // Changes that meet at one round boundary make one new version.
+                        if !ids.is_empty() {
+                            next.version = model.version;
+                        }
                         ids.push(id);
                         gov.next_architecture = Some((ids, next));
                         ProposalStatus::NextRound {

@@ -90,11 +90,14 @@ pub fn apply(params: &Params, changes: &[ParamChange]) -> Result<Params, GovErro
         let slot = slot(&mut tree, &change.name)
             .ok_or_else(|| GovError::UnknownParam(change.name.clone()))?;
         *slot = typed_value(slot, change)?;
+        // Parsed after each change, so a value of the wrong type is named as the one.
+        serde_json::from_value::<Params>(tree.clone()).map_err(|e| GovError::BadValue {
+            name: change.name.clone(),
+            reason: e.to_string(),
+        })?;
     }
-    let next: Params = serde_json::from_value(tree).map_err(|e| GovError::BadValue {
-        name: changes[0].name.clone(),
-        reason: e.to_string(),
-    })?;
+    let next: Params =
+        serde_json::from_value(tree).map_err(|e| GovError::Internal(e.to_string()))?;
     if next.max_validators < params.max_validators {
         return Err(GovError::NotGovernable {
             name: "max_validators".into(),
@@ -241,6 +244,19 @@ mod tests {
             apply(&p, &[ParamChange::new("no_such_thing", "1")]),
             Err(GovError::UnknownParam(_))
         ));
+        // The bad one of several is the one named.
+        let err = apply(
+            &p,
+            &[
+                ParamChange::new("burn_bps", "100"),
+                ParamChange::new("reward_per_batch", "-1"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, GovError::BadValue { name, .. } if name == "reward_per_batch"),
+            "{err}"
+        );
         // Honest pay: nothing sampled, or no penalty; and plain ranges.
         for (name, value) in [
             ("training.verify_sample_bps", "0"),

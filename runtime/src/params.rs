@@ -535,6 +535,27 @@ impl Params {
                 "must be at least 1: a passed change applies after the height that tallied it",
             ));
         }
+        // Governance must stay able to change itself: no vote may make the next one endless,
+        // unreachable or never applied.
+        const NINETY_DAYS_MS: u64 = 90 * 86_400_000;
+        if g.voting_period_ms > NINETY_DAYS_MS || g.max_deposit_period_ms > NINETY_DAYS_MS {
+            return Err(bad(
+                "gov.voting_period_ms",
+                "votes and deposit periods last at most 90 days",
+            ));
+        }
+        if g.quorum_bps > 6_667 {
+            return Err(bad(
+                "gov.quorum_bps",
+                "at most two thirds: a third of the power staying away must not block every vote",
+            ));
+        }
+        if g.timelock_blocks > 1_000_000 {
+            return Err(bad(
+                "gov.timelock_blocks",
+                "at most 1 000 000 heights (about two months of 5 s blocks)",
+            ));
+        }
         Ok(())
     }
 

@@ -38,8 +38,9 @@ const GOVERNABLE_TRAINING: [&str; 2] = [
 
 const NO_MINT: &str = "NeuroDAO cannot mint or move a balance (FAQ): NEURO is minted only for \
                        checked work and moved only by its holder's signature";
-const NO_MODEL_SIZE: &str = "the model's size and shape are not voted on (FAQ: model size is \
-                             automatic, based on network capacity)";
+const NO_MODEL_SIZE: &str = "the model's size is not voted on (FAQ: model size is automatic, \
+                             based on network capacity); attention (rope_theta, context) changes \
+                             through an architecture proposal, from the next round on";
 const PER_ROUND: &str = "defines the work a round trains and every replay recomputes: changed \
                          under proofs in flight, honest replays would disagree with honest proofs";
 const OPEN_TO_ALL: &str = "who can participate is not voted on (FAQ: open to all): a vote may \
@@ -263,6 +264,8 @@ mod tests {
             ("fraud_penalty", "0"),
             ("burn_bps", "10001"),
             ("gov.threshold_bps", "4000"),
+            ("gov.quorum_bps", "9000"),
+            ("gov.voting_period_ms", "999999999999"),
         ] {
             let err = apply(&p, &[ParamChange::new(name, value)]).unwrap_err();
             assert!(
